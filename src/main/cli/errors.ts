@@ -1,0 +1,4 @@
+/** An error whose message is complete and actionable: the CLI prints it as one line and exits non-zero. */
+export class CliError extends Error {
+  override name = 'CliError'
+}

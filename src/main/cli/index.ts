@@ -1,0 +1,33 @@
+/**
+ * The headless command line: `npm run r2b -- <command>`. Each command lives in ./commands and registers
+ * itself here; commands print human-readable output by default and JSON with --json.
+ */
+import { cac } from 'cac'
+import { registerCheck } from './commands/check'
+import { CliError } from './errors'
+
+const cli = cac('r2b')
+registerCheck(cli)
+
+cli.help()
+cli.version(process.env.npm_package_version ?? '0.0.0')
+
+async function main(): Promise<void> {
+  cli.parse(process.argv, { run: false })
+  if (!cli.matchedCommand) {
+    if (cli.args.length > 0) throw new CliError(`unknown command "${cli.args[0]}": run \`npm run r2b -- --help\``)
+    if (!cli.options.help && !cli.options.version) cli.outputHelp()
+    return
+  }
+  await cli.runMatchedCommand()
+}
+
+main().catch((error: unknown) => {
+  // One line, no stack, for errors the user can act on; a stack for bugs.
+  if (error instanceof CliError || (error instanceof Error && error.name === 'CACError')) {
+    process.stderr.write(`error: ${error.message}\n`)
+  } else {
+    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  }
+  process.exitCode = 1
+})
