@@ -31,8 +31,10 @@ export async function readFashionMnistClass(classIndex: number): Promise<Uint8Ar
   const parsed = JSON.parse(await readFile(file, 'utf8')) as { data?: unknown }
   if (!Array.isArray(parsed.data)) throw new Error(`${file}: expected {"data": [[784 pixels], ...]}`)
   const pixels = FASHION_MNIST_SIZE * FASHION_MNIST_SIZE
-  const out = new Uint8Array(parsed.data.length * pixels)
-  parsed.data.forEach((image: unknown, i: number) => {
+  // The package's class 0 file holds two empty entries (7,002 rows for 7,000 images): skip empty rows.
+  const images = parsed.data.filter((image: unknown) => !(Array.isArray(image) && image.length === 0))
+  const out = new Uint8Array(images.length * pixels)
+  images.forEach((image: unknown, i: number) => {
     if (!Array.isArray(image) || image.length !== pixels) throw new Error(`${file}: image ${i} is not ${pixels} pixels`)
     out.set(image as number[], i * pixels)
   })
