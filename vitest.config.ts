@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { defineConfig } from 'vitest/config'
 
 // Tests (and only tests) point the Vulkan loader at Mesa's lavapipe, so Dawn has an adapter on machines
@@ -8,13 +7,10 @@ const lavapipe = '/usr/share/vulkan/icd.d/lvp_icd.json'
 const testEnv: Record<string, string> = {}
 if (!process.env.VK_ICD_FILENAMES && existsSync(lavapipe)) testEnv.VK_ICD_FILENAMES = lavapipe
 
-const alias = { '@shared': resolve(__dirname, 'src/shared') }
-
 export default defineConfig({
   test: {
     projects: [
       {
-        resolve: { alias },
         test: {
           name: 'node',
           environment: 'node',
@@ -26,8 +22,6 @@ export default defineConfig({
         },
       },
       {
-        resolve: { alias },
-        esbuild: { jsx: 'automatic' },
         test: {
           name: 'renderer',
           environment: 'jsdom',

@@ -115,6 +115,8 @@ function errorText(error: unknown): string {
  */
 export async function initBackend(request: BackendRequest = requestedBackend()): Promise<BackendReport> {
   if (current) return current
+  // Silences tfjs's console advice (e.g. to install tfjs-node, which cannot serve WebGPU or Electron).
+  tf.env().set('PROD', true)
   const base = { requested: request, tfjsVersion: tf.version.tfjs }
 
   let probe: WebGpuProbe | null = null

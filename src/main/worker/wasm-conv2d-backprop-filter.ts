@@ -59,16 +59,18 @@ export function registerWasmConv2dBackpropFilter(): void {
   const kernel: KernelConfig = {
     kernelName: 'Conv2DBackpropFilter',
     backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
+    kernelFunc: ({ inputs, attrs, backend }) => {
       const { x, dy } = inputs as NamedTensorInfoMap
       const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs
       if (a.dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm supports NHWC only, got ${a.dataFormat}`)
-      // Kernels receive TensorInfos; wrap them (without copying) so ops can be used. A Tensor returned from a
+      // Kernels receive TensorInfos; wrap them (without copying) so ops can be used. The wrapper takes its own
+      // reference on the data, so disposing it leaves the caller's tensor intact. A Tensor returned from a
       // kernel is taken over by the engine as is, and nested ops are not recorded on the gradient tape.
-      const engine = tf.engine()
       const asTensor = (info: TensorInfo | undefined) => {
         if (!info) throw new Error('Conv2DBackpropFilter: missing input')
-        return engine.makeTensorFromTensorInfo(info) as tf.Tensor4D
+        const tensor = tf.engine().makeTensorFromTensorInfo(info, backend) as tf.Tensor4D
+        backend.incRef(info.dataId)
+        return tensor
       }
       const xt = asTensor(x)
       const dyt = asTensor(dy)
