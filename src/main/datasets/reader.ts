@@ -1,0 +1,245 @@
+/**
+ * The batch reader the training worker uses. It opens a stored dataset read-only and reads images by
+ * offset, one batch (plus one prefetched) at a time, so a store of any size trains in bounded memory; only
+ * the labels (2 bytes per image) are held. Shuffling and augmentation are seeded per (seed, epoch).
+ */
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import type { DatasetManifest, SplitName } from '../../shared/datasets'
+import { mixSeed, mulberry32, permutation } from '../../shared/random'
+import type { Batch } from '../engine/batch'
+import {
+  drawTransform,
+  mixup,
+  normalisationTable,
+  normaliseBatch,
+  transformImage,
+  type AugmentOptions,
+} from './augment'
+import { DatasetError } from './errors'
+import { datasetDir, imagesFile, labelsFile, readManifest } from './store'
+
+export type { AugmentOptions } from './augment'
+
+export interface TrainBatchOptions {
+  batchSize: number
+  /** Epoch number: with `seed`, picks the shuffle order and the augmentation draws. */
+  epoch: number
+  seed: number
+  augment?: AugmentOptions
+  /** Drop the last partial batch (default true: every training step sees batchSize images). */
+  dropLast?: boolean
+  split?: SplitName
+}
+
+export interface EvalBatchOptions {
+  batchSize: number
+  /** Only the first `limit` images of the split. */
+  limit?: number
+}
+
+export interface RawImages {
+  /** n × H × W × C uint8. */
+  pixels: Uint8Array
+  labels: Uint16Array
+}
+
+interface SplitFiles {
+  images: FileHandle
+  labels: Uint16Array
+  count: number
+}
+
+export class DatasetReader {
+  private readonly imageBytes: number
+  private readonly lut: Float32Array
+
+  private constructor(
+    readonly manifest: DatasetManifest,
+    private readonly splits: Record<SplitName, SplitFiles>,
+  ) {
+    const [h, w, c] = manifest.shape
+    this.imageBytes = h * w * c
+    this.lut = normalisationTable(manifest.stats.mean, manifest.stats.std)
+  }
+
+  static async open(id: string, home?: string): Promise<DatasetReader> {
+    const manifest = await readManifest(id, home)
+    const dir = datasetDir(id, home)
+    const [h, w, c] = manifest.shape
+    const imageBytes = h * w * c
+    const opened: Partial<Record<SplitName, SplitFiles>> = {}
+    try {
+      for (const split of ['train', 'test'] as const) {
+        const count = manifest.splits[split]
+        const imagePath = join(dir, imagesFile(split))
+        const size = (await stat(imagePath)).size
+        if (size !== count * imageBytes) {
+          throw new DatasetError(
+            `${imagePath}: ${size} bytes, the manifest says ${count} images of ${imageBytes} bytes`,
+          )
+        }
+        const labelBytes = await readFile(join(dir, labelsFile(split)))
+        if (labelBytes.length !== count * 2) {
+          throw new DatasetError(
+            `${join(dir, labelsFile(split))}: ${labelBytes.length} bytes, expected ${count * 2}`,
+          )
+        }
+        const labels = new Uint16Array(count)
+        for (let i = 0; i < count; i++) labels[i] = labelBytes.readUInt16LE(i * 2)
+        opened[split] = { images: await open(imagePath, 'r'), labels, count }
+      }
+    } catch (error) {
+      await Promise.all(Object.values(opened).map((files) => files.images.close()))
+      throw error
+    }
+    return new DatasetReader(manifest, opened as Record<SplitName, SplitFiles>)
+  }
+
+  get numClasses(): number {
+    return this.manifest.classes.length
+  }
+
+  size(split: SplitName): number {
+    return this.splits[split].count
+  }
+
+  /** The order images are visited in an epoch: a seeded permutation, different for each epoch. */
+  epochOrder(split: SplitName, seed: number, epoch: number): Uint32Array {
+    return permutation(this.size(split), mulberry32(mixSeed(seed, epoch, 1)))
+  }
+
+  /** Reads the given images (any order, repeats allowed) with one positioned read each. */
+  async readRaw(split: SplitName, indices: ArrayLike<number>): Promise<RawImages> {
+    const files = this.splits[split]
+    const n = indices.length
+    const pixels = new Uint8Array(n * this.imageBytes)
+    const labels = new Uint16Array(n)
+    const reads: Promise<unknown>[] = []
+    for (let i = 0; i < n; i++) {
+      const index = indices[i]!
+      if (!Number.isInteger(index) || index < 0 || index >= files.count) {
+        throw new RangeError(`image ${index} is outside the ${files.count} images of ${split}`)
+      }
+      labels[i] = files.labels[index]!
+      reads.push(files.images.read(pixels, i * this.imageBytes, this.imageBytes, index * this.imageBytes))
+    }
+    await Promise.all(reads)
+    return { pixels, labels }
+  }
+
+  /** Reads `count` consecutive images with a single read. */
+  async readRange(split: SplitName, start: number, count: number): Promise<RawImages> {
+    const files = this.splits[split]
+    if (start < 0 || start + count > files.count)
+      throw new RangeError(`images ${start}..${start + count} outside ${split}`)
+    const pixels = new Uint8Array(count * this.imageBytes)
+    await files.images.read(pixels, 0, pixels.length, start * this.imageBytes)
+    return { pixels, labels: files.labels.slice(start, start + count) }
+  }
+
+  private oneHot(labels: Uint16Array): Float32Array {
+    const k = this.numClasses
+    const out = new Float32Array(labels.length * k)
+    labels.forEach((label, i) => (out[i * k + label] = 1))
+    return out
+  }
+
+  private toBatch(images: Float32Array, labels: Float32Array, n: number): Batch {
+    const [h, w, c] = this.manifest.shape
+    return {
+      images: tf.tensor4d(images, [n, h, w, c], 'float32'),
+      labels: tf.tensor2d(labels, [n, this.numClasses], 'float32'),
+    }
+  }
+
+  /** Normalised, un-augmented images and one-hot labels for the given indices (probe sets, inspection). */
+  async readImages(split: SplitName, indices: ArrayLike<number>): Promise<Batch> {
+    const raw = await this.readRaw(split, indices)
+    return this.toBatch(
+      normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut),
+      this.oneHot(raw.labels),
+      indices.length,
+    )
+  }
+
+  /**
+   * Normalised (and, when asked, augmented) images and label distributions for one step, as plain arrays:
+   * the part of a batch that does not need tfjs.
+   */
+  prepare(
+    raw: RawImages,
+    augment: AugmentOptions | undefined,
+    random: () => number,
+  ): { images: Float32Array; labels: Float32Array; n: number } {
+    const [h, w, c] = this.manifest.shape
+    const n = raw.labels.length
+    const labels = this.oneHot(raw.labels)
+    const geometric =
+      augment && ((augment.cropPadding ?? 0) > 0 || augment.flip || (augment.rotationDegrees ?? 0) > 0)
+    let images: Float32Array
+    if (geometric) {
+      images = new Float32Array(n * this.imageBytes)
+      for (let i = 0; i < n; i++) {
+        const t = drawTransform(random, augment)
+        transformImage(raw.pixels, i * this.imageBytes, h, w, c, t, this.lut, images, i * this.imageBytes)
+      }
+    } else {
+      images = normaliseBatch(raw.pixels, c, this.lut)
+    }
+    if (augment && (augment.mixupAlpha ?? 0) > 0)
+      mixup(images, labels, n, this.numClasses, augment.mixupAlpha!, random)
+    return { images, labels, n }
+  }
+
+  /** Shuffled, augmented training batches for one epoch; the next batch's bytes are read while one is used. */
+  async *trainBatches(options: TrainBatchOptions): AsyncGenerator<Batch> {
+    const split = options.split ?? 'train'
+    const { batchSize } = options
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size ${batchSize}`)
+    const order = this.epochOrder(split, options.seed, options.epoch)
+    const random = mulberry32(mixSeed(options.seed, options.epoch, 2))
+    const total = options.dropLast === false ? order.length : order.length - (order.length % batchSize)
+    const read = (start: number): Promise<RawImages> | null =>
+      start < total ? this.readRaw(split, order.subarray(start, Math.min(start + batchSize, total))) : null
+    let pending = read(0)
+    try {
+      for (let start = 0; pending; start += batchSize) {
+        const raw = await pending
+        pending = read(start + batchSize)
+        const { images, labels, n } = this.prepare(raw, options.augment, random)
+        yield this.toBatch(images, labels, n)
+      }
+    } finally {
+      // A consumer that stops early must not leave a read running against a file it may close next.
+      await pending?.catch(() => undefined)
+    }
+  }
+
+  /** Every image of a split (or the first `limit`) in stored order, normalised, never augmented. */
+  async *evalBatches(split: SplitName, options: EvalBatchOptions): AsyncGenerator<Batch> {
+    const total = Math.min(options.limit ?? Infinity, this.size(split))
+    const read = (start: number): Promise<RawImages> | null =>
+      start < total ? this.readRange(split, start, Math.min(options.batchSize, total - start)) : null
+    let pending = read(0)
+    try {
+      for (let start = 0; pending; start += options.batchSize) {
+        const raw = await pending
+        pending = read(start + options.batchSize)
+        const images = normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut)
+        yield this.toBatch(images, this.oneHot(raw.labels), raw.labels.length)
+      }
+    } finally {
+      await pending?.catch(() => undefined)
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.splits).map((files) => files.images.close()))
+  }
+}
+
+export function openDataset(id: string, home?: string): Promise<DatasetReader> {
+  return DatasetReader.open(id, home)
+}
