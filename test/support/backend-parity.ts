@@ -3,13 +3,20 @@ import { expect } from 'vitest'
 import { createCheckNetwork, loadCheckData, runBackendCheck } from '../../src/main/worker/backend-check'
 
 /** Logits and the gradient of the loss with respect to every variable of the seeded check network. */
-async function forwardAndGradients(backend: string, images: Float32Array, labels: Int32Array): Promise<Float32Array[]> {
+async function forwardAndGradients(
+  backend: string,
+  images: Float32Array,
+  labels: Int32Array,
+): Promise<Float32Array[]> {
   await tf.setBackend(backend)
   const network = createCheckNetwork(1, 10)
   const x = tf.tensor4d(images, [labels.length, 28, 28, 1])
   const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 10)
   const logits = network.predict(x)
-  const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, network.predict(x)) as tf.Scalar, network.variables)
+  const { grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy(y, network.predict(x)) as tf.Scalar,
+    network.variables,
+  )
   const outputs = [logits, ...network.variables.map((v) => grads[v.name]!)]
   const values = await Promise.all(outputs.map(async (t) => (await t.data()) as Float32Array))
   tf.dispose([x, y, ...outputs, ...network.variables])
@@ -43,7 +50,10 @@ export async function expectParityWithCpu(backend: string, tolerance: number): P
 export async function expectTrainingLowersLoss(backend: string, steps: number): Promise<void> {
   await tf.setBackend(backend)
   const before = tf.memory().numTensors
-  const result = await runBackendCheck(await loadCheckData(Math.ceil((steps * 32) / 10)), { steps, batchSize: 32 })
+  const result = await runBackendCheck(await loadCheckData(Math.ceil((steps * 32) / 10)), {
+    steps,
+    batchSize: 32,
+  })
   expect(result.lastLoss).toBeLessThan(result.firstLoss - 0.05)
   // Every step's tensors were released, and the network's variables after the run.
   expect(tf.memory().numTensors).toBe(before)

@@ -15,7 +15,8 @@ cli.version(process.env.npm_package_version ?? '0.0.0')
 async function main(): Promise<void> {
   cli.parse(process.argv, { run: false })
   if (!cli.matchedCommand) {
-    if (cli.args.length > 0) throw new CliError(`unknown command "${cli.args[0]}": run \`npm run r2b -- --help\``)
+    if (cli.args.length > 0)
+      throw new CliError(`unknown command "${cli.args[0]}": run \`npm run r2b -- --help\``)
     if (!cli.options.help && !cli.options.version) cli.outputHelp()
     return
   }
@@ -27,7 +28,9 @@ main().catch((error: unknown) => {
   if (error instanceof CliError || (error instanceof Error && error.name === 'CACError')) {
     process.stderr.write(`error: ${error.message}\n`)
   } else {
-    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.stderr.write(
+      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    )
   }
   process.exitCode = 1
 })

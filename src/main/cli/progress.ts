@@ -1,7 +1,11 @@
 import { SingleBar, Presets } from 'cli-progress'
 
 /** A progress bar on stderr (stdout stays clean for --json), with ETA and a free-form status field. */
-export function progressBar(label: string, total: number, enabled = process.stderr.isTTY): {
+export function progressBar(
+  label: string,
+  total: number,
+  enabled = process.stderr.isTTY,
+): {
   update(done: number, status?: string): void
   stop(): void
 } {

@@ -14,13 +14,15 @@ export interface CheckNetwork {
 /** conv3x3(8) → ReLU → conv3x3/2(16) → ReLU → conv1x1/2(16) → ReLU → global average pool → dense. */
 export function createCheckNetwork(channels: number, classes: number, seed = 7): CheckNetwork {
   // Inside tidy so the initial values are released once the variables hold their own copy.
-  const he = (shape: number[], fanIn: number, offset: number) =>
-    tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed + offset)))
-  const w1 = he([3, 3, channels, 8], 9 * channels, 1)
-  const w2 = he([3, 3, 8, 16], 9 * 8, 2)
-  const w3 = he([1, 1, 16, 16], 16, 3)
-  const wd = he([16, classes], 16, 4)
-  const bd = tf.tidy(() => tf.variable(tf.zeros([classes])))
+  const he = <R extends tf.Rank>(shape: number[], fanIn: number, offset: number) =>
+    tf.tidy(() =>
+      tf.variable(tf.randomNormal<tf.Rank>(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed + offset)),
+    ) as tf.Variable<R>
+  const w1 = he<tf.Rank.R4>([3, 3, channels, 8], 9 * channels, 1)
+  const w2 = he<tf.Rank.R4>([3, 3, 8, 16], 9 * 8, 2)
+  const w3 = he<tf.Rank.R4>([1, 1, 16, 16], 16, 3)
+  const wd = he<tf.Rank.R2>([16, classes], 16, 4)
+  const bd = tf.tidy(() => tf.variable(tf.zeros([classes]))) as tf.Variable<tf.Rank.R1>
   return {
     variables: [w1, w2, w3, wd, bd],
     predict: (images) =>
@@ -68,21 +70,24 @@ export async function runBackendCheck(
       const pixels = new Float32Array(idx.length * h * w * c)
       const labels = new Int32Array(idx.length)
       idx.forEach((source, i) => {
-        for (let p = 0; p < h * w * c; p++) pixels[i * h * w * c + p] = (data.images[source * h * w * c + p] ?? 0) / 255
+        for (let p = 0; p < h * w * c; p++)
+          pixels[i * h * w * c + p] = (data.images[source * h * w * c + p] ?? 0) / 255
         labels[i] = data.labels[source] ?? 0
       })
       const began = performance.now()
       const lossTensor = tf.tidy(() => {
         const x = tf.tensor4d(pixels, [idx.length, h, w, c])
         const y = tf.oneHot(tf.tensor1d(labels, 'int32'), data.classes)
-        return optimizer.minimize(
+        const returned = optimizer.minimize(
           () => tf.losses.softmaxCrossEntropy(y, network.predict(x)) as tf.Scalar,
           true,
           network.variables,
         )
+        if (!returned) throw new Error('optimizer.minimize returned no loss')
+        return returned
       })
-      const loss = (await lossTensor!.data())[0] ?? Number.NaN
-      lossTensor!.dispose()
+      const loss = (await lossTensor.data())[0] ?? Number.NaN
+      lossTensor.dispose()
       const stepMs = performance.now() - began
       totalMs += stepMs
       losses.push(loss)

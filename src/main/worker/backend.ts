@@ -34,7 +34,9 @@ export function requestedBackend(env: NodeJS.ProcessEnv = process.env): BackendR
   if (!raw) return 'auto'
   const parsed = BackendRequest.safeParse(raw)
   if (!parsed.success) {
-    throw new Error(`R2B_BACKEND=${env.R2B_BACKEND} is not a backend: use one of ${BackendRequest.options.join(', ')}`)
+    throw new Error(
+      `R2B_BACKEND=${env.R2B_BACKEND} is not a backend: use one of ${BackendRequest.options.join(', ')}`,
+    )
   }
   return parsed.data
 }
@@ -52,12 +54,15 @@ export function describeAdapter(info: {
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isSoftware: info.isFallbackAdapter === true || info.architecture === 'software' || SOFTWARE_ADAPTER.test(text),
+    isSoftware:
+      info.isFallbackAdapter === true || info.architecture === 'software' || SOFTWARE_ADAPTER.test(text),
   }
 }
 
 function adapterName(adapter: AdapterReport): string {
-  return adapter.description || [adapter.vendor, adapter.device].filter(Boolean).join(' ') || 'unnamed adapter'
+  return (
+    adapter.description || [adapter.vendor, adapter.device].filter(Boolean).join(' ') || 'unnamed adapter'
+  )
 }
 
 /**
@@ -95,7 +100,8 @@ async function startWebGpu(): Promise<void> {
 async function startWasm(): Promise<boolean> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm')
   wasm.setWasmPaths(pathToFileURL(wasmBinaryDir()).pathname)
-  if (!(await tf.setBackend('wasm'))) throw new Error(`the tfjs wasm backend failed to initialise (binaries: ${wasmBinaryDir()})`)
+  if (!(await tf.setBackend('wasm')))
+    throw new Error(`the tfjs wasm backend failed to initialise (binaries: ${wasmBinaryDir()})`)
   registerWasmConv2dBackpropFilter()
   return tf.env().getBool('WASM_HAS_SIMD_SUPPORT')
 }
@@ -201,7 +207,14 @@ export async function initBackend(request: BackendRequest = requestedBackend()):
   }
 
   await startCpu()
-  current = { ...base, backend: 'cpu', adapter, wasmSimd: null, slow: true, reason: `${why}: plain JavaScript cpu backend, very slow` }
+  current = {
+    ...base,
+    backend: 'cpu',
+    adapter,
+    wasmSimd: null,
+    slow: true,
+    reason: `${why}: plain JavaScript cpu backend, very slow`,
+  }
   return current
 }
 

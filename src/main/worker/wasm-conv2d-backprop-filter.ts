@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs'
+import type { KernelBackend, KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs'
 
 /**
  * `Conv2DBackpropFilter` for the tfjs wasm backend, which ships every kernel a ResNet needs except this one.
@@ -59,10 +59,12 @@ export function registerWasmConv2dBackpropFilter(): void {
   const kernel: KernelConfig = {
     kernelName: 'Conv2DBackpropFilter',
     backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs, backend }) => {
+    kernelFunc: ({ inputs, attrs, backend: untypedBackend }) => {
+      const backend = untypedBackend as KernelBackend
       const { x, dy } = inputs as NamedTensorInfoMap
       const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs
-      if (a.dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm supports NHWC only, got ${a.dataFormat}`)
+      if (a.dataFormat !== 'NHWC')
+        throw new Error(`Conv2DBackpropFilter on wasm supports NHWC only, got ${a.dataFormat}`)
       // Kernels receive TensorInfos; wrap them (without copying) so ops can be used. The wrapper takes its own
       // reference on the data, so disposing it leaves the caller's tensor intact. A Tensor returned from a
       // kernel is taken over by the engine as is, and nested ops are not recorded on the gradient tape.

@@ -15,7 +15,8 @@ export function formatBackend(report: BackendReport): string {
       }]`,
     )
   } else lines.push('adapter: none (no WebGPU adapter found)')
-  if (report.slow) lines.push('note:    this backend runs on the CPU: use small presets, or a machine with a GPU')
+  if (report.slow)
+    lines.push('note:    this backend runs on the CPU: use small presets, or a machine with a GPU')
   return lines.join('\n')
 }
 
@@ -29,8 +30,10 @@ export function registerCheck(cli: CAC): void {
     .action(async (options: { steps: number; batch: number; json?: boolean }) => {
       const steps = Number(options.steps)
       const batchSize = Number(options.batch)
-      if (!Number.isInteger(steps) || steps < 1) throw new CliError(`--steps must be a positive integer, got ${options.steps}`)
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError(`--batch must be a positive integer, got ${options.batch}`)
+      if (!Number.isInteger(steps) || steps < 1)
+        throw new CliError(`--steps must be a positive integer, got ${options.steps}`)
+      if (!Number.isInteger(batchSize) || batchSize < 1)
+        throw new CliError(`--batch must be a positive integer, got ${options.batch}`)
       try {
         requestedBackend() // a bad R2B_BACKEND fails here, before a worker starts
       } catch (error) {

@@ -29,7 +29,10 @@ describe('the training worker process', () => {
     await worker.waitFor('ready')
     const failed = new Promise<WorkerEvent>((resolve) => worker!.on((e) => e.type === 'failed' && resolve(e)))
     worker.send({ type: 'check', steps: -1, batchSize: 8 } as never)
-    expect(await failed).toMatchObject({ type: 'failed', message: expect.stringMatching(/invalid command.*steps/s) })
+    expect(await failed).toMatchObject({
+      type: 'failed',
+      message: expect.stringMatching(/invalid command.*steps/s),
+    })
     worker.send({ type: 'check', steps: 1, batchSize: 4 })
     await expect(worker.waitFor('check-done')).resolves.toMatchObject({ type: 'check-done' })
   })

@@ -17,8 +17,6 @@ async function selectIn(env: Record<string, string | undefined>): Promise<Backen
   return 'error' in parsed ? (parsed as { error: string }) : BackendReport.parse(parsed)
 }
 
-
-
 // These tests need a WebGPU adapter: Mesa's lavapipe on machines without a GPU (`npm run setup` installs it).
 describe('backend selection', () => {
   it('classifies software adapters (llvmpipe, SwiftShader, fallback) and hardware ones', () => {
@@ -28,8 +26,19 @@ describe('backend selection', () => {
       device: 'llvmpipe-llvm-15',
       description: 'llvmpipe: Mesa 25.0.7',
     })
-    const swiftshader = describeAdapter({ vendor: 'google', architecture: '', device: 'SwiftShader Device', description: '' })
-    const fallback = describeAdapter({ vendor: 'x', architecture: 'y', device: 'z', description: 'w', isFallbackAdapter: true })
+    const swiftshader = describeAdapter({
+      vendor: 'google',
+      architecture: '',
+      device: 'SwiftShader Device',
+      description: '',
+    })
+    const fallback = describeAdapter({
+      vendor: 'x',
+      architecture: 'y',
+      device: 'z',
+      description: 'w',
+      isFallbackAdapter: true,
+    })
     const nvidia = describeAdapter({
       vendor: 'nvidia',
       architecture: 'hopper',
@@ -44,7 +53,9 @@ describe('backend selection', () => {
   it('reads R2B_BACKEND, and rejects unknown values naming the allowed ones', () => {
     expect(requestedBackend({})).toBe('auto')
     expect(requestedBackend({ R2B_BACKEND: ' WASM ' })).toBe('wasm')
-    expect(() => requestedBackend({ R2B_BACKEND: 'cuda' })).toThrow(/R2B_BACKEND=cuda .*auto, webgpu, wasm, cpu/)
+    expect(() => requestedBackend({ R2B_BACKEND: 'cuda' })).toThrow(
+      /R2B_BACKEND=cuda .*auto, webgpu, wasm, cpu/,
+    )
   })
 
   it('automatic: with only a software adapter it picks wasm, and reports the adapter and why', async () => {
@@ -70,15 +81,25 @@ describe('backend selection', () => {
   it('forced wasm and forced cpu', async () => {
     const wasm = await selectIn({ R2B_BACKEND: 'wasm' })
     const cpu = await selectIn({ R2B_BACKEND: 'cpu' })
-    expect(wasm).toMatchObject({ backend: 'wasm', requested: 'wasm', reason: expect.stringMatching(/forced/) })
+    expect(wasm).toMatchObject({
+      backend: 'wasm',
+      requested: 'wasm',
+      reason: expect.stringMatching(/forced/),
+    })
     expect(cpu).toMatchObject({ backend: 'cpu', requested: 'cpu', adapter: null, slow: true })
   })
 
   it('forced webgpu without any Vulkan driver fails with advice; automatic falls back to wasm', async () => {
     const noDriver = { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' }
     const forced = await selectIn({ ...noDriver, R2B_BACKEND: 'webgpu' })
-    expect(forced).toEqual({ error: expect.stringMatching(/no adapter.*install a Vulkan, Metal or D3D12 driver/) })
+    expect(forced).toEqual({
+      error: expect.stringMatching(/no adapter.*install a Vulkan, Metal or D3D12 driver/),
+    })
     const auto = await selectIn({ ...noDriver, R2B_BACKEND: undefined })
-    expect(auto).toMatchObject({ backend: 'wasm', adapter: null, reason: expect.stringMatching(/no WebGPU adapter/) })
+    expect(auto).toMatchObject({
+      backend: 'wasm',
+      adapter: null,
+      reason: expect.stringMatching(/no WebGPU adapter/),
+    })
   })
 })

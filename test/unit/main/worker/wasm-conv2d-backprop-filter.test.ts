@@ -6,7 +6,7 @@ type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, numb
 
 // The filter gradient of conv2d, through tf.grad: exactly what training calls.
 function filterGradient(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, stride: number, pad: Pad) {
-  return tf.grad((filter: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(x, filter, stride, pad), dy)))(w)
+  return tf.grad((filter) => tf.sum(tf.mul(tf.conv2d(x, filter as tf.Tensor4D, stride, pad), dy)))(w)
 }
 
 async function onBackend(name: string, f: () => tf.Tensor): Promise<Float32Array> {
@@ -21,7 +21,18 @@ const cases: Array<{ kernel: number; stride: number; pad: Pad; h: number; w: num
 for (const kernel of [1, 3, 7])
   for (const stride of [1, 2])
     for (const pad of ['same', 'valid'] as const) cases.push({ kernel, stride, pad, h: 13, w: 11 })
-cases.push({ kernel: 3, stride: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]], h: 9, w: 10 })
+cases.push({
+  kernel: 3,
+  stride: 2,
+  pad: [
+    [0, 0],
+    [1, 2],
+    [2, 1],
+    [0, 0],
+  ],
+  h: 9,
+  w: 10,
+})
 cases.push({ kernel: 7, stride: 2, pad: 'same', h: 16, w: 16 }) // an ImageNet-style stem, even size
 
 describe('wasm Conv2DBackpropFilter', () => {
@@ -34,31 +45,35 @@ describe('wasm Conv2DBackpropFilter', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined()
   })
 
-  it.each(cases)('matches the cpu backend: $kernel×$kernel kernel, stride $stride, padding $pad, $h×$w input', async (c) => {
-    const batch = 3
-    const inC = 5
-    const outC = 4
-    const xShape: [number, number, number, number] = [batch, c.h, c.w, inC]
-    const wShape: [number, number, number, number] = [c.kernel, c.kernel, inC, outC]
-    const outShape = tf.backend_util.computeConv2DInfo(xShape, wShape, c.stride, 1, c.pad).outShape
-    const make = () => ({
-      x: tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D,
-      w: tf.randomNormal(wShape, 0, 1, 'float32', 2) as tf.Tensor4D,
-      dy: tf.randomNormal(outShape, 0, 1, 'float32', 3) as tf.Tensor4D,
-    })
-    const run = () =>
-      tf.tidy(() => {
-        const { x, w, dy } = make()
-        return filterGradient(x, w, dy, c.stride, c.pad)
+  it.each(cases)(
+    'matches the cpu backend: $kernel×$kernel kernel, stride $stride, padding $pad, $h×$w input',
+    async (c) => {
+      const batch = 3
+      const inC = 5
+      const outC = 4
+      const xShape: [number, number, number, number] = [batch, c.h, c.w, inC]
+      const wShape: [number, number, number, number] = [c.kernel, c.kernel, inC, outC]
+      const outShape = tf.backend_util.computeConv2DInfo(xShape, wShape, c.stride, 1, c.pad).outShape
+      const make = () => ({
+        x: tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D,
+        w: tf.randomNormal(wShape, 0, 1, 'float32', 2) as tf.Tensor4D,
+        dy: tf.randomNormal(outShape, 0, 1, 'float32', 3) as tf.Tensor4D,
       })
-    const expected = await onBackend('cpu', run)
-    const actual = await onBackend('wasm', run)
-    expect(actual.length).toBe(c.kernel * c.kernel * inC * outC)
-    const scale = Math.max(...expected.map(Math.abs))
-    expect(scale).toBeGreaterThan(0)
-    // float32 sums of up to 3·13·11 products, in different orders: agree to 1e-5 of the largest value.
-    for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThan(1e-5 * scale)
-  })
+      const run = () =>
+        tf.tidy(() => {
+          const { x, w, dy } = make()
+          return filterGradient(x, w, dy, c.stride, c.pad)
+        })
+      const expected = await onBackend('cpu', run)
+      const actual = await onBackend('wasm', run)
+      expect(actual.length).toBe(c.kernel * c.kernel * inC * outC)
+      const scale = Math.max(...expected.map(Math.abs))
+      expect(scale).toBeGreaterThan(0)
+      // float32 sums of up to 3·13·11 products, in different orders: agree to 1e-5 of the largest value.
+      for (let i = 0; i < expected.length; i++)
+        expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThan(1e-5 * scale)
+    },
+  )
 
   it('leaves no tensors behind', async () => {
     await tf.setBackend('wasm')

@@ -1,0 +1,96 @@
+/**
+ * The Electron shell: window, security policy, IPC wiring and the training worker as a utilityProcess.
+ * Everything else is plain-Node code under src/main, exercised by the tests without Electron.
+ */
+import { join } from 'node:path'
+import { app, BrowserWindow, ipcMain, session, shell, utilityProcess } from 'electron'
+import { IPC_CALL, IPC_EVENT } from '../shared/api-methods'
+import { WorkbenchHost } from './host/workbench-host'
+import {
+  CONTENT_SECURITY_POLICY,
+  isAllowedNavigation,
+  isExternalLink,
+  secureWebPreferences,
+} from './host/window-policy'
+import { setAppDataHome } from './paths'
+import { WorkerClient } from './training/worker-client'
+import workerPath from './worker/index?modulePath'
+
+function startUtilityWorker(): WorkerClient {
+  const child = utilityProcess.fork(workerPath, [], { serviceName: 'R2B training worker', stdio: 'inherit' })
+  return new WorkerClient({
+    postMessage: (message) => child.postMessage(message),
+    onMessage: (listener) => child.on('message', listener),
+    onExit: (listener) => child.on('exit', (code) => listener(code, null)),
+    kill: () => child.kill(),
+    get pid() {
+      return child.pid
+    },
+  })
+}
+
+function createWindow(host: WorkbenchHost): BrowserWindow {
+  const window = new BrowserWindow({
+    width: 1400,
+    height: 900,
+    minWidth: 960,
+    minHeight: 640,
+    show: false,
+    title: 'R2B Workbench',
+    backgroundColor: '#16181d',
+    webPreferences: secureWebPreferences(join(import.meta.dirname, '../preload/index.cjs')),
+  })
+  window.once('ready-to-show', () => window.show())
+  const unsubscribe = host.api.onEvent((event) => window.webContents.send(IPC_EVENT, event))
+  window.on('closed', unsubscribe)
+
+  const appUrl =
+    process.env.ELECTRON_RENDERER_URL ?? `file://${join(import.meta.dirname, '../renderer/index.html')}`
+  window.webContents.on('will-navigate', (event, url) => {
+    if (!isAllowedNavigation(url, appUrl)) event.preventDefault()
+  })
+  window.webContents.setWindowOpenHandler(({ url }) => {
+    if (isExternalLink(url)) void shell.openExternal(url)
+    return { action: 'deny' }
+  })
+  void window.loadURL(appUrl)
+  return window
+}
+
+app.on('web-contents-created', (_event, contents) => {
+  contents.on('will-attach-webview', (event) => event.preventDefault())
+})
+
+app.whenReady().then(() => {
+  setAppDataHome(app.getPath('userData'))
+  // The CSP also comes as a header for the dev server's pages; the built page carries it in a meta tag.
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({
+      responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] },
+    })
+  })
+  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
+
+  const host = new WorkbenchHost({
+    appVersion: app.getVersion(),
+    versions: {
+      electron: process.versions.electron ?? '',
+      chrome: process.versions.chrome ?? '',
+      node: process.versions.node,
+      v8: process.versions.v8,
+    },
+    startWorker: startUtilityWorker,
+  })
+  host.start()
+  ipcMain.handle(IPC_CALL, (_event, method: unknown, args: unknown) => host.handleCall({ method, args }))
+
+  createWindow(host)
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow(host)
+  })
+  app.on('will-quit', () => void host.stop())
+})
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit()
+})

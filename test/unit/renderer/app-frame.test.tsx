@@ -1,0 +1,117 @@
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { AboutInfo, WorkbenchApi, WorkbenchEvent } from '../../../src/shared/api'
+import { App } from '../../../src/renderer/src/App'
+import { findWorkbenchApi } from '../../../src/renderer/src/bridge'
+import { createWorkbenchStore } from '../../../src/renderer/src/store'
+import { StoreContext } from '../../../src/renderer/src/store/context'
+
+const about: AboutInfo = {
+  appVersion: '0.1.0',
+  versions: { electron: '45.5.0', node: '22.20.0' },
+  dataHome: '/home/user/.local/share/r2b-workbench',
+  backend: null,
+  backendError: null,
+}
+
+/** A WorkbenchApi as the preload exposes it, answering from memory and letting the test push events. */
+function apiDouble(): WorkbenchApi & { push(event: WorkbenchEvent): void; calls: string[] } {
+  const listeners = new Set<(event: WorkbenchEvent) => void>()
+  const calls: string[] = []
+  return {
+    calls,
+    about: async () => {
+      calls.push('about')
+      return about
+    },
+    onEvent: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    push: (event) => listeners.forEach((l) => l(event)),
+  }
+}
+
+function renderApp(api: WorkbenchApi | null) {
+  const store = createWorkbenchStore(api)
+  render(
+    <StoreContext.Provider value={store}>
+      <App />
+    </StoreContext.Provider>,
+  )
+  return store
+}
+
+afterEach(cleanup)
+
+describe('the app frame', () => {
+  it('uses the API the preload exposes on window.workbench', () => {
+    const api = apiDouble()
+    expect(findWorkbenchApi({ workbench: api })).toBe(api)
+    expect(findWorkbenchApi({})).toBeNull()
+  })
+
+  it('shows the navigation and switches views', async () => {
+    renderApp(apiDouble())
+    const nav = screen.getByRole('navigation', { name: 'Main' })
+    const items = within(nav)
+      .getAllByRole('button')
+      .map((b) => b.textContent)
+    expect(items).toEqual(expect.arrayContaining(['Datasets', 'Runs', 'New run']))
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Datasets')
+    fireEvent.click(within(nav).getByRole('button', { name: 'Runs' }))
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Runs')
+    expect(within(nav).getByRole('button', { name: 'Runs' }).getAttribute('aria-current')).toBe('page')
+    fireEvent.click(within(nav).getByRole('button', { name: 'New run' }))
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('New run')
+  })
+
+  it('shows versions, then the backend and adapter once the worker reports them, in the about panel', async () => {
+    const api = apiDouble()
+    renderApp(api)
+    await act(async () => {})
+    expect(api.calls).toContain('about')
+    fireEvent.click(screen.getByRole('button', { name: 'About' }))
+    const dialog = screen.getByRole('dialog')
+    expect(within(dialog).getByText('45.5.0')).toBeTruthy()
+    expect(within(dialog).getByText(/training worker is starting/)).toBeTruthy()
+
+    act(() =>
+      api.push({
+        type: 'backend',
+        error: null,
+        backend: {
+          backend: 'wasm',
+          requested: 'auto',
+          reason: 'only a software WebGPU adapter was found',
+          adapter: {
+            vendor: 'mesa',
+            architecture: 'software',
+            device: 'llvmpipe',
+            description: 'llvmpipe: Mesa 25.0.7',
+            isSoftware: true,
+          },
+          slow: true,
+          wasmSimd: true,
+          tfjsVersion: '4.22.0',
+        },
+      }),
+    )
+    const facts = within(dialog).getByLabelText('Training backend')
+    expect(within(facts).getByText('wasm (tfjs 4.22.0)')).toBeTruthy()
+    expect(within(facts).getByText(/llvmpipe: Mesa 25.0.7 — mesa, software \(software\)/)).toBeTruthy()
+    expect(within(dialog).getByRole('note').textContent).toMatch(/software one/)
+    expect(screen.getByText('wasm · slow')).toBeTruthy()
+
+    fireEvent.keyDown(dialog, { key: 'Escape' })
+    expect(screen.queryByRole('dialog')).toBeNull()
+  })
+
+  it('says what to do when there is no backend connection', () => {
+    renderApp(null)
+    fireEvent.click(screen.getByRole('button', { name: 'About' }))
+    expect(
+      within(screen.getByRole('dialog')).getByText(/No connection to the workbench backend/),
+    ).toBeTruthy()
+  })
+})
