@@ -308,7 +308,13 @@ export async function importCifarArchive(context: ImportContext): Promise<Import
     },
   })
   parser.on('error', (error: Error) =>
-    fail(new DatasetError(`${archive}: not a valid tar archive (${error.message})`)),
+    fail(
+      new DatasetError(
+        /Truncated input/.test(error.message)
+          ? `${archive}: archive truncated (${error.message})`
+          : `${archive}: not a valid tar archive (${error.message})`,
+      ),
+    ),
   )
 
   const hash = createHash('sha256')

@@ -1,4 +1,4 @@
-import type { DatasetManifest, ImportFormat, SkippedFile } from '../../shared/datasets'
+import type { DatasetManifest, ImportFormat, ImportProgress, SkippedFile } from '../../shared/datasets'
 import type { ProgressTracker } from './progress'
 import type { CommitInfo, DatasetWriter } from './store'
 
@@ -32,7 +32,7 @@ export interface ImportOptions {
   /** Image folders without train/test sub-roots: the fraction held out for test (default 0.2). */
   testFraction?: number
   signal?: AbortSignal
-  onProgress?: (event: import('../../shared/datasets').ImportProgress) => void
+  onProgress?: (event: ImportProgress) => void
   /** Data dir; defaults to dataHome(). */
   home?: string
   limits?: Partial<ImportLimits>

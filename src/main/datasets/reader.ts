@@ -1,5 +1,5 @@
 /**
- * The batch reader the training worker uses. It opens a stored dataset read-only and reads images by
+ * The batch reader the training worker uses (it has the shape of the engine's DataSource). It opens a stored dataset read-only and reads images by
  * offset, one batch (plus one prefetched) at a time, so a store of any size trains in bounded memory; only
  * the labels (2 bytes per image) are held. Shuffling and augmentation are seeded per (seed, epoch).
  */
@@ -28,6 +28,8 @@ export interface TrainBatchOptions {
   epoch: number
   seed: number
   augment?: AugmentOptions
+  /** At most this many batches (a steps-per-epoch budget); 0 or absent: the whole split. */
+  limit?: number
   /** Drop the last partial batch (default true: every training step sees batchSize images). */
   dropLast?: boolean
   split?: SplitName
@@ -97,8 +99,17 @@ export class DatasetReader {
     return new DatasetReader(manifest, opened as Record<SplitName, SplitFiles>)
   }
 
-  get numClasses(): number {
+  /** Number of classes (the engine's DataSource shape; names are in manifest.classes). */
+  get classes(): number {
     return this.manifest.classes.length
+  }
+
+  get trainSize(): number {
+    return this.splits.train.count
+  }
+
+  get testSize(): number {
+    return this.splits.test.count
   }
 
   size(split: SplitName): number {
@@ -140,7 +151,7 @@ export class DatasetReader {
   }
 
   private oneHot(labels: Uint16Array): Float32Array {
-    const k = this.numClasses
+    const k = this.classes
     const out = new Float32Array(labels.length * k)
     labels.forEach((label, i) => (out[i * k + label] = 1))
     return out
@@ -150,7 +161,7 @@ export class DatasetReader {
     const [h, w, c] = this.manifest.shape
     return {
       images: tf.tensor4d(images, [n, h, w, c], 'float32'),
-      labels: tf.tensor2d(labels, [n, this.numClasses], 'float32'),
+      labels: tf.tensor2d(labels, [n, this.classes], 'float32'),
     }
   }
 
@@ -189,7 +200,7 @@ export class DatasetReader {
       images = normaliseBatch(raw.pixels, c, this.lut)
     }
     if (augment && (augment.mixupAlpha ?? 0) > 0)
-      mixup(images, labels, n, this.numClasses, augment.mixupAlpha!, random)
+      mixup(images, labels, n, this.classes, augment.mixupAlpha!, random)
     return { images, labels, n }
   }
 
@@ -200,7 +211,8 @@ export class DatasetReader {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size ${batchSize}`)
     const order = this.epochOrder(split, options.seed, options.epoch)
     const random = mulberry32(mixSeed(options.seed, options.epoch, 2))
-    const total = options.dropLast === false ? order.length : order.length - (order.length % batchSize)
+    let total = options.dropLast === false ? order.length : order.length - (order.length % batchSize)
+    if (options.limit && options.limit > 0) total = Math.min(total, options.limit * batchSize)
     const read = (start: number): Promise<RawImages> | null =>
       start < total ? this.readRaw(split, order.subarray(start, Math.min(start + batchSize, total))) : null
     let pending = read(0)
@@ -219,7 +231,8 @@ export class DatasetReader {
 
   /** Every image of a split (or the first `limit`) in stored order, normalised, never augmented. */
   async *evalBatches(split: SplitName, options: EvalBatchOptions): AsyncGenerator<Batch> {
-    const total = Math.min(options.limit ?? Infinity, this.size(split))
+    const total =
+      options.limit && options.limit > 0 ? Math.min(options.limit, this.size(split)) : this.size(split)
     const read = (start: number): Promise<RawImages> | null =>
       start < total ? this.readRange(split, start, Math.min(options.batchSize, total - start)) : null
     let pending = read(0)
@@ -233,6 +246,16 @@ export class DatasetReader {
     } finally {
       await pending?.catch(() => undefined)
     }
+  }
+
+  /** The test split in order, un-augmented: the engine's DataSource.testBatches. */
+  testBatches(options: EvalBatchOptions): AsyncGenerator<Batch> {
+    return this.evalBatches('test', options)
+  }
+
+  /** Test images by index (probe sets): the engine's DataSource.testImages. */
+  testImages(indices: ArrayLike<number>): Promise<Batch> {
+    return this.readImages('test', indices)
   }
 
   async close(): Promise<void> {
