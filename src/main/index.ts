@@ -38,6 +38,7 @@ function createWindow(host: WorkbenchHost): BrowserWindow {
     show: false,
     title: 'R2B Workbench',
     backgroundColor: '#16181d',
+    icon: join(import.meta.dirname, '../../resources/icon.png'),
     webPreferences: secureWebPreferences(join(import.meta.dirname, '../preload/index.cjs')),
   })
   window.once('ready-to-show', () => window.show())

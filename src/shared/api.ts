@@ -40,3 +40,13 @@ export type WorkbenchApi = { [M in ApiMethod]: (...args: Args<M>) => Promise<Res
 
 /** What a transport hands the host: an untrusted method name and argument list. */
 export const ApiCall = z.object({ method: z.string(), args: z.array(z.unknown()) })
+
+/** The WebSocket transport's frames: requests carry an id that the response repeats; events have none. */
+export const WsRequest = ApiCall.extend({ id: z.number().int().nonnegative() })
+export type WsRequest = z.infer<typeof WsRequest>
+export const WsServerMessage = z.union([
+  z.object({ id: z.number().int(), result: z.unknown() }),
+  z.object({ id: z.number().int(), error: z.string() }),
+  z.object({ event: WorkbenchEvent }),
+])
+export type WsServerMessage = z.infer<typeof WsServerMessage>

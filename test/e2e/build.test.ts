@@ -1,21 +1,21 @@
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 
 const root = join(import.meta.dirname, '../..')
 
 describe('electron-vite build', () => {
   it('produces the main, preload, worker and renderer bundles', async () => {
-    const outDir = join(root, 'out')
+    // A private output folder: other tests serve the UI from out/ meanwhile.
+    const outDir = mkdtempSync(join(tmpdir(), 'r2b-build-'))
+    onTestFinished(() => rmSync(outDir, { recursive: true, force: true }))
     await promisify(execFile)(
       process.execPath,
-      [join(root, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'],
-      {
-        cwd: root,
-        timeout: 300_000,
-      },
+      [join(root, 'node_modules/electron-vite/bin/electron-vite.js'), 'build', '--outDir', outDir],
+      { cwd: root, timeout: 300_000 },
     )
     const main = readFileSync(join(outDir, 'main/index.js'), 'utf8')
     // The worker entry is bundled separately and started by path as a utilityProcess.

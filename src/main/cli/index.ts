@@ -5,11 +5,13 @@
 import { cac } from 'cac'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
+import { registerServe } from './commands/serve'
 import { CliError } from './errors'
 
 const cli = cac('r2b')
 registerCheck(cli)
 registerDatasets(cli)
+registerServe(cli)
 
 cli.help()
 cli.version(process.env.npm_package_version ?? '0.0.0')

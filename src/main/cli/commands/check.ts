@@ -14,6 +14,8 @@ export function formatBackend(report: BackendReport): string {
         a.isSoftware ? ', software' : ''
       }]`,
     )
+  } else if (report.requested === 'wasm' || report.requested === 'cpu') {
+    lines.push(`adapter: not looked for (R2B_BACKEND=${report.requested})`)
   } else lines.push('adapter: none (no WebGPU adapter found)')
   if (report.slow)
     lines.push('note:    this backend runs on the CPU: use small presets, or a machine with a GPU')

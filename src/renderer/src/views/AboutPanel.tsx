@@ -45,7 +45,9 @@ export function AboutPanel({ onClose }: { onClose: () => void }) {
                     ? `${backend.adapter.description || backend.adapter.device} — ${backend.adapter.vendor}, ${
                         backend.adapter.architecture
                       }${backend.adapter.isSoftware ? ' (software)' : ''}`
-                    : 'no WebGPU adapter'}
+                    : backend.requested === 'wasm' || backend.requested === 'cpu'
+                      ? `not looked for (R2B_BACKEND=${backend.requested})`
+                      : 'no WebGPU adapter found'}
                 </dd>
               </dl>
             )}
