@@ -1,0 +1,458 @@
+/**
+ * The run config: one validated object describes a whole run (data, model family, the chain of stages with
+ * their losses, optimiser, schedule and budget). It is what the UI shows, what the run store keeps and what the
+ * CLI replays. Presets fill it; `--set key=value` overrides any leaf.
+ *
+ * Where the paper is silent the defaults follow larq zoo (see docs/method.md), and the alternatives are options.
+ */
+import { z } from 'zod'
+
+export const ActivationQuantizer = z.enum(['identity', 'tanh', 'sign', 'approxsign'])
+export type ActivationQuantizer = z.infer<typeof ActivationQuantizer>
+
+/**
+ * A stage's student: `resnet` is the plain real ResNet-18 (the teacher of step 0); `binary` is the binary
+ * architecture of Fig. 1 with the given activation quantizer, weights and output scaling.
+ */
+export const StudentSpec = z.object({
+  architecture: z.enum(['resnet', 'binary']).default('binary'),
+  activation: ActivationQuantizer.default('sign'),
+  weights: z.enum(['real', 'sign']).default('real'),
+  scaling: z.enum(['gate', 'learned', 'none']).default('gate'),
+})
+export type StudentSpec = z.infer<typeof StudentSpec>
+
+/** `none`, `stage:<name>` (an earlier stage of this run) or `run:<runId>/<stage>` (a stage of another run). */
+export const StageRef = z
+  .string()
+  .regex(/^(none|stage:[\w+-]+|run:[\w.+-]+\/[\w+-]+)$/, 'expected none, stage:<name> or run:<runId>/<stage>')
+export type StageRef = z.infer<typeof StageRef>
+
+export const LossSpec = z.object({
+  crossEntropy: z
+    .object({
+      weight: z.number().min(0).default(1),
+      labelSmoothing: z.number().min(0).max(1).default(0),
+    })
+    .prefault({}),
+  attention: z
+    .object({
+      weight: z.number().min(0).default(0),
+      /** paper: Σ_c A², L2-normalised, L2 distance summed over points; larq: mean_c A², max-normalised, MSE averaged. */
+      form: z.enum(['paper', 'larq']).default('larq'),
+    })
+    .prefault({}),
+  distillation: z
+    .object({
+      weight: z.number().min(0).default(0),
+      temperature: z.number().positive().default(1),
+    })
+    .prefault({}),
+})
+export type LossSpec = z.infer<typeof LossSpec>
+
+export const OptimizerSpec = z.object({
+  /** Adam with weight decay decoupled from the gradient (AdamW), scaled by the schedule like the learning rate. */
+  kind: z.literal('adamw').default('adamw'),
+  learningRate: z.number().positive().default(1e-3),
+  weightDecay: z.number().min(0).default(0),
+  beta1: z.number().min(0).max(1).default(0.9),
+  beta2: z.number().min(0).max(1).default(0.999),
+  epsilon: z.number().positive().default(1e-7),
+})
+export type OptimizerSpec = z.infer<typeof OptimizerSpec>
+
+export const ScheduleSpec = z.object({
+  kind: z.enum(['step', 'cosine', 'constant']).default('step'),
+  /** Linear warm-up from 0, in epochs (fractions allowed). */
+  warmupEpochs: z.number().min(0).default(0),
+  /** Epochs at which a step schedule multiplies the learning rate by `factor`. */
+  milestones: z.array(z.number().min(0)).default([]),
+  factor: z.number().positive().max(1).default(0.1),
+})
+export type ScheduleSpec = z.infer<typeof ScheduleSpec>
+
+export const AugmentSpec = z.object({
+  flip: z.boolean().default(false),
+  /** Pad by this many pixels (edge value) and crop back at a random offset; 0 disables. */
+  cropPadding: z.number().int().min(0).default(0),
+  /** Mixup Beta(α, α); 0 disables. */
+  mixup: z.number().min(0).default(0),
+})
+export type AugmentSpec = z.infer<typeof AugmentSpec>
+
+export const StageSpec = z.object({
+  name: z.string().regex(/^[\w+-]+$/),
+  student: StudentSpec.prefault({}),
+  teacher: StageRef.default('none'),
+  init: StageRef.default('none'),
+  losses: LossSpec.prefault({}),
+  optimizer: OptimizerSpec.prefault({}),
+  schedule: ScheduleSpec.prefault({}),
+  augment: AugmentSpec.prefault({}),
+  epochs: z.number().int().positive().default(1),
+  /** Cap on steps per epoch (a budget knob); 0 means the whole training split each epoch. */
+  stepsPerEpoch: z.number().int().min(0).default(0),
+  batchSize: z.number().int().positive().default(32),
+})
+export type StageSpec = z.infer<typeof StageSpec>
+
+export const ModelSpec = z.object({
+  /** Channel multiplier on ResNet-18's 64/128/256/512. */
+  width: z.number().positive().default(1),
+  /** `auto` picks the CIFAR stem below 64 px and the ImageNet stem from 64 px. */
+  stem: z.enum(['auto', 'imagenet', 'cifar']).default('auto'),
+  downsample: z.enum(['real', 'binary']).default('real'),
+  /**
+   * What binary-activation convolutions pad with. `one` (larq's pad_values=1) keeps the input strictly ±1, so
+   * packed XNOR inference reproduces training exactly; `zero` is what tfjs (and larq zoo's R2B nets) do.
+   */
+  binaryPadding: z.enum(['one', 'zero']).default('one'),
+  /** Straight-through estimator of the sign: clipped identity (larq ste_sign) or Bi-Real's ApproxSign. */
+  steClip: z.number().positive().default(1),
+  gateReduction: z.number().int().positive().default(8),
+  /** Per-output-channel scale on binary weights. */
+  weightScale: z.enum(['none', 'mean', 'learned']).default('none'),
+  /** Clip latent weights to [-1, 1] after each update in stages with sign weights (larq's weight_clip). */
+  latentClip: z.boolean().default(true),
+  bnMomentum: z.number().min(0).max(1).default(0.99),
+  bnEpsilon: z.number().positive().default(1e-3),
+  /** Initial PReLU slope; Keras (larq zoo) starts at 0. */
+  preluInit: z.number().default(0),
+})
+export type ModelSpec = z.infer<typeof ModelSpec>
+
+export const DataSpec = z.object({
+  dataset: z.string().min(1).default('fashion-mnist'),
+  inputSize: z.number().int().positive().default(28),
+  channels: z.union([z.literal(1), z.literal(3)]).default(1),
+  classes: z.number().int().min(2).default(10),
+  /** Cap on test images evaluated each epoch; 0 means all. */
+  testLimit: z.number().int().min(0).default(0),
+})
+export type DataSpec = z.infer<typeof DataSpec>
+
+export const EvalSpec = z.object({
+  /** Fixed test images whose attention maps and gates are recorded each epoch. */
+  probes: z.number().int().min(0).default(8),
+  /** Test images over which gate values are averaged each epoch. */
+  gateSubset: z.number().int().min(0).default(256),
+  batchSize: z.number().int().positive().default(64),
+})
+export type EvalSpec = z.infer<typeof EvalSpec>
+
+export const pipelineNames = [
+  'r2b',
+  'baseline',
+  'sb',
+  'sb+att',
+  'sb+att+kd',
+  'sb+gate',
+  'sb+progressive',
+] as const
+export const PipelineName = z.enum(pipelineNames)
+export type PipelineName = z.infer<typeof PipelineName>
+
+export const presetNames = ['quick', 'cifar100-paper', 'imagenet-paper'] as const
+export const PresetName = z.enum(presetNames)
+export type PresetName = z.infer<typeof PresetName>
+
+export const RunConfig = z.object({
+  version: z.literal(1).default(1),
+  preset: PresetName.default('quick'),
+  pipeline: PipelineName.default('r2b'),
+  seed: z.number().int().min(0).default(1),
+  data: DataSpec.prefault({}),
+  model: ModelSpec.prefault({}),
+  eval: EvalSpec.prefault({}),
+  stages: z
+    .array(StageSpec)
+    .min(1)
+    .superRefine((stages, ctx) => {
+      const seen = new Set<string>()
+      stages.forEach((stage, i) => {
+        if (seen.has(stage.name))
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate stage ${stage.name}` })
+        for (const key of ['teacher', 'init'] as const) {
+          const ref = stage[key]
+          if (ref.startsWith('stage:') && !seen.has(ref.slice(6))) {
+            ctx.addIssue({ code: 'custom', path: [i, key], message: `${ref} is not an earlier stage` })
+          }
+        }
+        seen.add(stage.name)
+      })
+    }),
+})
+export type RunConfig = z.infer<typeof RunConfig>
+export type RunConfigInput = z.input<typeof RunConfig>
+
+// ---------------------------------------------------------------------------------------------------------
+// Presets: a budget (data, width, epochs, schedule) times a pipeline (which stages, which losses).
+
+interface Budget {
+  data: z.input<typeof DataSpec>
+  model: z.input<typeof ModelSpec>
+  eval?: z.input<typeof EvalSpec>
+  epochs: number
+  stepsPerEpoch: number
+  batchSize: number
+  /** Per stage role: schedule for real-weight stages and for the fully binary stage. */
+  schedule: z.input<typeof ScheduleSpec>
+  binarySchedule: z.input<typeof ScheduleSpec>
+  augment: z.input<typeof AugmentSpec>
+  binaryAugment: z.input<typeof AugmentSpec>
+  learningRate: number
+  binaryLearningRate: number
+  weightDecay: number
+}
+
+const budgets: Record<PresetName, Budget> = {
+  quick: {
+    data: { dataset: 'fashion-mnist', inputSize: 28, channels: 1, classes: 10, testLimit: 1000 },
+    model: { width: 0.125, bnMomentum: 0.9 },
+    eval: { probes: 8, gateSubset: 256, batchSize: 100 },
+    epochs: 2,
+    stepsPerEpoch: 100,
+    batchSize: 32,
+    schedule: { kind: 'cosine', warmupEpochs: 0.1 },
+    binarySchedule: { kind: 'cosine', warmupEpochs: 0.1 },
+    augment: {},
+    binaryAugment: {},
+    learningRate: 2e-3,
+    binaryLearningRate: 1e-3,
+    weightDecay: 1e-5,
+  },
+  'cifar100-paper': {
+    data: { dataset: 'cifar-100', inputSize: 32, channels: 3, classes: 100 },
+    model: { width: 1 },
+    epochs: 350,
+    stepsPerEpoch: 0,
+    batchSize: 128,
+    schedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1, warmupEpochs: 5 },
+    binarySchedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1 },
+    augment: { flip: true, cropPadding: 4, mixup: 0.2 },
+    binaryAugment: { flip: true, cropPadding: 4, mixup: 0.2 },
+    learningRate: 1e-3,
+    binaryLearningRate: 2e-4,
+    weightDecay: 1e-5,
+  },
+  'imagenet-paper': {
+    data: { dataset: 'imagenet', inputSize: 224, channels: 3, classes: 1000 },
+    model: { width: 1 },
+    epochs: 75,
+    stepsPerEpoch: 0,
+    batchSize: 256,
+    schedule: { kind: 'step', milestones: [40, 60, 70], factor: 0.3, warmupEpochs: 5 },
+    binarySchedule: { kind: 'cosine', warmupEpochs: 10 },
+    augment: { flip: true, cropPadding: 0 },
+    // The paper turns augmentation off in the binary-weight stage.
+    binaryAugment: {},
+    learningRate: 1e-3,
+    binaryLearningRate: 2e-4,
+    weightDecay: 1e-5,
+  },
+}
+
+type StageInput = z.input<typeof StageSpec>
+
+function stage(budget: Budget, binaryWeights: boolean, spec: StageInput): StageInput {
+  return {
+    epochs: budget.epochs,
+    stepsPerEpoch: budget.stepsPerEpoch,
+    batchSize: budget.batchSize,
+    schedule: binaryWeights ? budget.binarySchedule : budget.schedule,
+    augment: binaryWeights ? budget.binaryAugment : budget.augment,
+    optimizer: binaryWeights
+      ? { learningRate: budget.binaryLearningRate, weightDecay: 0 }
+      : { learningRate: budget.learningRate, weightDecay: budget.weightDecay },
+    ...spec,
+  }
+}
+
+/** Loss weights of larq zoo's multi-stage experiments (method.md §3). */
+const ATTENTION_WEIGHT = 30
+const KD = { weight: 3, temperature: 1 }
+const KD_BINARY = { weight: 0.8, temperature: 1 }
+
+function pipelineStages(pipeline: PipelineName, budget: Budget): StageInput[] {
+  const teacher = stage(budget, false, {
+    name: 'teacher',
+    student: { architecture: 'resnet', activation: 'identity', weights: 'real', scaling: 'none' },
+  })
+  const sb = (
+    name: string,
+    scaling: 'gate' | 'learned',
+    losses: StageInput['losses'],
+    withTeacher: boolean,
+  ) => [
+    stage(budget, false, {
+      name: `${name}-ban`,
+      student: { architecture: 'binary', activation: 'sign', weights: 'real', scaling },
+      teacher: withTeacher ? 'stage:teacher' : 'none',
+      losses,
+    }),
+    stage(budget, true, {
+      name: `${name}-bnn`,
+      student: { architecture: 'binary', activation: 'sign', weights: 'sign', scaling },
+      teacher: withTeacher ? `stage:${name}-ban` : 'none',
+      init: `stage:${name}-ban`,
+      losses: withTeacher ? { distillation: KD_BINARY } : {},
+    }),
+  ]
+  const attention = { attention: { weight: ATTENTION_WEIGHT } }
+  switch (pipeline) {
+    case 'baseline':
+    case 'sb':
+      return sb('sb', 'learned', {}, false)
+    case 'sb+gate':
+      return sb('sb', 'gate', {}, false)
+    case 'sb+att':
+      return [teacher, ...sb('sb', 'learned', attention, true).map(dropDistillation)]
+    case 'sb+att+kd':
+      return [teacher, ...sb('sb', 'learned', { ...attention, distillation: KD }, true)]
+    case 'sb+progressive':
+    case 'r2b': {
+      const scaling = pipeline === 'r2b' ? 'gate' : 'learned'
+      return [
+        teacher,
+        stage(budget, false, {
+          name: 'tanh',
+          student: { architecture: 'binary', activation: 'tanh', weights: 'real', scaling },
+          teacher: 'stage:teacher',
+          losses: { ...attention, distillation: KD },
+        }),
+        stage(budget, false, {
+          name: 'ban',
+          student: { architecture: 'binary', activation: 'sign', weights: 'real', scaling },
+          teacher: 'stage:tanh',
+          losses: { ...attention, distillation: KD },
+        }),
+        stage(budget, true, {
+          name: 'bnn',
+          student: { architecture: 'binary', activation: 'sign', weights: 'sign', scaling },
+          teacher: 'stage:ban',
+          init: 'stage:ban',
+          losses: { distillation: KD_BINARY },
+        }),
+      ]
+    }
+  }
+}
+
+function dropDistillation(spec: StageInput): StageInput {
+  return { ...spec, losses: { ...spec.losses, distillation: { weight: 0 } } }
+}
+
+export interface MakeRunConfigOptions {
+  preset?: PresetName
+  pipeline?: PipelineName
+  downsample?: 'real' | 'binary'
+  seed?: number
+  /** `key=value` overrides applied last, e.g. `stages.1.epochs=3`, `model.width=0.5`. */
+  set?: readonly string[]
+}
+
+/** Builds a validated run config from a preset, a pipeline and overrides. Throws ConfigError on a bad override. */
+export function makeRunConfig(options: MakeRunConfigOptions = {}): RunConfig {
+  const preset = options.preset ?? 'quick'
+  const pipeline = options.pipeline ?? 'r2b'
+  const budget = budgets[preset]
+  const base = RunConfig.parse({
+    preset,
+    pipeline,
+    seed: options.seed ?? 1,
+    data: budget.data,
+    model: { ...budget.model, ...(options.downsample ? { downsample: options.downsample } : {}) },
+    eval: budget.eval ?? {},
+    stages: pipelineStages(pipeline, budget),
+  })
+  return applyOverrides(base, options.set ?? [])
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
+
+function leafPaths(value: Json, prefix: string, out: string[]): string[] {
+  if (Array.isArray(value)) {
+    if (value.length === 0 || typeof value[0] !== 'object' || value[0] === null) out.push(prefix)
+    else value.forEach((item, i) => leafPaths(item, `${prefix}.${i}`, out))
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) leafPaths(item, prefix ? `${prefix}.${key}` : key, out)
+  } else out.push(prefix)
+  return out
+}
+
+/** Every key `--set` accepts for this config. */
+export function overridableKeys(config: RunConfig): string[] {
+  return leafPaths(config as unknown as Json, '', [])
+}
+
+function parseValue(raw: string, current: Json): Json {
+  if (Array.isArray(current)) {
+    const trimmed = raw.trim()
+    if (trimmed === '') return []
+    return trimmed.split(',').map((item) => parseValue(item.trim(), current[0] ?? 0))
+  }
+  if (typeof current === 'number') {
+    const value = Number(raw)
+    if (raw.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`"${raw}" is not a number`)
+    return value
+  }
+  if (typeof current === 'boolean') {
+    if (raw === 'true' || raw === '1') return true
+    if (raw === 'false' || raw === '0') return false
+    throw new ConfigError(`"${raw}" is not true or false`)
+  }
+  return raw
+}
+
+/** Names what a rejected value could have been, from the schema's own error. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value') return `allowed values: ${issue.values.map(String).join(', ')}`
+  return issue.message
+}
+
+/**
+ * Applies `key=value` overrides. Unknown keys are rejected with the closest allowed keys; a value the schema
+ * refuses is rejected with the allowed values.
+ */
+export function applyOverrides(config: RunConfig, overrides: readonly string[]): RunConfig {
+  if (overrides.length === 0) return config
+  const draft = structuredClone(config) as unknown as { [key: string]: Json }
+  const keys = overridableKeys(config)
+  for (const override of overrides) {
+    const eq = override.indexOf('=')
+    if (eq <= 0) throw new ConfigError(`--set ${override}: expected key=value`)
+    const key = override.slice(0, eq).trim()
+    const raw = override.slice(eq + 1)
+    if (!keys.includes(key)) {
+      const tail = key.split('.').pop() ?? key
+      const near = keys.filter((k) => k.endsWith(`.${tail}`) || k === tail).slice(0, 6)
+      throw new ConfigError(
+        `--set ${key}: unknown key${near.length ? `; did you mean ${near.join(', ')}?` : ''} (keys: ${keys
+          .map((k) => k.replace(/\.\d+\./, '.<i>.'))
+          .filter((k, i, all) => all.indexOf(k) === i)
+          .join(', ')})`,
+      )
+    }
+    const path = key.split('.')
+    let node: Json = draft
+    for (const part of path.slice(0, -1)) node = (node as { [key: string]: Json })[part] as Json
+    const leaf = path[path.length - 1] as string
+    const parent = node as { [key: string]: Json }
+    try {
+      parent[leaf] = parseValue(raw, parent[leaf] as Json)
+    } catch (error) {
+      throw new ConfigError(`--set ${key}: ${(error as Error).message}`)
+    }
+  }
+  const parsed = RunConfig.safeParse(draft)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue
+    throw new ConfigError(`--set: ${issue.path.join('.')}: ${describeIssue(issue)}`)
+  }
+  return parsed.data
+}
