@@ -138,7 +138,8 @@ async function probe(path: string, maxPixels: number): Promise<Probe> {
     const { size } = await stat(path)
     if (size > MAX_FILE_BYTES)
       return { ok: false, gray: false, bytes: size, reason: `file of ${size} bytes is too large` }
-    const meta = await sharp(path).metadata()
+    // Only the header is read here; the pixel limit is checked below so the message can say what it is.
+    const meta = await sharp(path, { limitInputPixels: false }).metadata()
     const { width, height } = meta
     if (!width || !height) return { ok: false, gray: false, bytes: size, reason: 'no image dimensions' }
     if (width * height > maxPixels) {
