@@ -1,0 +1,383 @@
+/**
+ * The run store: everything a run produces, on disk before anyone is shown it.
+ *
+ *   runs/<id>/run.json             metadata and status (replaced atomically)
+ *   runs/<id>/events.jsonl         metrics log, append-only; a torn last line (crash mid-write) is ignored
+ *   runs/<id>/snapshots/index.jsonl + <stage>/e<epoch>-<kind>.bin   attention maps and gates (float32)
+ *   runs/<id>/checkpoints/<stage>/e<epoch>/{manifest.json,data.bin}  weights + optimiser state, sha256-checked
+ *
+ * A checkpoint's line in the log is the commit point of its epoch: resuming rolls the log and the snapshot
+ * index back to the last one, so an epoch interrupted halfway leaves no trace and is trained again once.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type {
+  AttentionRecord,
+  CheckpointManifest,
+  CheckpointRecord,
+  EngineRecord,
+  GateRecord,
+} from '../../shared/records'
+import type { RunConfig } from '../../shared/run-config'
+import {
+  LogLine,
+  RunId,
+  RunMeta,
+  SnapshotIndexEntry,
+  type CheckpointLine,
+  type RunStatus,
+} from '../../shared/runs'
+import { dataHome } from '../paths'
+
+export class RunStoreError extends Error {
+  override name = 'RunStoreError'
+}
+
+export const RUN_FILE = 'run.json'
+export const LOG_FILE = 'events.jsonl'
+const SNAPSHOT_INDEX = 'index.jsonl'
+
+export function runsDir(home: string = dataHome()): string {
+  return join(home, 'runs')
+}
+
+/** Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`
+  const handle = await open(temp, 'w')
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(temp, path)
+}
+
+/** Parses JSON lines; an unparsable or invalid *last* line is a torn write and is dropped, anywhere else an error. */
+function parseLines<T>(
+  text: string,
+  parse: (value: unknown) => T,
+  file: string,
+): { lines: T[]; validBytes: number } {
+  const raw = text.split('\n')
+  const lines: T[] = []
+  let validBytes = 0
+  for (let i = 0; i < raw.length; i++) {
+    const line = raw[i] as string
+    const isLast = i === raw.length - 1 || (i === raw.length - 2 && raw[raw.length - 1] === '')
+    if (line === '') continue
+    try {
+      lines.push(parse(JSON.parse(line)))
+      validBytes += Buffer.byteLength(line) + 1
+    } catch (error) {
+      if (isLast && !text.endsWith('\n')) break
+      throw new RunStoreError(`${file}: line ${i + 1} is not a valid record (${(error as Error).message})`)
+    }
+  }
+  return { lines, validBytes }
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+function newRunId(config: RunConfig, now: Date): string {
+  const stamp = now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')
+  return `${stamp}-${config.pipeline.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(2).toString('hex')}`
+}
+
+export interface SnapshotArrays {
+  entry: SnapshotIndexEntry
+  arrays: Map<string, Float32Array>
+}
+
+export class RunStore {
+  constructor(readonly home: string = dataHome()) {}
+
+  get root(): string {
+    return runsDir(this.home)
+  }
+
+  dir(id: string): string {
+    const parsed = RunId.safeParse(id)
+    if (!parsed.success)
+      throw new RunStoreError(`"${id}" is not a run id (${parsed.error.issues[0]?.message})`)
+    return join(this.root, id)
+  }
+
+  async create(
+    config: RunConfig,
+    options: { name?: string; environment?: RunMeta['environment']; status?: RunStatus } = {},
+  ): Promise<RunMeta> {
+    const now = new Date()
+    const id = newRunId(config, now)
+    const meta: RunMeta = {
+      version: 1,
+      id,
+      name: options.name ?? `${config.pipeline} · ${config.preset} · ${config.data.dataset}`,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      status: options.status ?? 'queued',
+      error: null,
+      config,
+      environment: options.environment ?? {
+        backend: null,
+        node: process.versions.node,
+        platform: process.platform,
+      },
+      stages: config.stages.map((s) => ({
+        name: s.name,
+        status: 'pending',
+        epochs: s.epochs,
+        epochsDone: 0,
+        testTop1: null,
+        testTop5: null,
+      })),
+    }
+    // Built in a temporary folder and renamed: a run appears whole or not at all.
+    await mkdir(this.root, { recursive: true })
+    const temp = join(this.root, `.${id}.tmp`)
+    await mkdir(join(temp, 'snapshots'), { recursive: true })
+    await mkdir(join(temp, 'checkpoints'), { recursive: true })
+    await writeFile(join(temp, LOG_FILE), '')
+    await writeAtomic(join(temp, RUN_FILE), `${JSON.stringify(RunMeta.parse(meta), null, 2)}\n`)
+    await rename(temp, this.dir(id))
+    return meta
+  }
+
+  async read(id: string): Promise<RunMeta> {
+    const file = join(this.dir(id), RUN_FILE)
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch {
+      throw new RunStoreError(`no run "${id}" (see \`npm run r2b -- runs\`)`)
+    }
+    const parsed = RunMeta.safeParse(JSON.parse(text))
+    if (!parsed.success)
+      throw new RunStoreError(
+        `${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+      )
+    return parsed.data
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return existsSync(join(this.dir(id), RUN_FILE))
+  }
+
+  /** Runs, newest first. Unreadable run folders are reported, not fatal. */
+  async list(): Promise<{ runs: RunMeta[]; problems: string[] }> {
+    let names: string[]
+    try {
+      names = await readdir(this.root)
+    } catch {
+      return { runs: [], problems: [] }
+    }
+    const runs: RunMeta[] = []
+    const problems: string[] = []
+    for (const name of names.filter((n) => !n.startsWith('.'))) {
+      try {
+        runs.push(await this.read(name))
+      } catch (error) {
+        problems.push((error as Error).message)
+      }
+    }
+    runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    return { runs, problems }
+  }
+
+  async update(id: string, change: (meta: RunMeta) => RunMeta): Promise<RunMeta> {
+    const next = RunMeta.parse({ ...change(await this.read(id)), updatedAt: new Date().toISOString() })
+    await writeAtomic(join(this.dir(id), RUN_FILE), `${JSON.stringify(next, null, 2)}\n`)
+    return next
+  }
+
+  async remove(id: string): Promise<void> {
+    const dir = this.dir(id)
+    if (!(await this.exists(id))) throw new RunStoreError(`no run "${id}"`)
+    // Renamed first so a half-deleted run never lists as a run.
+    const trash = join(this.root, `.${id}.deleted-${randomBytes(2).toString('hex')}`)
+    await rename(dir, trash)
+    await rm(trash, { recursive: true, force: true })
+  }
+
+  // --- metrics log ---------------------------------------------------------------------------------------
+
+  /** Appends light records (one JSON line each); heavy ones go through writeSnapshot / writeCheckpoint. */
+  async appendLog(id: string, records: readonly (EngineRecord | LogLine)[]): Promise<void> {
+    if (records.length === 0) return
+    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('')
+    await appendFile(join(this.dir(id), LOG_FILE), text)
+  }
+
+  async readLog(id: string): Promise<LogLine[]> {
+    const file = join(this.dir(id), LOG_FILE)
+    return parseLines(await readFile(file, 'utf8'), (v) => LogLine.parse(v), file).lines
+  }
+
+  // --- snapshots -----------------------------------------------------------------------------------------
+
+  /** Stores attention maps or gate values as one float32 file plus an index line. */
+  async writeSnapshot(id: string, record: AttentionRecord | GateRecord): Promise<void> {
+    const arrays: { name: string; shape: number[]; data: Float32Array }[] = []
+    let meta: Record<string, string | number>
+    if (record.kind === 'attention') {
+      meta = { form: record.form }
+      for (const p of record.points) {
+        arrays.push({ name: `${p.point}/student`, ...p.student })
+        if (p.teacher) arrays.push({ name: `${p.point}/teacher`, ...p.teacher })
+      }
+    } else {
+      meta = { subset: record.subset }
+      for (const g of record.gates) {
+        arrays.push({ name: `${g.block}/mean`, shape: [g.mean.length], data: g.mean })
+        arrays.push({ name: `${g.block}/probes`, ...g.perProbe })
+      }
+    }
+    const total = arrays.reduce((n, a) => n + a.data.length, 0)
+    const payload = new Float32Array(total)
+    let offset = 0
+    const index: SnapshotIndexEntry['arrays'] = []
+    for (const a of arrays) {
+      payload.set(a.data, offset)
+      index.push({ name: a.name, shape: a.shape, offset })
+      offset += a.data.length
+    }
+    const file = join(record.stage, `e${record.epoch}-${record.kind}.bin`)
+    const dir = join(this.dir(id), 'snapshots')
+    await mkdir(join(dir, record.stage), { recursive: true })
+    await writeAtomic(join(dir, file), new Uint8Array(payload.buffer))
+    const entry: SnapshotIndexEntry = {
+      kind: record.kind,
+      stage: record.stage,
+      epoch: record.epoch,
+      probes: record.probes,
+      file,
+      meta,
+      arrays: index,
+    }
+    await appendFile(join(dir, SNAPSHOT_INDEX), `${JSON.stringify(entry)}\n`)
+  }
+
+  async snapshotIndex(id: string): Promise<SnapshotIndexEntry[]> {
+    const file = join(this.dir(id), 'snapshots', SNAPSHOT_INDEX)
+    if (!existsSync(file)) return []
+    return parseLines(await readFile(file, 'utf8'), (v) => SnapshotIndexEntry.parse(v), file).lines
+  }
+
+  async readSnapshot(id: string, entry: SnapshotIndexEntry): Promise<SnapshotArrays> {
+    const bytes = await readFile(join(this.dir(id), 'snapshots', entry.file))
+    const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+    const arrays = new Map<string, Float32Array>()
+    for (const a of entry.arrays) {
+      const size = a.shape.reduce((x, y) => x * y, 1)
+      if (a.offset + size > all.length) throw new RunStoreError(`snapshots/${entry.file} is truncated`)
+      arrays.set(a.name, all.subarray(a.offset, a.offset + size))
+    }
+    return { entry, arrays }
+  }
+
+  // --- checkpoints ---------------------------------------------------------------------------------------
+
+  /**
+   * Writes a checkpoint (folder renamed into place whole) and then its line in the log: the line is what
+   * makes the epoch count as done.
+   */
+  async writeCheckpoint(id: string, record: CheckpointRecord, final = false): Promise<CheckpointLine> {
+    const data = new Uint8Array(record.data)
+    const path = join(record.stage, `e${record.epoch}`)
+    const base = join(this.dir(id), 'checkpoints')
+    const target = join(base, path)
+    const temp = `${target}.${randomBytes(4).toString('hex')}.tmp`
+    await mkdir(temp, { recursive: true })
+    const digest = sha256(data)
+    await writeAtomic(join(temp, 'data.bin'), data)
+    await writeAtomic(
+      join(temp, 'manifest.json'),
+      `${JSON.stringify({ ...record.manifest, sha256: digest, bytes: data.byteLength }, null, 2)}\n`,
+    )
+    await rm(target, { recursive: true, force: true })
+    await rename(temp, target)
+    const line: CheckpointLine = {
+      kind: 'checkpoint',
+      stage: record.stage,
+      epoch: record.epoch,
+      step: record.manifest.step,
+      path,
+      sha256: digest,
+      bytes: data.byteLength,
+      final,
+    }
+    await this.appendLog(id, [line as unknown as LogLine])
+    // The commit point must survive a power cut: flush the log.
+    const log = await open(join(this.dir(id), LOG_FILE), 'r+')
+    await log.sync()
+    await log.close()
+    return line
+  }
+
+  /** Loads a checkpoint and verifies it against the checksum its log line recorded. */
+  async readCheckpoint(
+    id: string,
+    line: CheckpointLine,
+  ): Promise<{ manifest: CheckpointManifest; data: ArrayBuffer }> {
+    const dir = join(this.dir(id), 'checkpoints', line.path)
+    let bytes: Buffer
+    let manifestText: string
+    try {
+      bytes = await readFile(join(dir, 'data.bin'))
+      manifestText = await readFile(join(dir, 'manifest.json'), 'utf8')
+    } catch {
+      throw new RunStoreError(
+        `checkpoint ${line.path} of run ${id} is missing: the run cannot continue from it`,
+      )
+    }
+    const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    if (data.byteLength !== line.bytes || sha256(data) !== line.sha256) {
+      throw new RunStoreError(
+        `checkpoint ${line.path} of run ${id} is corrupted (checksum mismatch in ${join(dir, 'data.bin')}): refusing to load it`,
+      )
+    }
+    const manifest = JSON.parse(manifestText) as CheckpointManifest
+    return { manifest, data: data.slice().buffer }
+  }
+
+  /** The checkpoint lines of the log, oldest first. */
+  async checkpoints(id: string): Promise<CheckpointLine[]> {
+    return (await this.readLog(id)).filter((l) => l.kind === 'checkpoint') as unknown as CheckpointLine[]
+  }
+
+  /**
+   * Rolls the run back to its last checkpoint for a resume: log lines and snapshot entries after it are
+   * dropped (atomically rewritten). Returns that checkpoint line, or null when no epoch was completed.
+   */
+  async rollBackToLastCheckpoint(id: string): Promise<CheckpointLine | null> {
+    const file = join(this.dir(id), LOG_FILE)
+    const lines = await this.readLog(id)
+    let last = -1
+    lines.forEach((l, i) => {
+      if (l.kind === 'checkpoint') last = i
+    })
+    // A stage-end right after a final checkpoint belongs to it.
+    if (last >= 0 && lines[last + 1]?.kind === 'stage-end') last += 1
+    const kept = lines.slice(0, last + 1)
+    await writeAtomic(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''))
+    const checkpoint = [...kept].reverse().find((l) => l.kind === 'checkpoint') as unknown as
+      CheckpointLine | undefined
+    const done = new Set(
+      kept.filter((l) => l.kind === 'checkpoint').map((l) => `${l.stage}/${l.epoch ?? -1}`),
+    )
+    const index = await this.snapshotIndex(id)
+    const keptIndex = index.filter((e) => done.has(`${e.stage}/${e.epoch}`))
+    if (keptIndex.length !== index.length) {
+      await writeAtomic(
+        join(this.dir(id), 'snapshots', SNAPSHOT_INDEX),
+        keptIndex.map((e) => `${JSON.stringify(e)}\n`).join(''),
+      )
+    }
+    return checkpoint ?? null
+  }
+}
