@@ -361,17 +361,19 @@ export class RunStore {
     lines.forEach((l, i) => {
       if (l.kind === 'checkpoint') last = i
     })
-    // A stage-end right after a final checkpoint belongs to it.
-    if (last >= 0 && lines[last + 1]?.kind === 'stage-end') last += 1
+    // A stage-end right after a checkpoint belongs to it, unless the stage was stopped (it will run on).
+    const next = lines[last + 1]
+    if (last >= 0 && next?.kind === 'stage-end' && next.stopped !== true) last += 1
     const kept = lines.slice(0, last + 1)
     await writeAtomic(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''))
     const checkpoint = [...kept].reverse().find((l) => l.kind === 'checkpoint') as unknown as
       CheckpointLine | undefined
+    // Snapshots carry the 0-based epoch they were taken after; that epoch's checkpoint counts epoch + 1.
     const done = new Set(
       kept.filter((l) => l.kind === 'checkpoint').map((l) => `${l.stage}/${l.epoch ?? -1}`),
     )
     const index = await this.snapshotIndex(id)
-    const keptIndex = index.filter((e) => done.has(`${e.stage}/${e.epoch}`))
+    const keptIndex = index.filter((e) => done.has(`${e.stage}/${e.epoch + 1}`))
     if (keptIndex.length !== index.length) {
       await writeAtomic(
         join(this.dir(id), 'snapshots', SNAPSHOT_INDEX),

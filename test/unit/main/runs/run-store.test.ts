@@ -151,30 +151,20 @@ describe('the run store', () => {
   it('rolls the log and the snapshot index back to the last checkpoint for a resume', async () => {
     const run = await store.create(config)
     await store.appendLog(run.id, [step('teacher', 0, 0), step('teacher', 0, 1)])
-    await store.writeSnapshot(run.id, {
-      kind: 'gates',
-      stage: 'teacher',
-      epoch: 1,
-      probes: [],
-      subset: 0,
-      gates: [],
-    })
+    // Snapshots are numbered by the epoch they follow (0-based), checkpoints by the epochs completed.
+    const gates = (epoch: number) =>
+      ({ kind: 'gates', stage: 'teacher', epoch, probes: [], subset: 0, gates: [] }) as const
+    await store.writeSnapshot(run.id, gates(0))
     await store.writeCheckpoint(run.id, checkpoint('teacher', 1, [1]))
     // Epoch 2 was interrupted halfway: its steps and snapshot must go.
     await store.appendLog(run.id, [step('teacher', 1, 2), step('teacher', 1, 3)])
-    await store.writeSnapshot(run.id, {
-      kind: 'gates',
-      stage: 'teacher',
-      epoch: 2,
-      probes: [],
-      subset: 0,
-      gates: [],
-    })
+    await store.writeSnapshot(run.id, gates(1))
+    await store.appendLog(run.id, [{ kind: 'stage-end', stage: 'teacher', stopped: true } as never])
     const last = await store.rollBackToLastCheckpoint(run.id)
     expect(last).toMatchObject({ stage: 'teacher', epoch: 1 })
     expect(
       (await store.readLog(run.id)).map((l) => `${l.kind}:${l.kind === 'checkpoint' ? l.epoch : l.step}`),
     ).toEqual(['step:0', 'step:1', 'checkpoint:1'])
-    expect((await store.snapshotIndex(run.id)).map((e) => e.epoch)).toEqual([1])
+    expect((await store.snapshotIndex(run.id)).map((e) => e.epoch)).toEqual([0])
   })
 })
