@@ -152,8 +152,14 @@ describe('the run store', () => {
     const run = await store.create(config)
     await store.appendLog(run.id, [step('teacher', 0, 0), step('teacher', 0, 1)])
     // Snapshots are numbered by the epoch they follow (0-based), checkpoints by the epochs completed.
-    const gates = (epoch: number) =>
-      ({ kind: 'gates', stage: 'teacher', epoch, probes: [], subset: 0, gates: [] }) as const
+    const gates = (epoch: number): GateRecord => ({
+      kind: 'gates',
+      stage: 'teacher',
+      epoch,
+      probes: [],
+      subset: 0,
+      gates: [],
+    })
     await store.writeSnapshot(run.id, gates(0))
     await store.writeCheckpoint(run.id, checkpoint('teacher', 1, [1]))
     // Epoch 2 was interrupted halfway: its steps and snapshot must go.
