@@ -72,12 +72,15 @@ export const ScheduleSpec = z.object({
 })
 export type ScheduleSpec = z.infer<typeof ScheduleSpec>
 
+/** Training augmentation, applied by the data source (the dataset reader) as it prepares each batch. */
 export const AugmentSpec = z.object({
   flip: z.boolean().default(false),
-  /** Pad by this many pixels (edge value) and crop back at a random offset; 0 disables. */
+  /** Random crop of the image padded by this many pixels per side; 0 disables. */
   cropPadding: z.number().int().min(0).default(0),
-  /** Mixup Beta(α, α); 0 disables. */
-  mixup: z.number().min(0).default(0),
+  /** Rotation uniform in ± this many degrees; 0 disables. */
+  rotationDegrees: z.number().min(0).max(180).default(0),
+  /** Mixup with λ ~ Beta(α, α); 0 disables. */
+  mixupAlpha: z.number().min(0).default(0),
 })
 export type AugmentSpec = z.infer<typeof AugmentSpec>
 
@@ -230,8 +233,8 @@ const budgets: Record<PresetName, Budget> = {
     batchSize: 128,
     schedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1, warmupEpochs: 5 },
     binarySchedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1 },
-    augment: { flip: true, cropPadding: 4, mixup: 0.2 },
-    binaryAugment: { flip: true, cropPadding: 4, mixup: 0.2 },
+    augment: { flip: true, cropPadding: 4, rotationDegrees: 15, mixupAlpha: 0.2 },
+    binaryAugment: { flip: true, cropPadding: 4, rotationDegrees: 15, mixupAlpha: 0.2 },
     learningRate: 1e-3,
     binaryLearningRate: 2e-4,
     weightDecay: 1e-5,

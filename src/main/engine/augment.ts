@@ -1,4 +1,7 @@
-/** Batch augmentation on tensors: random horizontal flip, pad-and-crop, mixup; draws from a seeded Rng. */
+/**
+ * Batch augmentation on tensors (random horizontal flip, pad-and-crop, mixup) for in-memory data sources; the
+ * dataset reader augments on its own as it decodes. Draws come from a seeded Rng.
+ */
 import * as tf from '@tensorflow/tfjs'
 import type { AugmentSpec } from '../../shared/run-config'
 import type { Batch } from './batch'
@@ -6,6 +9,7 @@ import type { Rng } from './random'
 
 /** Returns a new batch (the caller still owns and disposes the input). */
 export function augmentBatch(batch: Batch, spec: AugmentSpec, rng: Rng): Batch {
+  if (spec.rotationDegrees > 0) throw new Error('tensor augmentation does not rotate: use the dataset reader')
   return tf.tidy(() => {
     let images = batch.images
     let labels = batch.labels
@@ -34,8 +38,8 @@ export function augmentBatch(batch: Batch, spec: AugmentSpec, rng: Rng): Batch {
       )
       images = tf.concat(crops, 0) as tf.Tensor4D
     }
-    if (spec.mixup > 0) {
-      const lambda = rng.beta(spec.mixup, spec.mixup)
+    if (spec.mixupAlpha > 0) {
+      const lambda = rng.beta(spec.mixupAlpha, spec.mixupAlpha)
       const partner = tf.tensor1d(Int32Array.from(rng.shuffle(n)), 'int32')
       images = tf.add(tf.mul(images, lambda), tf.mul(tf.gather(images, partner), 1 - lambda)) as tf.Tensor4D
       labels = tf.add(tf.mul(labels, lambda), tf.mul(tf.gather(labels, partner), 1 - lambda)) as tf.Tensor2D
@@ -47,5 +51,5 @@ export function augmentBatch(batch: Batch, spec: AugmentSpec, rng: Rng): Batch {
 }
 
 export function augments(spec: AugmentSpec): boolean {
-  return spec.flip || spec.cropPadding > 0 || spec.mixup > 0
+  return spec.flip || spec.cropPadding > 0 || spec.rotationDegrees > 0 || spec.mixupAlpha > 0
 }

@@ -3,6 +3,8 @@
  * memoryDataSource serves images already in memory (tests, benchmarks, the bundled Fashion-MNIST).
  */
 import * as tf from '@tensorflow/tfjs'
+import type { AugmentSpec } from '../../shared/run-config'
+import { augmentBatch, augments } from './augment'
 import type { Batch } from './batch'
 import { Rng, mixSeed } from './random'
 
@@ -10,12 +12,16 @@ export interface DataSource {
   readonly trainSize: number
   readonly testSize: number
   readonly classes: number
-  /** A shuffled pass over the training split (the same for the same seed and epoch); drops a last partial batch. */
+  /**
+   * A shuffled, augmented pass over the training split (the same for the same seed and epoch), in whole
+   * batches, at most `limit` of them.
+   */
   trainBatches(options: {
     epoch: number
     batchSize: number
     seed: number
     limit?: number
+    augment?: Partial<AugmentSpec>
   }): AsyncIterable<Batch>
   /** The test split in order, the last batch possibly smaller. */
   testBatches(options: { batchSize: number; limit?: number }): AsyncIterable<Batch>
@@ -77,12 +83,22 @@ export function memoryDataSource(options: MemoryDataOptions): DataSource {
     trainSize: size(options.train),
     testSize: size(options.test),
     classes,
-    async *trainBatches({ epoch, batchSize, seed, limit }) {
+    async *trainBatches({ epoch, batchSize, seed, limit, augment }) {
       const order = new Rng(mixSeed(seed, epoch)).shuffle(size(options.train))
+      const spec: AugmentSpec = { flip: false, cropPadding: 0, rotationDegrees: 0, mixupAlpha: 0, ...augment }
+      const rng = new Rng(mixSeed(seed, epoch, 2))
       let batches = Math.floor(order.length / batchSize)
       if (limit && limit > 0) batches = Math.min(batches, limit)
-      for (let b = 0; b < batches; b++)
-        yield gather(options.train, order.subarray(b * batchSize, (b + 1) * batchSize))
+      for (let b = 0; b < batches; b++) {
+        const batch = gather(options.train, order.subarray(b * batchSize, (b + 1) * batchSize))
+        if (!augments(spec)) {
+          yield batch
+          continue
+        }
+        const augmented = augmentBatch(batch, spec, rng)
+        tf.dispose([batch.images, batch.labels])
+        yield augmented
+      }
     },
     async *testBatches({ batchSize, limit }) {
       const total = limit && limit > 0 ? Math.min(limit, size(options.test)) : size(options.test)

@@ -281,6 +281,7 @@ export class QuantConv2d {
     } else {
       y = conv2d(input, kernel, strides, 'same')
     }
+    ctx.tap?.(`${this.name}.output`, y)
     const macs = y.shape[1] * y.shape[2] * k * k * this.options.inChannels * this.options.filters
     const binary = this.binaryKernel
     const kernelParams = k * k * this.options.inChannels * this.options.filters

@@ -6,7 +6,7 @@
  *     └──────────────────── shortcut ───────────────────────────┘
  *
  * The gate reads the real-valued BN output, before the quantizer. A shape change (stride 2, channels ×2) puts
- * AvgPool 2×2/2 → 1×1 conv (real or binary) → BN on the shortcut.
+ * AvgPool 2×2/2 → 1×1 conv (real or binary) → BN on the shortcut; a binary one reads the BN output too.
  */
 import * as tf from '@tensorflow/tfjs'
 import type { ActivationQuantizer } from '../../shared/run-config'
@@ -94,6 +94,7 @@ export class HalfBinaryBlock {
   readonly scale: LearnedScale | null
   readonly prelu: PReLU
   readonly shortcut: DownsampleShortcut | null
+  private readonly binaryShortcut: boolean
 
   constructor(
     store: ParamStore,
@@ -125,6 +126,7 @@ export class HalfBinaryBlock {
         : null
     this.prelu = new PReLU(store, `${name}.prelu`, outChannels, o.preluInit)
     const binaryShortcut = o.downsample === 'binary'
+    this.binaryShortcut = binaryShortcut
     this.shortcut =
       strides > 1 || inChannels !== outChannels
         ? new DownsampleShortcut(
@@ -146,8 +148,11 @@ export class HalfBinaryBlock {
 
   /** Returns the block output and, when gated, the gate values [N, C_out]. */
   apply(x: tf.Tensor4D, ctx: ForwardContext): [tf.Tensor4D, tf.Tensor2D | null] {
-    const shortcut = this.shortcut ? this.shortcut.apply(x, ctx) : x
     const normalised = this.bn.apply(x, ctx)
+    // A binary downsample binarises the block's BN output (its learned threshold), as the main branch does:
+    // the raw block input is mostly non-negative, and its sign would carry almost nothing.
+    const shortcutInput = this.binaryShortcut ? normalised : x
+    const shortcut = this.shortcut ? this.shortcut.apply(shortcutInput, ctx) : x
     const convOutput = this.conv.apply(normalised, ctx)
     let scaled = convOutput
     let gate: tf.Tensor2D | null = null

@@ -17,7 +17,6 @@ import type {
   LossComponents,
 } from '../../shared/records'
 import { attentionLoss, attentionMap } from './attention'
-import { augmentBatch, augments } from './augment'
 import type { Batch } from './batch'
 import { copyMatchingWeights, restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint'
 import type { DataSource } from './data'
@@ -26,7 +25,7 @@ import { crossEntropy, distillationLoss, topKCorrect } from './losses'
 import { ResNet18, TRANSFER_POINTS, modelBuild, type ForwardResult } from './models'
 import { AdamW } from './optimizer'
 import { signPlusOne } from './quantizers'
-import { Rng, mixSeed } from './random'
+import { mixSeed } from './random'
 import { scheduleMultiplier } from './schedule'
 
 export interface StopSignal {
@@ -327,7 +326,6 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
     for (let epoch = startEpoch; epoch < spec.epochs && !stopped; epoch++) {
       const epochStart = now()
       const signs = signSnapshot(student)
-      const augmentRng = new Rng(mixSeed(config.seed, stageIndex, epoch, 0xa1))
       let seen = 0
       let correct1 = 0
       let correct5 = 0
@@ -338,15 +336,15 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
         batchSize: spec.batchSize,
         seed: mixSeed(config.seed, stageIndex),
         limit: perEpoch,
+        augment: spec.augment,
       })
-      for await (const raw of batches) {
+      for await (const batch of batches) {
         if (signal?.aborted) {
-          tf.dispose([raw.images, raw.labels])
+          tf.dispose([batch.images, batch.labels])
           stopped = true
           break
         }
         const t0 = now()
-        const batch = augments(spec.augment) ? augmentBatch(raw, spec.augment, augmentRng) : raw
         const multiplier = scheduleMultiplier(spec.schedule, step / perEpoch, spec.epochs)
         const parts = trainer.step(batch, multiplier)
         const stats = tf.tidy(() => {
@@ -363,8 +361,7 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
           parts.logits,
         ])
         const n = batch.images.shape[0]
-        if (batch !== raw) tf.dispose([batch.images, batch.labels])
-        tf.dispose([raw.images, raw.labels])
+        tf.dispose([batch.images, batch.labels])
         seen += n
         correct1 += c1 as number
         correct5 += c5 as number

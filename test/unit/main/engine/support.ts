@@ -4,6 +4,7 @@ import { readFashionMnistClass } from '../../../../src/main/datasets/fashion-mni
 import { memoryDataSource, type DataSource } from '../../../../src/main/engine/data'
 import type { Batch } from '../../../../src/main/engine/batch'
 import { Rng } from '../../../../src/main/engine/random'
+import { makeRunConfig, type PipelineName, type RunConfig } from '../../../../src/shared/run-config'
 
 export const FASHION_MEAN = 0.286
 export const FASHION_STD = 0.353
@@ -50,4 +51,12 @@ export function syntheticBatch(n: number, size: number, channels: number, classe
     images: tf.randomNormal([n, size, size, channels], 0, 1, 'float32', seed) as tf.Tensor4D,
     labels: tf.tensor2d(labels, [n, classes]),
   }
+}
+
+/** A run config small enough for unit tests: 16×16×1 inputs, width 0.125 (8…64 channels), 10 classes. */
+export function tinyConfig(pipeline: PipelineName = 'r2b', set: string[] = []): RunConfig {
+  return makeRunConfig({
+    pipeline,
+    set: ['model.width=0.125', 'data.inputSize=16', 'data.channels=1', 'data.classes=10', ...set],
+  })
 }

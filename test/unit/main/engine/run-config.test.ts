@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest'
+import {
+  ConfigError,
+  RunConfig,
+  applyOverrides,
+  makeRunConfig,
+  pipelineNames,
+  presetNames,
+} from '../../../../src/shared/run-config'
+
+describe('run config presets', () => {
+  it('every preset × pipeline × downsample validates', () => {
+    for (const preset of presetNames) {
+      for (const pipeline of pipelineNames) {
+        for (const downsample of ['real', 'binary'] as const) {
+          const config = makeRunConfig({ preset, pipeline, downsample })
+          expect(RunConfig.parse(config)).toEqual(config)
+          expect(config.model.downsample).toBe(downsample)
+        }
+      }
+    }
+  })
+
+  it('r2b: teacher → tanh → sign activations → fully binary initialised from the previous stage', () => {
+    const { stages } = makeRunConfig({ pipeline: 'r2b' })
+    expect(stages.map((s) => s.name)).toEqual(['teacher', 'tanh', 'ban', 'bnn'])
+    expect(stages.map((s) => s.teacher)).toEqual(['none', 'stage:teacher', 'stage:tanh', 'stage:ban'])
+    expect(stages.map((s) => s.init)).toEqual(['none', 'none', 'none', 'stage:ban'])
+    expect(stages.map((s) => s.student.activation)).toEqual(['identity', 'tanh', 'sign', 'sign'])
+    expect(stages.map((s) => s.student.weights)).toEqual(['real', 'real', 'real', 'sign'])
+    expect(stages.map((s) => s.losses.attention.weight)).toEqual([0, 30, 30, 0])
+    expect(stages.map((s) => s.losses.distillation.weight)).toEqual([0, 3, 3, 0.8])
+    expect(stages.slice(1).every((s) => s.student.scaling === 'gate')).toBe(true)
+  })
+
+  it('baseline: two stages, no teacher, learned scale', () => {
+    const { stages } = makeRunConfig({ pipeline: 'baseline', preset: 'imagenet-paper' })
+    expect(stages).toHaveLength(2)
+    expect(stages.every((s) => s.teacher === 'none' && s.student.scaling === 'learned')).toBe(true)
+    expect(stages[0]?.optimizer).toMatchObject({ learningRate: 1e-3, weightDecay: 1e-5 })
+    expect(stages[1]?.optimizer).toMatchObject({ learningRate: 2e-4, weightDecay: 0 })
+    expect(stages[1]?.init).toBe('stage:sb-ban')
+  })
+
+  it('paper budgets carry the paper schedule', () => {
+    const cifar = makeRunConfig({ preset: 'cifar100-paper' })
+    expect(cifar.stages[0]).toMatchObject({ epochs: 350, batchSize: 128 })
+    expect(cifar.stages[0]?.schedule.milestones).toEqual([150, 250, 320])
+    expect(cifar.stages[0]?.augment).toMatchObject({ mixupAlpha: 0.2, rotationDegrees: 15 })
+    const imagenet = makeRunConfig({ preset: 'imagenet-paper' })
+    expect(imagenet.stages[0]?.schedule).toMatchObject({ milestones: [40, 60, 70], factor: 0.3 })
+    expect(imagenet.data.inputSize).toBe(224)
+  })
+})
+
+describe('--set overrides', () => {
+  const base = makeRunConfig({ pipeline: 'r2b' })
+
+  it('sets numbers, booleans, enums and lists by path', () => {
+    const config = applyOverrides(base, [
+      'model.width=0.5',
+      'model.latentClip=false',
+      'model.binaryPadding=zero',
+      'stages.1.losses.attention.form=paper',
+      'stages.0.schedule.milestones=3,5',
+    ])
+    expect(config.model.width).toBe(0.5)
+    expect(config.model.latentClip).toBe(false)
+    expect(config.model.binaryPadding).toBe('zero')
+    expect(config.stages[1]?.losses.attention.form).toBe('paper')
+    expect(config.stages[0]?.schedule.milestones).toEqual([3, 5])
+  })
+
+  it('rejects an unknown key and suggests the right ones', () => {
+    expect(() => applyOverrides(base, ['width=2'])).toThrow(ConfigError)
+    expect(() => applyOverrides(base, ['width=2'])).toThrow(/did you mean model\.width/)
+  })
+
+  it('rejects a value outside an enum and names the allowed values', () => {
+    expect(() => applyOverrides(base, ['model.binaryPadding=two'])).toThrow(/allowed values: one, zero/)
+    expect(() => applyOverrides(base, ['model.width=wide'])).toThrow(/not a number/)
+  })
+
+  it('rejects a reference to a stage that does not come earlier', () => {
+    expect(() => applyOverrides(base, ['stages.1.teacher=stage:bnn'])).toThrow(/not an earlier stage/)
+  })
+})
