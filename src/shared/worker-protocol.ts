@@ -1,10 +1,24 @@
 import { z } from 'zod'
 import { BackendReport } from './backend'
+import { RunConfig } from './run-config'
 
 /**
  * The one contract between main and the training worker (an Electron utilityProcess in the app, a child
  * process in the CLI, headless host and tests). Every message is validated on arrival with these schemas.
+ * Heavy payloads (checkpoints, attention maps, gate values) travel as ArrayBuffers and typed arrays, which
+ * both channels carry as binary (structured clone), never as JSON number lists.
  */
+
+const float32Array = z.custom<Float32Array>(
+  (value) => value instanceof Float32Array,
+  'expected a Float32Array',
+)
+
+/** A checkpoint as the engine reads it: manifest (plain JSON) and the float32 payload. */
+export const CheckpointPayload = z.object({
+  manifest: z.looseObject({ stage: z.string(), epoch: z.int().nonnegative() }),
+  data: z.instanceof(ArrayBuffer),
+})
 
 /** main → worker */
 export const WorkerCommand = z.discriminatedUnion('type', [
@@ -14,9 +28,41 @@ export const WorkerCommand = z.discriminatedUnion('type', [
     steps: z.number().int().min(1).max(10_000),
     batchSize: z.number().int().min(1).max(1024),
   }),
+  /** Train a run's pipeline. The worker only reads the dataset folder; everything it produces comes back. */
+  z.object({
+    type: z.literal('train'),
+    runId: z.string(),
+    config: RunConfig,
+    datasetDir: z.string(),
+    /** Final checkpoints of completed stages, and the last epoch checkpoint of the interrupted one. */
+    resume: z
+      .object({ completed: z.record(z.string(), CheckpointPayload), current: CheckpointPayload.nullable() })
+      .nullable(),
+    /** Final checkpoints of other runs' stages that this run refers to (`run:<id>/<stage>`). */
+    external: z.record(z.string(), CheckpointPayload),
+  }),
+  z.object({ type: z.literal('pause') }),
+  z.object({ type: z.literal('resume') }),
+  /** Stop at the next step boundary; the last epoch checkpoint is kept. */
+  z.object({ type: z.literal('stop') }),
+  /** Maps and gates of one image under a checkpoint (and its teacher's maps). */
+  z.object({
+    type: z.literal('inspect'),
+    requestId: z.int(),
+    checkpoint: CheckpointPayload,
+    teacher: CheckpointPayload.nullable(),
+    image: float32Array,
+    form: z.enum(['paper', 'larq']),
+  }),
   z.object({ type: z.literal('shutdown') }),
 ])
 export type WorkerCommand = z.infer<typeof WorkerCommand>
+
+/** One of the engine's records (src/shared/records.ts), checked for its common fields. */
+export const EngineRecordPayload = z.looseObject({
+  kind: z.enum(['stage-start', 'step', 'epoch', 'attention', 'gates', 'checkpoint', 'stage-end']),
+  stage: z.string(),
+})
 
 /** worker → main */
 export const WorkerEvent = z.discriminatedUnion('type', [
@@ -35,6 +81,16 @@ export const WorkerEvent = z.discriminatedUnion('type', [
     meanStepMs: z.number(),
     imagesPerSecond: z.number(),
   }),
-  z.object({ type: z.literal('failed'), message: z.string() }),
+  z.object({ type: z.literal('record'), runId: z.string(), record: EngineRecordPayload }),
+  z.object({ type: z.literal('paused'), runId: z.string() }),
+  z.object({ type: z.literal('resumed'), runId: z.string() }),
+  z.object({ type: z.literal('train-done'), runId: z.string(), stopped: z.boolean() }),
+  z.object({
+    type: z.literal('inspect-result'),
+    requestId: z.int(),
+    result: z.looseObject({ logits: float32Array }),
+  }),
+  z.object({ type: z.literal('inspect-failed'), requestId: z.int(), message: z.string() }),
+  z.object({ type: z.literal('failed'), message: z.string(), runId: z.string().optional() }),
 ])
 export type WorkerEvent = z.infer<typeof WorkerEvent>

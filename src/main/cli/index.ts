@@ -6,12 +6,16 @@ import { cac } from 'cac'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
 import { registerServe } from './commands/serve'
+import { registerSummary } from './commands/summary'
+import { registerTrain } from './commands/train'
 import { CliError } from './errors'
 
 const cli = cac('r2b')
 registerCheck(cli)
 registerDatasets(cli)
 registerServe(cli)
+registerSummary(cli)
+registerTrain(cli)
 
 cli.help()
 cli.version(process.env.npm_package_version ?? '0.0.0')

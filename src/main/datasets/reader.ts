@@ -53,6 +53,9 @@ interface SplitFiles {
   count: number
 }
 
+/** Seed of the fixed evaluation order of every dataset's test split. */
+const EVALUATION_ORDER_SEED = 0x7e57
+
 export class DatasetReader {
   private readonly imageBytes: number
   private readonly lut: Float32Array
@@ -248,9 +251,38 @@ export class DatasetReader {
     }
   }
 
-  /** The test split in order, un-augmented: the engine's DataSource.testBatches. */
-  testBatches(options: EvalBatchOptions): AsyncGenerator<Batch> {
-    return this.evalBatches('test', options)
+  /**
+   * The test split, un-augmented, in one fixed shuffled order: the engine's DataSource.testBatches. Stores
+   * are often sorted by class (image folders, the bundled Fashion-MNIST), so an evaluation limit or the
+   * gates' averaging subset, which take a prefix, must not see the stored order: any prefix of this one is
+   * a uniform sample, the same in every epoch and every run.
+   */
+  async *testBatches(options: EvalBatchOptions): AsyncGenerator<Batch> {
+    const order = this.evaluationOrder()
+    const total = options.limit && options.limit > 0 ? Math.min(options.limit, order.length) : order.length
+    const read = (start: number): Promise<RawImages> | null =>
+      start < total
+        ? this.readRaw('test', order.subarray(start, Math.min(start + options.batchSize, total)))
+        : null
+    let pending = read(0)
+    try {
+      for (let start = 0; pending; start += options.batchSize) {
+        const raw = await pending
+        pending = read(start + options.batchSize)
+        const images = normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut)
+        yield this.toBatch(images, this.oneHot(raw.labels), raw.labels.length)
+      }
+    } finally {
+      await pending?.catch(() => undefined)
+    }
+  }
+
+  private evaluationOrderCache: Uint32Array | null = null
+
+  /** A seeded permutation of the test split, fixed for the dataset (not tied to a run's seed). */
+  evaluationOrder(): Uint32Array {
+    this.evaluationOrderCache ??= permutation(this.size('test'), mulberry32(EVALUATION_ORDER_SEED))
+    return this.evaluationOrderCache
   }
 
   /** Test images by index (probe sets): the engine's DataSource.testImages. */

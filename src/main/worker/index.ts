@@ -6,12 +6,60 @@ import { WorkerCommand, type WorkerEvent } from '../../shared/worker-protocol'
 import { initBackend, releaseBackend } from './backend'
 import { loadCheckData, runBackendCheck } from './backend-check'
 import { connectToParent } from './port'
+import { TrainingJob } from './training-job'
+import { inspectImage } from '../engine/inspect'
+import type { Checkpoint } from '../engine/checkpoint'
 
 const port = connectToParent()
 const send = (event: WorkerEvent) => port.post(event)
 
+let job: TrainingJob | null = null
+
+async function train(command: Extract<WorkerCommand, { type: 'train' }>): Promise<void> {
+  if (job) throw new Error(`already training run ${job.runId}`)
+  job = new TrainingJob(command, send)
+  try {
+    await job.run()
+  } catch (error) {
+    send({
+      type: 'failed',
+      runId: command.runId,
+      message: error instanceof Error ? error.message : String(error),
+    })
+  } finally {
+    job = null
+  }
+}
+
+async function inspect(command: Extract<WorkerCommand, { type: 'inspect' }>): Promise<void> {
+  try {
+    const result = await inspectImage({
+      checkpoint: command.checkpoint as unknown as Checkpoint,
+      teacher: command.teacher as unknown as Checkpoint | null,
+      image: command.image,
+      form: command.form,
+    })
+    send({ type: 'inspect-result', requestId: command.requestId, result: { ...result } })
+  } catch (error) {
+    send({ type: 'inspect-failed', requestId: command.requestId, message: (error as Error).message })
+  }
+}
+
 async function handle(command: WorkerCommand): Promise<void> {
   switch (command.type) {
+    case 'train':
+      // Not awaited: the worker keeps serving pause/stop/inspect while it trains.
+      void train(command)
+      return
+    case 'pause':
+    case 'resume':
+      job?.setPaused(command.type === 'pause')
+      return
+    case 'stop':
+      job?.stop()
+      return
+    case 'inspect':
+      return inspect(command)
     case 'check': {
       const data = await loadCheckData(Math.ceil((command.steps * command.batchSize) / 10))
       const result = await runBackendCheck(data, {

@@ -16,8 +16,10 @@ beforeAll(async () => {
 })
 
 /** A CIFAR-10 store of 40 training and 8 test images with known pixels. */
+let fixtureHome = ''
 async function openFixture(): Promise<DatasetReader> {
   const home = await tempDir()
+  fixtureHome = home
   const source = await tempDir()
   await writeCifarFolder(source, 'cifar10', { train: 8, test: 8 })
   const { manifest } = await importDataset(source, { home })
@@ -51,7 +53,7 @@ describe('DatasetReader', () => {
   it('normalises with the stored statistics and keeps the stored order for evaluation', async () => {
     const reader = await openFixture()
     const { mean, std } = reader.manifest.stats
-    const batches = await collect(reader.testBatches({ batchSize: 3 }))
+    const batches = await collect(reader.evalBatches('test', { batchSize: 3 }))
     expect(batches.map((b) => b.shape)).toEqual([
       [3, 32, 32, 3],
       [3, 32, 32, 3],
@@ -62,6 +64,24 @@ describe('DatasetReader', () => {
     expect(value).toBeCloseTo((cifarPixel(44, 1, 2 * 32 + 5) / 255 - mean[1]!) / std[1]!, 5)
     expect(argmaxRows(batches[0]!.labels, 10)).toEqual([0, 1, 2])
     await reader.close()
+  })
+
+  it('evaluates the test split in one fixed shuffled order, so a limited evaluation is a uniform sample', async () => {
+    const reader = await openFixture()
+    const stored = argmaxRows((await collect(reader.evalBatches('test', { batchSize: 8 })))[0]!.labels, 10)
+    const order = Array.from(reader.evaluationOrder())
+    expect([...order].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    expect(order).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    const all = (await collect(reader.testBatches({ batchSize: 3 }))).flatMap((b) => argmaxRows(b.labels, 10))
+    expect(all).toEqual(order.map((i) => stored[i]))
+    const limited = (await collect(reader.testBatches({ batchSize: 3, limit: 4 }))).flatMap((b) =>
+      argmaxRows(b.labels, 10),
+    )
+    expect(limited).toEqual(all.slice(0, 4))
+    // The same order in another reader of the same dataset: every epoch and run evaluates the same images.
+    const again = await DatasetReader.open(reader.manifest.id, fixtureHome)
+    expect(Array.from(again.evaluationOrder())).toEqual(order)
+    await Promise.all([reader.close(), again.close()])
   })
 
   it('shuffles each epoch with a seeded permutation, visiting every image once', async () => {

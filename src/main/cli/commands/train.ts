@@ -1,0 +1,261 @@
+/**
+ * Training from a terminal: `train`, `resume`, `runs`, `show`, `stop`. Progress bars go to stderr; with
+ * --json, stdout carries one JSON object per event and a final summary.
+ */
+import type { CAC } from 'cac'
+import type { EngineRecord } from '../../../shared/records'
+import type { RunMeta } from '../../../shared/runs'
+import { RunStore, RunStoreError } from '../../runs/run-store'
+import { createRun } from '../../training/new-run'
+import { requestStop, Trainer, TrainingError } from '../../training/trainer'
+import { launchWorkerProcess } from '../../training/worker-client'
+import { CliError } from '../errors'
+import { progressBar } from '../progress'
+
+const pct = (x: number | null) => (x === null ? '   –  ' : `${(100 * x).toFixed(1).padStart(5)}%`)
+
+/** Runs `work`, turning the user's mistakes into one-line errors. */
+export async function userErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    if (error instanceof TrainingError || error instanceof RunStoreError) throw new CliError(error.message)
+    throw error
+  }
+}
+
+export function stageTable(run: RunMeta): string {
+  const rows = run.stages.map(
+    (s) =>
+      `  ${s.name.padEnd(12)} ${s.status.padEnd(9)} ${`${s.epochsDone}/${s.epochs}`.padStart(7)}  ${pct(s.testTop1)}  ${pct(s.testTop5)}`,
+  )
+  return [
+    `  ${'stage'.padEnd(12)} ${'status'.padEnd(9)} ${'epochs'.padStart(7)}   top-1   top-5`,
+    ...rows,
+  ].join('\n')
+}
+
+export function summaryJson(run: RunMeta) {
+  return {
+    runId: run.id,
+    status: run.status,
+    error: run.error,
+    stages: run.stages.map((s) => ({
+      name: s.name,
+      testTop1: s.testTop1,
+      testTop5: s.testTop5,
+      epochs: s.epochsDone,
+    })),
+  }
+}
+
+/** A JSON line per event, without the heavy arrays (they are in the run folder). */
+function eventJson(record: EngineRecord): object {
+  switch (record.kind) {
+    case 'attention':
+      return {
+        event: 'attention',
+        stage: record.stage,
+        epoch: record.epoch,
+        points: record.points.map((p) => p.point),
+      }
+    case 'gates':
+      return {
+        event: 'gates',
+        stage: record.stage,
+        epoch: record.epoch,
+        blocks: record.gates.map((g) => g.block),
+      }
+    case 'checkpoint':
+      return { event: 'checkpoint', stage: record.stage, epoch: record.epoch }
+    default:
+      return { event: record.kind, ...record }
+  }
+}
+
+/** Trains (or resumes) a run in this process with a progress bar per stage; Ctrl+C stops it resumably. */
+export async function trainWithProgress(store: RunStore, runId: string, json: boolean): Promise<RunMeta> {
+  const trainer = new Trainer(store, () => launchWorkerProcess())
+  let bar: ReturnType<typeof progressBar> | null = null
+  let stagesDone = 0
+  let latest = ''
+  const off = trainer.on((event) => {
+    if (event.type !== 'record') return
+    const r = event.record
+    if (json) process.stdout.write(`${JSON.stringify(eventJson(r))}\n`)
+    if (r.kind === 'stage-start') {
+      bar = progressBar(
+        `[${r.stageIndex + 1}] ${r.stage.padEnd(8)}`,
+        r.epochs * r.stepsPerEpoch,
+        !json && process.stderr.isTTY,
+      )
+      bar.update(r.startEpoch * r.stepsPerEpoch, r.startEpoch ? `resumed at epoch ${r.startEpoch + 1}` : '')
+    } else if (r.kind === 'step') {
+      bar?.update(r.step + 1, `epoch ${r.epoch + 1} · loss ${r.loss.total.toFixed(3)}${latest}`)
+    } else if (r.kind === 'epoch') {
+      latest = ` · test top-1 ${(100 * r.test.top1).toFixed(1)}%`
+      if (!json && !process.stderr.isTTY)
+        process.stderr.write(
+          `${r.stage} epoch ${r.epoch + 1}: train top-1 ${(100 * r.train.top1).toFixed(1)}%, test top-1 ${(100 * r.test.top1).toFixed(1)}%\n`,
+        )
+    } else if (r.kind === 'stage-end') {
+      bar?.stop()
+      bar = null
+      latest = ''
+      stagesDone++
+    }
+  })
+  let interrupts = 0
+  const onSigint = () => {
+    interrupts++
+    if (interrupts === 1) {
+      process.stderr.write('\nstopping at the next step (Ctrl+C again to abort now)…\n')
+      void trainer.stop(runId).catch(() => {})
+    } else process.exit(130)
+  }
+  process.on('SIGINT', onSigint)
+  try {
+    await trainer.reconcile()
+    const run = await trainer.train(runId)
+    return run
+  } finally {
+    process.off('SIGINT', onSigint)
+    off()
+    ;(bar as ReturnType<typeof progressBar> | null)?.stop()
+    await trainer.shutdown()
+    void stagesDone
+  }
+}
+
+function report(run: RunMeta, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(summaryJson(run))}\n`)
+    return
+  }
+  process.stdout.write(
+    `\nrun ${run.id}: ${run.status}${run.error ? ` — ${run.error}` : ''}\n${stageTable(run)}\n`,
+  )
+}
+
+function collect(value: unknown): string[] {
+  if (value === undefined) return []
+  return (Array.isArray(value) ? value : [value]).map(String)
+}
+
+export function registerTrain(cli: CAC): void {
+  cli
+    .command('train', 'Train a pipeline on a dataset (one run; see `runs`)')
+    .option('--dataset <id>', 'Dataset id (see `datasets`)', { default: 'fashion-mnist' })
+    .option('--preset <name>', 'quick | cifar100-paper | imagenet-paper', { default: 'quick' })
+    .option('--pipeline <name>', 'r2b | baseline | sb | sb+att | sb+att+kd | sb+gate | sb+progressive', {
+      default: 'r2b',
+    })
+    .option('--downsample <kind>', 'real | binary shortcut convolutions')
+    .option('--set <key=value>', 'Override any config field (repeatable), e.g. --set stages.0.epochs=1')
+    .option('--seed <n>', 'Random seed')
+    .option('--name <name>', 'A name for the run')
+    .option('--json', 'One JSON object per event on stdout, then a summary')
+    .action(async (options: Record<string, unknown>) => {
+      const json = Boolean(options.json)
+      const store = new RunStore()
+      const downsample = options.downsample as string | undefined
+      if (downsample !== undefined && downsample !== 'real' && downsample !== 'binary')
+        throw new CliError(`--downsample must be real or binary, got ${downsample}`)
+      const run = await userErrors(() =>
+        createRun(store, {
+          dataset: String(options.dataset),
+          preset: String(options.preset),
+          pipeline: String(options.pipeline),
+          downsample,
+          seed: options.seed === undefined ? undefined : Number(options.seed),
+          set: collect(options.set),
+          name: options.name === undefined ? undefined : String(options.name),
+        }),
+      )
+      if (!json)
+        process.stderr.write(
+          `run ${run.id}: ${run.config.pipeline} on ${run.config.data.dataset}, preset ${run.config.preset}\n`,
+        )
+      const done = await userErrors(() => trainWithProgress(store, run.id, json))
+      report(done, json)
+      if (done.status !== 'finished') process.exitCode = 1
+    })
+
+  cli
+    .command('resume <run>', 'Continue an interrupted or stopped run from its last checkpoint')
+    .option('--json', 'One JSON object per event on stdout, then a summary')
+    .action(async (runId: string, options: { json?: boolean }) => {
+      const store = new RunStore()
+      const done = await userErrors(async () => {
+        await store.read(runId)
+        return trainWithProgress(store, runId, Boolean(options.json))
+      })
+      report(done, Boolean(options.json))
+      if (done.status !== 'finished') process.exitCode = 1
+    })
+
+  cli
+    .command('runs', 'List runs, newest first')
+    .option('--json', 'Print an array of run summaries')
+    .action(async (options: { json?: boolean }) => {
+      const store = new RunStore()
+      await new Trainer(store, () => launchWorkerProcess()).reconcile()
+      const { runs, problems } = await store.list()
+      for (const problem of problems) process.stderr.write(`warning: ${problem}\n`)
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(runs.map(summaryJson))}\n`)
+        return
+      }
+      if (runs.length === 0) {
+        process.stdout.write('no runs yet: start one with `npm run r2b -- train` (or `npm run demo`)\n')
+        return
+      }
+      for (const run of runs) {
+        const last = [...run.stages].reverse().find((s) => s.testTop1 !== null)
+        process.stdout.write(
+          `${run.id}  ${run.status.padEnd(11)} ${run.config.pipeline.padEnd(14)} ${run.config.data.dataset.padEnd(14)} ${
+            last ? `${last.name} top-1 ${pct(last.testTop1)}` : ''
+          }\n`,
+        )
+      }
+    })
+
+  cli
+    .command('show <run>', 'A run: config, environment, stages and their accuracy')
+    .option('--json', 'Print the run metadata as JSON')
+    .action(async (runId: string, options: { json?: boolean }) => {
+      const store = new RunStore()
+      const run = await userErrors(() => store.read(runId))
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(run, null, 2)}\n`)
+        return
+      }
+      const backend = run.environment.backend
+      process.stdout.write(
+        [
+          `run      ${run.id} (${run.name})`,
+          `status   ${run.status}${run.error ? ` — ${run.error}` : ''}`,
+          `created  ${run.createdAt}`,
+          `pipeline ${run.config.pipeline}, preset ${run.config.preset}, dataset ${run.config.data.dataset} ` +
+            `(${run.config.data.inputSize}×${run.config.data.inputSize}×${run.config.data.channels}, ${run.config.data.classes} classes)`,
+          `model    ResNet-18 width ×${run.config.model.width}, ${run.config.model.downsample} downsample, binary padding ${run.config.model.binaryPadding}`,
+          `backend  ${backend ? `${backend.backend} — ${backend.reason}` : 'not started'}`,
+          `folder   ${store.dir(run.id)}`,
+          '',
+          stageTable(run),
+          '',
+        ].join('\n'),
+      )
+    })
+
+  cli
+    .command('stop <run>', 'Ask the process training a run to stop it (resumable later)')
+    .action(async (runId: string) => {
+      const store = new RunStore()
+      const run = await userErrors(() => store.read(runId))
+      if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'queued')
+        throw new CliError(`run ${runId} is ${run.status}, not training`)
+      await requestStop(store, runId)
+      process.stdout.write(`asked the training process to stop run ${runId}; it stops at the next step\n`)
+    })
+}

@@ -1,0 +1,85 @@
+/**
+ * Turning a user's choice (dataset, preset, pipeline, overrides) into a validated run on disk. Shared by the
+ * CLI and the API host, so both refuse the same bad input with the same words.
+ */
+import { ConfigError, makeRunConfig, type PipelineName, type PresetName } from '../../shared/run-config'
+import { PipelineName as PipelineSchema, PresetName as PresetSchema } from '../../shared/run-config'
+import type { RunMeta } from '../../shared/runs'
+import { DatasetError } from '../datasets/errors'
+import { BUNDLED_ID } from '../datasets/fashion-mnist'
+import { ensureBundledDataset } from '../datasets/import'
+import { readManifest } from '../datasets/store'
+import type { RunStore } from '../runs/run-store'
+import { TrainingError } from './trainer'
+
+export interface NewRunRequest {
+  dataset: string
+  preset?: string
+  pipeline?: string
+  downsample?: 'real' | 'binary'
+  seed?: number
+  set?: readonly string[]
+  name?: string
+}
+
+function oneOf<T extends string>(
+  value: string | undefined,
+  schema: { options: readonly T[] },
+  what: string,
+): T | undefined {
+  if (value === undefined) return undefined
+  if (!(schema.options as readonly string[]).includes(value)) {
+    throw new TrainingError(`unknown ${what} "${value}": use one of ${schema.options.join(', ')}`)
+  }
+  return value as T
+}
+
+export async function createRun(store: RunStore, request: NewRunRequest): Promise<RunMeta> {
+  const preset = oneOf<PresetName>(request.preset, PresetSchema, 'preset')
+  const pipeline = oneOf<PipelineName>(request.pipeline, PipelineSchema, 'pipeline')
+  let manifest
+  try {
+    manifest =
+      request.dataset === BUNDLED_ID
+        ? await ensureBundledDataset({ home: store.home })
+        : await readManifest(request.dataset, store.home)
+  } catch (error) {
+    if (error instanceof DatasetError) {
+      throw new TrainingError(
+        `${error.message}; see \`npm run r2b -- datasets\` or import one with \`npm run r2b -- import <path>\``,
+      )
+    }
+    throw error
+  }
+  const [size, , channels] = manifest.shape
+  // The dataset decides the input: its size, channels and classes come first, the user's overrides after.
+  const fromDataset = [
+    `data.dataset=${manifest.id}`,
+    `data.inputSize=${size}`,
+    `data.channels=${channels}`,
+    `data.classes=${manifest.classes.length}`,
+  ]
+  let config
+  try {
+    config = makeRunConfig({
+      preset,
+      pipeline,
+      downsample: request.downsample,
+      seed: request.seed,
+      set: [...fromDataset, ...(request.set ?? [])],
+    })
+  } catch (error) {
+    if (error instanceof ConfigError) throw new TrainingError(error.message)
+    throw error
+  }
+  if (
+    config.data.inputSize !== size ||
+    config.data.channels !== channels ||
+    config.data.classes !== manifest.classes.length
+  ) {
+    throw new TrainingError(
+      `the data.* settings must match dataset ${manifest.id} (${size}×${size}×${channels}, ${manifest.classes.length} classes)`,
+    )
+  }
+  return store.create(config, { name: request.name })
+}

@@ -1,0 +1,61 @@
+/**
+ * One run trains at a time per data directory, across processes: a lock file names the process that trains.
+ * A lock whose process is gone (killed, crashed, power lost) is stale and taken over.
+ */
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+
+const LockFile = z.object({ pid: z.int(), runId: z.string(), since: z.string() })
+export type LockInfo = z.infer<typeof LockFile>
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export class TrainingLock {
+  constructor(private readonly runsDir: string) {}
+
+  private get file(): string {
+    return join(this.runsDir, '.training.lock')
+  }
+
+  /** The live holder, if any. */
+  async holder(): Promise<LockInfo | null> {
+    try {
+      const info = LockFile.parse(JSON.parse(await readFile(this.file, 'utf8')))
+      return isAlive(info.pid) ? info : null
+    } catch {
+      return null
+    }
+  }
+
+  /** Takes the lock for this process, or returns the live holder that prevents it. */
+  async acquire(runId: string): Promise<LockInfo | null> {
+    await mkdir(this.runsDir, { recursive: true })
+    const info: LockInfo = { pid: process.pid, runId, since: new Date().toISOString() }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(this.file, JSON.stringify(info), { flag: 'wx' })
+        return null
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        const holder = await this.holder()
+        if (holder && holder.pid !== process.pid) return holder
+        await rm(this.file, { force: true }) // stale, or ours from a previous run in this process
+      }
+    }
+    return this.holder()
+  }
+
+  async release(): Promise<void> {
+    const holder = await this.holder()
+    if (holder?.pid === process.pid) await rm(this.file, { force: true })
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * Job control in main: runs wait in a queue and train one at a time in the worker; every record the worker
+ * sends is written to the run store first and announced second, so whatever a UI or CLI shows is on disk.
+ *
+ * Failure is always recorded in the run: a worker that dies (killed, out of memory, device lost) marks the
+ * run interrupted (resumable from its last checkpoint), an error in training marks it failed with the
+ * message, a loss that is no longer finite stops it with advice.
+ */
+import { existsSync } from 'node:fs'
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { EngineRecord } from '../../shared/records'
+import type { RunMeta, CheckpointLine, LogLine } from '../../shared/runs'
+import type { CheckpointPayload, WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
+import type { z } from 'zod'
+import { datasetDir } from '../datasets/store'
+import { RunStore, RunStoreError } from '../runs/run-store'
+import { TrainingLock } from './run-lock'
+import type { WorkerClient } from './worker-client'
+
+export type TrainerEvent =
+  { type: 'record'; runId: string; record: EngineRecord } | { type: 'run'; run: RunMeta }
+
+export class TrainingError extends Error {
+  override name = 'TrainingError'
+}
+
+/** A file another process (e.g. `r2b stop RUN`) drops into the run folder to ask the trainer to stop. */
+export const STOP_REQUEST = 'stop-request'
+
+type Payload = z.infer<typeof CheckpointPayload>
+
+interface ActiveRun {
+  id: string
+  meta: RunMeta
+  done: Promise<RunMeta>
+  settle: (meta: RunMeta) => void
+  chain: Promise<void>
+  failure: string | null
+  stopPoll: NodeJS.Timeout
+}
+
+export class Trainer {
+  private readonly listeners = new Set<(event: TrainerEvent) => void>()
+  private readonly queue: string[] = []
+  private readonly lock: TrainingLock
+  private worker: WorkerClient | null = null
+  private active: ActiveRun | null = null
+  private pumping = false
+
+  constructor(
+    readonly store: RunStore,
+    private readonly startWorker: () => WorkerClient,
+  ) {
+    this.lock = new TrainingLock(store.root)
+  }
+
+  on(listener: (event: TrainerEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private emit(event: TrainerEvent): void {
+    for (const listener of this.listeners) listener(event)
+  }
+
+  /**
+   * Runs whose status says they are training but that no live process trains: the process was killed or
+   * the machine lost power. They become `interrupted`, resumable from their last checkpoint.
+   */
+  async reconcile(): Promise<RunMeta[]> {
+    const holder = await this.lock.holder()
+    const { runs } = await this.store.list()
+    const fixed: RunMeta[] = []
+    for (const run of runs) {
+      const training = run.status === 'running' || run.status === 'paused'
+      const ours = this.active?.id === run.id
+      if (training && !ours && holder?.runId !== run.id) {
+        fixed.push(
+          await this.store.update(run.id, (m) => ({
+            ...m,
+            status: 'interrupted',
+            error: `the process training it ended unexpectedly; continue with \`npm run r2b -- resume ${run.id}\``,
+          })),
+        )
+      }
+    }
+    return fixed
+  }
+
+  /** Queues a run (new or to resume); resolves when it has finished, stopped, failed or been interrupted. */
+  async train(runId: string): Promise<RunMeta> {
+    const meta = await this.store.read(runId)
+    if (meta.status === 'finished')
+      throw new TrainingError(`run ${runId} has finished: there is nothing to resume`)
+    if (this.active?.id === runId || this.queue.includes(runId))
+      throw new TrainingError(`run ${runId} is already training or queued`)
+    const holder = await this.lock.holder()
+    if (holder && holder.pid !== process.pid) {
+      throw new TrainingError(
+        `another workbench process (pid ${holder.pid}) is training run ${holder.runId}: wait for it to finish, ` +
+          `or stop it with \`npm run r2b -- stop ${holder.runId}\``,
+      )
+    }
+    if (!existsSync(join(datasetDir(meta.config.data.dataset, this.store.home), 'manifest.json'))) {
+      throw new TrainingError(
+        `dataset "${meta.config.data.dataset}" of run ${runId} is not in the store (deleted?): import it again, see \`npm run r2b -- datasets\``,
+      )
+    }
+    const done = new Promise<RunMeta>((resolve) => {
+      const off = this.on((event) => {
+        if (event.type === 'run' && event.run.id === runId && isSettled(event.run.status)) {
+          off()
+          resolve(event.run)
+        }
+      })
+    })
+    this.queue.push(runId)
+    if (meta.status !== 'queued') this.emit({ type: 'run', run: await this.setStatus(runId, 'queued', null) })
+    void this.pump()
+    return done
+  }
+
+  pause(runId: string): void {
+    this.command(runId, { type: 'pause' })
+  }
+
+  resume(runId: string): void {
+    this.command(runId, { type: 'resume' })
+  }
+
+  /** Stops the active run at the next step boundary, or drops it from the queue. */
+  async stop(runId: string): Promise<void> {
+    const queued = this.queue.indexOf(runId)
+    if (queued >= 0) {
+      this.queue.splice(queued, 1)
+      this.emit({ type: 'run', run: await this.setStatus(runId, 'stopped', null) })
+      return
+    }
+    this.command(runId, { type: 'stop' })
+  }
+
+  get activeRunId(): string | null {
+    return this.active?.id ?? null
+  }
+
+  get queued(): readonly string[] {
+    return this.queue
+  }
+
+  /** Sends a command to the worker; inspection and others that need no run go through here too. */
+  workerClient(): WorkerClient {
+    if (!this.worker) {
+      const worker = this.startWorker()
+      this.worker = worker
+      worker.on((event) => this.onWorkerEvent(event))
+      worker.onExit((code, signal) => {
+        if (this.worker === worker) this.worker = null
+        if (this.active) {
+          const why = signal ? `was killed (${signal})` : `exited with code ${code}`
+          this.active.failure = `the training worker ${why}`
+          void this.finish(
+            'interrupted',
+            `${this.active.failure}; continue with \`npm run r2b -- resume ${this.active.id}\``,
+          )
+        }
+      })
+    }
+    return this.worker
+  }
+
+  async shutdown(): Promise<void> {
+    await this.worker?.shutdown()
+    this.worker = null
+  }
+
+  private command(runId: string, command: WorkerCommand): void {
+    if (this.active?.id !== runId) throw new TrainingError(`run ${runId} is not training in this process`)
+    this.worker?.send(command)
+  }
+
+  private async setStatus(runId: string, status: RunMeta['status'], error: string | null): Promise<RunMeta> {
+    return this.store.update(runId, (m) => ({ ...m, status, error }))
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      while (!this.active && this.queue.length > 0) {
+        const runId = this.queue.shift() as string
+        try {
+          await this.begin(runId)
+          await (this.active as ActiveRun | null)?.done
+        } catch (error) {
+          this.emit({ type: 'run', run: await this.setStatus(runId, 'failed', (error as Error).message) })
+        }
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  /** Reads what the run needs to continue (verifying checksums), then hands it to the worker. */
+  private async begin(runId: string): Promise<void> {
+    const holder = await this.lock.acquire(runId)
+    if (holder)
+      throw new TrainingError(`another workbench process (pid ${holder.pid}) is training run ${holder.runId}`)
+    try {
+      const last = await this.store.rollBackToLastCheckpoint(runId)
+      const lines = await this.store.checkpoints(runId)
+      const completed: Record<string, Payload> = {}
+      const load = async (line: CheckpointLine) =>
+        (await this.store.readCheckpoint(runId, line)) as unknown as Payload
+      for (const line of lines.filter((l) => l.final)) completed[line.stage] = await load(line)
+      const current = last && !last.final ? await load(last) : null
+      let meta = await this.store.read(runId)
+      const external = await this.externalCheckpoints(meta)
+      if (last)
+        await this.store.appendLog(runId, [
+          { kind: 'resumed', stage: last.stage, epoch: last.epoch } as LogLine,
+        ])
+      await rm(join(this.store.dir(runId), STOP_REQUEST), { force: true })
+      meta = await this.store.update(runId, (m) => ({ ...m, status: 'running', error: null }))
+      let settle: (meta: RunMeta) => void = () => {}
+      const done = new Promise<RunMeta>((resolve) => (settle = resolve))
+      const stopPoll = setInterval(() => {
+        if (existsSync(join(this.store.dir(runId), STOP_REQUEST))) this.worker?.send({ type: 'stop' })
+      }, 500)
+      this.active = { id: runId, meta, done, settle, chain: Promise.resolve(), failure: null, stopPoll }
+      this.emit({ type: 'run', run: meta })
+      const worker = this.workerClient()
+      const { backend } = await this.ready(worker)
+      this.active.meta = await this.store.update(runId, (m) => ({
+        ...m,
+        environment: { ...m.environment, backend },
+      }))
+      worker.send({
+        type: 'train',
+        runId,
+        config: meta.config,
+        datasetDir: datasetDir(meta.config.data.dataset, this.store.home),
+        resume: last ? { completed, current } : null,
+        external,
+      })
+    } catch (error) {
+      if (this.active?.id === runId) {
+        clearInterval(this.active.stopPoll)
+        this.active = null
+      }
+      await this.lock.release()
+      throw error
+    }
+  }
+
+  private backend: Extract<WorkerEvent, { type: 'ready' }> | null = null
+
+  private async ready(worker: WorkerClient): Promise<Extract<WorkerEvent, { type: 'ready' }>> {
+    if (this.backend && this.worker === worker) return this.backend
+    this.backend = await worker.waitFor('ready')
+    return this.backend
+  }
+
+  /** Final checkpoints of other runs' stages this run refers to (`run:<id>/<stage>`). */
+  private async externalCheckpoints(meta: RunMeta): Promise<Record<string, Payload>> {
+    const out: Record<string, Payload> = {}
+    for (const stage of meta.config.stages) {
+      for (const ref of [stage.teacher, stage.init]) {
+        if (!ref.startsWith('run:') || out[ref]) continue
+        const [otherRun, otherStage] = ref.slice(4).split('/') as [string, string]
+        const line = (await this.store.checkpoints(otherRun))
+          .filter((l) => l.stage === otherStage && l.final)
+          .at(-1)
+        if (!line) throw new TrainingError(`${ref}: run ${otherRun} has no finished stage "${otherStage}"`)
+        out[ref] = (await this.store.readCheckpoint(otherRun, line)) as unknown as Payload
+      }
+    }
+    return out
+  }
+
+  private onWorkerEvent(event: WorkerEvent): void {
+    const active = this.active
+    if (!active) return
+    if (event.type === 'record' && event.runId === active.id) {
+      const record = event.record as unknown as EngineRecord
+      active.chain = active.chain
+        .then(() => this.persist(active, record))
+        .catch((error: unknown) => {
+          // The disk refused (full, removed): stop training rather than train without a record.
+          active.failure = `could not write the run to disk: ${(error as Error).message}`
+          this.worker?.send({ type: 'stop' })
+        })
+    } else if (event.type === 'paused' || event.type === 'resumed') {
+      active.chain = active.chain.then(async () => {
+        active.meta = await this.setStatus(active.id, event.type === 'paused' ? 'paused' : 'running', null)
+        this.emit({ type: 'run', run: active.meta })
+      })
+    } else if (event.type === 'train-done' && event.runId === active.id) {
+      active.chain = active.chain.then(() =>
+        active.failure
+          ? this.finish('failed', active.failure)
+          : this.finish(event.stopped ? 'stopped' : 'finished', null),
+      )
+    } else if (event.type === 'failed' && (event.runId === active.id || event.runId === undefined)) {
+      active.chain = active.chain.then(() => this.finish('failed', active.failure ?? event.message))
+    }
+  }
+
+  private async persist(active: ActiveRun, record: EngineRecord): Promise<void> {
+    const id = active.id
+    switch (record.kind) {
+      case 'attention':
+      case 'gates':
+        await this.store.writeSnapshot(id, record)
+        break
+      case 'checkpoint': {
+        const spec = active.meta.config.stages.find((s) => s.name === record.stage)
+        const line: CheckpointLine = await this.store.writeCheckpoint(
+          id,
+          record,
+          record.epoch === spec?.epochs,
+        )
+        active.meta = await this.store.update(id, (m) => ({
+          ...m,
+          stages: m.stages.map((s) => (s.name === record.stage ? { ...s, epochsDone: line.epoch } : s)),
+        }))
+        this.emit({ type: 'run', run: active.meta })
+        break
+      }
+      default:
+        await this.store.appendLog(id, [record])
+    }
+    if (record.kind === 'step' && !Number.isFinite(record.loss.total) && !active.failure) {
+      active.failure =
+        `the loss became ${record.loss.total} at stage ${record.stage}, step ${record.step}: ` +
+        'lower the learning rate (e.g. --set stages.<i>.optimizer.learningRate=...) and resume or start again'
+      this.worker?.send({ type: 'stop' })
+    }
+    if (record.kind === 'stage-start' || record.kind === 'epoch' || record.kind === 'stage-end') {
+      active.meta = await this.store.update(id, (m) => ({
+        ...m,
+        stages: m.stages.map((s) => {
+          if (s.name !== record.stage) return s
+          if (record.kind === 'stage-start') return { ...s, status: 'running' }
+          if (record.kind === 'epoch') return { ...s, testTop1: record.test.top1, testTop5: record.test.top5 }
+          return {
+            ...s,
+            status: record.stopped ? 'stopped' : 'finished',
+            testTop1: record.test.top1,
+            testTop5: record.test.top5,
+          }
+        }),
+      }))
+      this.emit({ type: 'run', run: active.meta })
+    }
+    this.emit({ type: 'record', runId: id, record })
+  }
+
+  private async finish(status: RunMeta['status'], error: string | null): Promise<void> {
+    const active = this.active
+    if (!active) return
+    this.active = null
+    clearInterval(active.stopPoll)
+    let meta: RunMeta
+    try {
+      meta = await this.setStatus(active.id, status, error)
+    } catch (problem) {
+      if (!(problem instanceof RunStoreError)) throw problem
+      meta = { ...active.meta, status, error }
+    }
+    await this.lock.release()
+    this.emit({ type: 'run', run: meta })
+    active.settle(meta)
+    void this.pump()
+  }
+}
+
+function isSettled(status: RunMeta['status']): boolean {
+  return status === 'finished' || status === 'failed' || status === 'stopped' || status === 'interrupted'
+}
+
+/** Asks the process training `runId` (maybe another one) to stop it, through a file in the run folder. */
+export async function requestStop(store: RunStore, runId: string): Promise<void> {
+  await writeFile(join(store.dir(runId), STOP_REQUEST), new Date().toISOString())
+}
