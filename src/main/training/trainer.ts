@@ -14,7 +14,8 @@ import type { RunMeta, CheckpointLine, LogLine } from '../../shared/runs'
 import type { CheckpointPayload, WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
 import type { z } from 'zod'
 import { datasetDir } from '../datasets/store'
-import { RunStore, RunStoreError } from '../runs/run-store'
+import type { RunStore} from '../runs/run-store';
+import { RunStoreError } from '../runs/run-store'
 import { TrainingLock } from './run-lock'
 import type { WorkerClient } from './worker-client'
 
