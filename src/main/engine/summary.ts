@@ -41,7 +41,7 @@ export function summaryTotals(rows: SummaryRow[]): SummaryTotals {
 }
 
 /** Builds the model, traces it and frees it again. */
-export function summariseModel(build: ModelBuild, name = build.architecture): ModelSummary {
+export function summariseModel(build: ModelBuild, name: string = build.architecture): ModelSummary {
   const model = new ResNet18(build, `summary-${name}`)
   try {
     const layers = model.traceLayers()
