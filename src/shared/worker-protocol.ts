@@ -82,6 +82,15 @@ export const WorkerEvent = z.discriminatedUnion('type', [
     imagesPerSecond: z.number(),
   }),
   z.object({ type: z.literal('record'), runId: z.string(), record: EngineRecordPayload }),
+  /** After each epoch's checkpoint: the worker's tensor count and resident memory (they must stay flat). */
+  z.object({
+    type: z.literal('memory'),
+    runId: z.string(),
+    stage: z.string(),
+    epoch: z.int(),
+    numTensors: z.int(),
+    rssBytes: z.number(),
+  }),
   z.object({ type: z.literal('paused'), runId: z.string() }),
   z.object({ type: z.literal('resumed'), runId: z.string() }),
   z.object({ type: z.literal('train-done'), runId: z.string(), stopped: z.boolean() }),

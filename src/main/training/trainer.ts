@@ -20,7 +20,9 @@ import { TrainingLock } from './run-lock'
 import type { WorkerClient } from './worker-client'
 
 export type TrainerEvent =
-  { type: 'record'; runId: string; record: EngineRecord } | { type: 'run'; run: RunMeta }
+  | { type: 'record'; runId: string; record: EngineRecord }
+  | { type: 'run'; run: RunMeta }
+  | Extract<WorkerEvent, { type: 'memory' }>
 
 export class TrainingError extends Error {
   override name = 'TrainingError'
@@ -108,6 +110,8 @@ export class Trainer {
         `dataset "${meta.config.data.dataset}" of run ${runId} is not in the store (deleted?): import it again, see \`npm run r2b -- datasets\``,
       )
     }
+    // Everything a resume will load is checked now, before anything on disk changes.
+    await this.loadResumePoint(runId)
     const done = new Promise<RunMeta>((resolve) => {
       const off = this.on((event) => {
         if (event.type === 'run' && event.run.id === runId && isSettled(event.run.status)) {
@@ -254,6 +258,20 @@ export class Trainer {
     }
   }
 
+  /**
+   * The checkpoints a resume starts from, verified: the final one of every completed stage and the last one
+   * of the stage in progress. A missing or corrupted checkpoint is an error that names it.
+   */
+  private async loadResumePoint(runId: string) {
+    const lines = await this.store.checkpoints(runId)
+    const last = lines.at(-1) ?? null
+    const load = async (line: CheckpointLine) => (await this.store.readCheckpoint(runId, line)) as unknown as Payload
+    const completed: Record<string, Payload> = {}
+    for (const line of lines.filter((l) => l.final)) completed[line.stage] = await load(line)
+    const current = last && !last.final ? await load(last) : null
+    return { last, completed, current }
+  }
+
   private backend: Extract<WorkerEvent, { type: 'ready' }> | null = null
 
   private async ready(worker: WorkerClient): Promise<Extract<WorkerEvent, { type: 'ready' }>> {
@@ -291,6 +309,8 @@ export class Trainer {
           active.failure = `could not write the run to disk: ${(error as Error).message}`
           this.worker?.send({ type: 'stop' })
         })
+    } else if (event.type === 'memory' && event.runId === active.id) {
+      active.chain = active.chain.then(() => this.emit(event))
     } else if (event.type === 'paused' || event.type === 'resumed') {
       active.chain = active.chain.then(async () => {
         active.meta = await this.setStatus(active.id, event.type === 'paused' ? 'paused' : 'running', null)

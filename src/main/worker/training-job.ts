@@ -4,6 +4,7 @@
  * next step boundary (the last epoch checkpoint stays the resume point).
  */
 import { basename, dirname } from 'node:path'
+import * as tf from '@tensorflow/tfjs'
 import type { WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
 import { openDataset } from '../datasets/reader'
 import type { Checkpoint } from '../engine/checkpoint'
@@ -51,7 +52,18 @@ export class TrainingJob {
       })
       let next = await pipeline.next()
       while (!next.done) {
-        this.send({ type: 'record', runId, record: { ...next.value } })
+        const record = next.value
+        this.send({ type: 'record', runId, record: { ...record } })
+        if (record.kind === 'checkpoint') {
+          this.send({
+            type: 'memory',
+            runId,
+            stage: record.stage,
+            epoch: record.epoch,
+            numTensors: tf.memory().numTensors,
+            rssBytes: process.memoryUsage().rss,
+          })
+        }
         if (this.pause) await this.pause.promise
         next = await pipeline.next()
       }
