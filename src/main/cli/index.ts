@@ -5,6 +5,7 @@
 import { cac } from 'cac'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
+import { registerInspect } from './commands/inspect'
 import { registerServe } from './commands/serve'
 import { registerSummary } from './commands/summary'
 import { registerTrain } from './commands/train'
@@ -16,6 +17,7 @@ registerDatasets(cli)
 registerServe(cli)
 registerSummary(cli)
 registerTrain(cli)
+registerInspect(cli)
 
 cli.help()
 cli.version(process.env.npm_package_version ?? '0.0.0')

@@ -1,0 +1,132 @@
+/**
+ * Interactive inspection of a run: the attention maps (student and its teacher) and gate values of any test
+ * image under any saved checkpoint, computed by the worker. Shared by the CLI and the API host.
+ */
+import type { InspectionResult } from '../../shared/records'
+import type { CheckpointLine, RunMeta } from '../../shared/runs'
+import type { WorkerEvent } from '../../shared/worker-protocol'
+import { normalisationTable, normaliseBatch } from '../datasets/augment'
+import { DatasetReader } from '../datasets/reader'
+import type { RunStore } from '../runs/run-store'
+import { TrainingError } from './trainer'
+import type { WorkerClient } from './worker-client'
+
+export interface InspectRequest {
+  image: number
+  /** Stage name; default: the last stage with a checkpoint. */
+  stage?: string
+  /** Epochs completed; default: the stage's last checkpoint. */
+  epoch?: number
+}
+
+export interface RunInspection {
+  stage: string
+  epoch: number
+  teacher: string | null
+  image: {
+    index: number
+    label: number
+    className: string
+    pixels: Uint8Array
+    shape: [number, number, number]
+  }
+  result: InspectionResult
+  classes: string[]
+}
+
+let nextRequest = 1
+
+/** The checkpoint to inspect and the teacher's (final) checkpoint, validated against what the run has. */
+export async function chooseCheckpoints(store: RunStore, run: RunMeta, request: InspectRequest) {
+  const lines = await store.checkpoints(run.id)
+  if (lines.length === 0) throw new TrainingError(`run ${run.id} has no checkpoint yet: nothing to inspect`)
+  const stage = request.stage ?? (lines.at(-1) as CheckpointLine).stage
+  const spec = run.config.stages.find((s) => s.name === stage)
+  if (!spec)
+    throw new TrainingError(
+      `run ${run.id} has no stage "${stage}": its stages are ${run.config.stages.map((s) => s.name).join(', ')}`,
+    )
+  const ofStage = lines.filter((l) => l.stage === stage)
+  if (ofStage.length === 0) throw new TrainingError(`stage ${stage} of run ${run.id} has no checkpoint yet`)
+  const line =
+    request.epoch === undefined
+      ? (ofStage.at(-1) as CheckpointLine)
+      : ofStage.find((l) => l.epoch === request.epoch)
+  if (!line)
+    throw new TrainingError(
+      `stage ${stage} has checkpoints after epochs ${ofStage.map((l) => l.epoch).join(', ')}, not ${request.epoch}`,
+    )
+  const teacherName = spec.teacher.startsWith('stage:') ? spec.teacher.slice(6) : null
+  const teacherLine = teacherName ? lines.filter((l) => l.stage === teacherName && l.final).at(-1) : undefined
+  return {
+    stage,
+    line,
+    teacher: teacherName && teacherLine ? { name: teacherName, line: teacherLine } : null,
+  }
+}
+
+export async function inspectRun(
+  store: RunStore,
+  worker: WorkerClient,
+  runId: string,
+  request: InspectRequest,
+): Promise<RunInspection> {
+  const run = await store.read(runId)
+  const { stage, line, teacher } = await chooseCheckpoints(store, run, request)
+  const reader = await DatasetReader.open(run.config.data.dataset, store.home).catch(() => {
+    throw new TrainingError(`dataset "${run.config.data.dataset}" of run ${runId} is not in the store`)
+  })
+  try {
+    const count = reader.size('test')
+    if (!Number.isInteger(request.image) || request.image < 0 || request.image >= count)
+      throw new TrainingError(
+        `--image must be a test image index from 0 to ${count - 1}, got ${request.image}`,
+      )
+    const raw = await reader.readRaw('test', [request.image])
+    // Normalised exactly as the reader feeds training, without tensors: the worker runs the model.
+    const { mean, std } = reader.manifest.stats
+    const image = normaliseBatch(raw.pixels, reader.manifest.shape[2], normalisationTable(mean, std))
+    const checkpoint = await store.readCheckpoint(runId, line)
+    const teacherCheckpoint = teacher ? await store.readCheckpoint(runId, teacher.line) : null
+    const spec = run.config.stages.find((s) => s.name === stage)!
+    const requestId = nextRequest++
+    const answer = new Promise<Extract<WorkerEvent, { type: 'inspect-result' }>>((resolve, reject) => {
+      const off = worker.on((event) => {
+        if (
+          (event.type === 'inspect-result' || event.type === 'inspect-failed') &&
+          event.requestId === requestId
+        ) {
+          off()
+          if (event.type === 'inspect-result') resolve(event)
+          else reject(new TrainingError(`inspection failed: ${event.message}`))
+        }
+      })
+    })
+    worker.send({
+      type: 'inspect',
+      requestId,
+      checkpoint: checkpoint as never,
+      teacher: teacherCheckpoint as never,
+      image,
+      form: spec.losses.attention.form,
+    })
+    const { result } = await answer
+    const label = raw.labels[0] ?? 0
+    return {
+      stage,
+      epoch: line.epoch,
+      teacher: teacher?.name ?? null,
+      image: {
+        index: request.image,
+        label,
+        className: reader.manifest.classes[label] ?? String(label),
+        pixels: raw.pixels,
+        shape: reader.manifest.shape,
+      },
+      result: result as unknown as InspectionResult,
+      classes: reader.manifest.classes,
+    }
+  } finally {
+    await reader.close()
+  }
+}
