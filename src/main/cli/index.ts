@@ -6,6 +6,7 @@ import { cac } from 'cac'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
 import { registerInspect } from './commands/inspect'
+import { registerReport } from './commands/report'
 import { registerServe } from './commands/serve'
 import { registerSummary } from './commands/summary'
 import { registerTrain } from './commands/train'
@@ -18,6 +19,7 @@ registerServe(cli)
 registerSummary(cli)
 registerTrain(cli)
 registerInspect(cli)
+registerReport(cli)
 
 cli.help()
 cli.version(process.env.npm_package_version ?? '0.0.0')
