@@ -3,7 +3,7 @@
  * Everything else is plain-Node code under src/main, exercised by the tests without Electron.
  */
 import { join } from 'node:path'
-import { app, BrowserWindow, ipcMain, session, shell, utilityProcess } from 'electron'
+import { app, BrowserWindow, dialog, ipcMain, session, shell, utilityProcess } from 'electron'
 import { IPC_CALL, IPC_EVENT } from '../shared/api-methods'
 import { WorkbenchHost } from './host/workbench-host'
 import {
@@ -81,6 +81,13 @@ app.whenReady().then(() => {
       v8: process.versions.v8,
     },
     startWorker: startUtilityWorker,
+    pickPath: async () => {
+      const choice = await dialog.showOpenDialog({
+        title: 'Import a dataset (CIFAR archive or folder, IDX files, or a folder of class folders)',
+        properties: ['openFile', 'openDirectory'],
+      })
+      return choice.canceled ? null : (choice.filePaths[0] ?? null)
+    },
   })
   host.start()
   ipcMain.handle(IPC_CALL, (_event, method: unknown, args: unknown) => host.handleCall({ method, args }))

@@ -2,7 +2,7 @@
  * The preload: exposes WorkbenchApi to the renderer as `window.workbench`, over two IPC channels. It holds
  * no logic; the main process validates every call.
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron'
 import { API_METHODS, IPC_CALL, IPC_EVENT } from '../shared/api-methods'
 import type { WorkbenchApi, WorkbenchEvent } from '../shared/api'
 
@@ -19,6 +19,8 @@ const api = {
       ipcRenderer.removeListener(IPC_EVENT, handler)
     }
   },
+  // A dropped file's path, for importing it through main; the renderer itself never sees the file system.
+  pathForFile: (file: File) => webUtils.getPathForFile(file),
 } as WorkbenchApi
 
 contextBridge.exposeInMainWorld('workbench', api)

@@ -1,11 +1,17 @@
 import { z } from 'zod'
 import { BackendReport } from './backend'
 import type { ApiMethod } from './api-methods'
+import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
+import { PipelineName, PresetName, RunConfig } from './run-config'
+import { LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
 
 /**
  * WorkbenchApi: the one contract between the UI and the backend host. Both transports (Electron IPC through
  * the preload, and the local WebSocket of `serve`) carry exactly these calls and events; the host validates
  * every call's arguments with these schemas before acting.
+ *
+ * Binary payloads (images, attention maps, gates) are base64 strings of their little-endian bytes
+ * (src/shared/binary.ts), so the same results cross IPC and the JSON WebSocket.
  */
 
 export const AboutInfo = z.object({
@@ -17,16 +23,193 @@ export const AboutInfo = z.object({
   backend: BackendReport.nullable(),
   /** Set when the worker failed to start or select a backend. */
   backendError: z.string().nullable(),
+  /** Whether the host can show a native file picker (the desktop app can; a browser against `serve` cannot). */
+  canPickFiles: z.boolean(),
 })
 export type AboutInfo = z.infer<typeof AboutInfo>
+
+/** base64 of little-endian bytes: float32 for maps and gates, uint8 for pixels. */
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/)
+
+export const EncodedTensor = z.object({ shape: z.array(z.int().nonnegative()), data: Base64 })
+export type EncodedTensor = z.infer<typeof EncodedTensor>
+
+export const DatasetListing = z.object({
+  datasets: z.array(DatasetManifest),
+  problems: z.array(z.object({ id: z.string(), reason: z.string() })),
+})
+export type DatasetListing = z.infer<typeof DatasetListing>
+
+/** Raw uint8 pixels (n×H×W×C) of some images of one split, with their labels. */
+export const ImageBatch = z.object({
+  split: SplitName,
+  shape: ImageShape,
+  indices: z.array(z.int().nonnegative()),
+  labels: z.array(z.int().nonnegative()),
+  pixels: Base64,
+})
+export type ImageBatch = z.infer<typeof ImageBatch>
+
+const ImageIndices = z.array(z.int().nonnegative()).min(1).max(256)
+
+export const ImportRequest = z.object({
+  path: z.string().min(1).max(4096),
+  name: z.string().trim().min(1).max(200).optional(),
+  format: ImportFormat.optional(),
+})
+export type ImportRequest = z.infer<typeof ImportRequest>
+
+const ImportId = z.string().regex(/^imp-[0-9]+$/)
+
+export const NewRunRequest = z.object({
+  dataset: DatasetId,
+  preset: PresetName.optional(),
+  pipeline: PipelineName.optional(),
+  downsample: z.enum(['real', 'binary']).optional(),
+  seed: z
+    .int()
+    .min(0)
+    .max(2 ** 31)
+    .optional(),
+  /** `key=value` overrides, as the CLI's `--set`. */
+  set: z.array(z.string().max(500)).max(200).optional(),
+  name: z.string().trim().min(1).max(200).optional(),
+})
+export type NewRunRequest = z.infer<typeof NewRunRequest>
+
+export const RunListing = z.object({ runs: z.array(RunMeta), problems: z.array(z.string()) })
+export type RunListing = z.infer<typeof RunListing>
+
+export const RunHistory = z.object({
+  run: RunMeta,
+  /** The metrics log: stage-start, step, epoch, stage-end, checkpoint and resumed lines. */
+  log: z.array(LogLine),
+  snapshots: z.array(SnapshotIndexEntry),
+})
+export type RunHistory = z.infer<typeof RunHistory>
+
+const SnapshotKind = z.enum(['attention', 'gates'])
+const StageName = z.string().regex(/^[\w+-]+$/)
+
+export const SnapshotData = z.object({
+  entry: SnapshotIndexEntry,
+  arrays: z.array(EncodedTensor.extend({ name: z.string() })),
+})
+export type SnapshotData = z.infer<typeof SnapshotData>
+
+export const InspectRequest = z.object({
+  run: RunId,
+  stage: StageName,
+  /** The 0-based epoch the checkpoint was taken after (as snapshots count); null: the stage's last one. */
+  epoch: z.int().nonnegative().nullable(),
+  /** Index in the test split. */
+  image: z.int().nonnegative(),
+})
+export type InspectRequest = z.infer<typeof InspectRequest>
+
+export const Inspection = z.object({
+  stage: z.string(),
+  epoch: z.int().nonnegative(),
+  image: z.int().nonnegative(),
+  label: z.int().nonnegative(),
+  logits: Base64,
+  points: z.array(z.object({ point: z.string(), student: EncodedTensor, teacher: EncodedTensor.nullable() })),
+  gates: z.array(z.object({ block: z.string(), values: Base64 })),
+})
+export type Inspection = z.infer<typeof Inspection>
+
+export const SummaryRow = z.object({
+  name: z.string(),
+  kind: z.string(),
+  inputPrecision: z.union([z.literal(1), z.literal(32)]),
+  outputShape: z.array(z.number()),
+  binaryParams: z.number(),
+  floatParams: z.number(),
+  nonTrainableParams: z.number(),
+  memoryBytes: z.number(),
+  bops: z.number(),
+  flops: z.number(),
+})
+export const ModelSummary = z.object({
+  model: z.string(),
+  layers: z.array(SummaryRow),
+  totals: z.object({
+    params: z.number(),
+    trainableParams: z.number(),
+    nonTrainableParams: z.number(),
+    binaryParams: z.number(),
+    bops: z.number(),
+    flops: z.number(),
+    packedBytes: z.number(),
+    float32Bytes: z.number(),
+    compressionRatio: z.number(),
+    binarisedMacFraction: z.number(),
+    ops: z.number(),
+  }),
+})
+export type ModelSummary = z.infer<typeof ModelSummary>
 
 /** Argument tuples and result of every request method. */
 export const apiSchemas = {
   about: { args: z.tuple([]), result: AboutInfo },
+
+  listDatasets: { args: z.tuple([]), result: DatasetListing },
+  /** The first `perClass` training images of every class (test images when there is no training split). */
+  datasetSamples: { args: z.tuple([DatasetId, z.int().min(1).max(16)]), result: ImageBatch },
+  readImages: { args: z.tuple([DatasetId, SplitName, ImageIndices]), result: ImageBatch },
+  /** Starts an import in main; progress and the outcome come as `import` events with the returned id. */
+  importDataset: { args: z.tuple([ImportRequest]), result: z.object({ importId: ImportId }) },
+  cancelImport: { args: z.tuple([ImportId]), result: z.null() },
+  /** The desktop app's native picker; null when cancelled or when the host has no display. */
+  pickImportPath: { args: z.tuple([]), result: z.string().nullable() },
+  renameDataset: { args: z.tuple([DatasetId, z.string().trim().min(1).max(200)]), result: DatasetManifest },
+  removeDataset: { args: z.tuple([DatasetId]), result: z.null() },
+
+  listRuns: { args: z.tuple([]), result: RunListing },
+  runHistory: { args: z.tuple([RunId]), result: RunHistory },
+  readSnapshot: {
+    args: z.tuple([RunId, SnapshotKind, StageName, z.int().nonnegative()]),
+    result: SnapshotData,
+  },
+  /** Maps and gates of any test image under a saved checkpoint, computed by the worker. */
+  inspectImage: { args: z.tuple([InspectRequest]), result: Inspection },
+  /** Creates the run (validated like the CLI's `train`) and queues it. */
+  startRun: { args: z.tuple([NewRunRequest]), result: RunMeta },
+  pauseRun: { args: z.tuple([RunId]), result: z.null() },
+  /** Continues a paused run, or queues an interrupted/stopped/failed one from its last checkpoint. */
+  resumeRun: { args: z.tuple([RunId]), result: z.null() },
+  stopRun: { args: z.tuple([RunId]), result: z.null() },
+  removeRun: { args: z.tuple([RunId]), result: z.null() },
+  /** The larq-style summary of one stage's model under a config. */
+  modelSummary: { args: z.tuple([RunConfig, StageName]), result: ModelSummary },
 } satisfies Record<ApiMethod, { args: z.ZodTuple; result: z.ZodType }>
+
+/** The records the host forwards live: the light ones of the metrics log. */
+export const LiveRecord = LogLine
 
 export const WorkbenchEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('backend'), backend: BackendReport.nullable(), error: z.string().nullable() }),
+  /** A run's metadata changed (status, stage progress). */
+  z.object({ type: z.literal('run'), run: RunMeta }),
+  /** A metrics-log record, after it is on disk. */
+  z.object({ type: z.literal('record'), runId: RunId, record: LiveRecord }),
+  /** A snapshot was written; read it with readSnapshot. */
+  z.object({
+    type: z.literal('snapshot'),
+    runId: RunId,
+    kind: SnapshotKind,
+    stage: z.string(),
+    epoch: z.int().nonnegative(),
+  }),
+  z.object({
+    type: z.literal('import'),
+    importId: ImportId,
+    state: z.enum(['progress', 'done', 'failed', 'cancelled']),
+    path: z.string(),
+    progress: ImportProgress.nullable(),
+    dataset: DatasetManifest.nullable(),
+    error: z.string().nullable(),
+  }),
 ])
 export type WorkbenchEvent = z.infer<typeof WorkbenchEvent>
 
@@ -36,6 +219,8 @@ type Result<M extends ApiMethod> = z.infer<(typeof apiSchemas)[M]['result']>
 export type WorkbenchApi = { [M in ApiMethod]: (...args: Args<M>) => Promise<Result<M>> } & {
   /** Subscribes to the host's event stream; returns the unsubscribe function. */
   onEvent(listener: (event: WorkbenchEvent) => void): () => void
+  /** Desktop app only: the file-system path of a dropped file (the preload asks Electron for it). */
+  pathForFile?(file: Blob): string
 }
 
 /** What a transport hands the host: an untrusted method name and argument list. */

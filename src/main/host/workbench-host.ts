@@ -2,11 +2,33 @@
  * The backend host: implements WorkbenchApi over the main-process services (datasets, runs, the training
  * worker). Transports (Electron IPC, the local WebSocket) hand it untrusted calls through `handleCall`,
  * which validates them against the shared schemas; nothing reaches a service unvalidated.
+ *
+ * It owns one RunStore and one Trainer over the data dir. Everything here is a thin call into those services;
+ * what crosses the boundary as binary (pixels, maps, gates) is base64-encoded with src/shared/binary.ts.
  */
-import { ApiCall, apiSchemas, type AboutInfo, type WorkbenchApi, type WorkbenchEvent } from '../../shared/api'
+import {
+  ApiCall,
+  apiSchemas,
+  type AboutInfo,
+  type Inspection,
+  type WorkbenchApi,
+  type WorkbenchEvent,
+} from '../../shared/api'
 import { API_METHODS, type ApiMethod } from '../../shared/api-methods'
 import type { BackendReport } from '../../shared/backend'
+import { encodeFloat32, encodeUint8 } from '../../shared/binary'
+import type { DatasetManifest, SplitName } from '../../shared/datasets'
+import type { EngineRecord, InspectionResult, TensorData } from '../../shared/records'
+import type { RunConfig } from '../../shared/run-config'
+import type { CheckpointLine, LogLine } from '../../shared/runs'
+import { normalisationTable, normaliseBatch } from '../datasets/augment'
+import { importDataset } from '../datasets/import'
+import type { DatasetReader } from '../datasets/reader'
+import { listDatasets, readManifest, removeDataset, renameDataset } from '../datasets/store'
 import { dataHome } from '../paths'
+import { RunStore } from '../runs/run-store'
+import { createRun } from '../training/new-run'
+import { Trainer, TrainingError } from '../training/trainer'
 import type { WorkerClient } from '../training/worker-client'
 
 export interface HostOptions {
@@ -14,45 +36,199 @@ export interface HostOptions {
   versions: Record<string, string>
   /** Starts the training worker (a utilityProcess in Electron, a child process elsewhere). */
   startWorker: () => WorkerClient
+  /** The data dir (datasets and runs); defaults to dataHome(). */
+  home?: string
+  /** A native picker for the import source; absent where there is no display (serve). */
+  pickPath?: () => Promise<string | null>
+}
+
+/** The records the UI plots live; the heavy ones are announced as `snapshot` events and read on demand. */
+const LIVE_RECORDS = new Set(['stage-start', 'step', 'epoch', 'stage-end'])
+
+/** Inspections waiting longer than this for the worker fail instead of hanging the UI. */
+const INSPECT_TIMEOUT_MS = 120_000
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function encodeTensor(tensor: TensorData) {
+  return { shape: tensor.shape, data: encodeFloat32(tensor.data) }
 }
 
 export class WorkbenchHost {
   private readonly listeners = new Set<(event: WorkbenchEvent) => void>()
   private backend: BackendReport | null = null
   private backendError: string | null = null
-  private worker: WorkerClient | null = null
+  readonly home: string
+  readonly store: RunStore
+  readonly trainer: Trainer
+  private readonly imports = new Map<string, AbortController>()
+  private nextImport = 1
+  private nextInspect = 1
+  private offTrainer: () => void
 
-  constructor(private readonly options: HostOptions) {}
+  constructor(private readonly options: HostOptions) {
+    this.home = options.home ?? dataHome()
+    this.store = new RunStore(this.home)
+    this.trainer = new Trainer(this.store, options.startWorker)
+    this.offTrainer = this.trainer.on((event) => {
+      if (event.type === 'run') this.emit({ type: 'run', run: event.run })
+      else if (event.type === 'record') this.forwardRecord(event.runId, event.record)
+    })
+  }
 
-  /** Starts the worker and records the backend it selects. */
+  /** Starts the trainer's worker (the one that trains and inspects) and records the backend it selects. */
   start(): void {
-    const worker = this.options.startWorker()
-    this.worker = worker
-    worker.waitFor('ready').then(
+    void this.trainer.reconcile().catch(() => {})
+    const worker = this.trainer.workerClient()
+    // The Trainer learns the backend by waiting for the worker's one `ready` event when it begins a run; a
+    // worker started before that would have announced it already, so its wait is registered right now.
+    const trainerReady = (
+      this.trainer as unknown as { ready(worker: WorkerClient): Promise<{ backend: BackendReport }> }
+    ).ready(worker)
+    trainerReady.then(
       ({ backend }) => {
         this.backend = backend
         this.emit({ type: 'backend', backend, error: null })
       },
       (error: unknown) => {
-        this.backendError = error instanceof Error ? error.message : String(error)
+        this.backendError = message(error)
         this.emit({ type: 'backend', backend: null, error: this.backendError })
       },
     )
   }
 
   async stop(): Promise<void> {
-    await this.worker?.shutdown()
-    this.worker = null
+    this.offTrainer()
+    for (const controller of this.imports.values()) controller.abort()
+    await this.trainer.shutdown()
   }
 
   readonly api: WorkbenchApi = {
     about: async (): Promise<AboutInfo> => ({
       appVersion: this.options.appVersion,
       versions: this.options.versions,
-      dataHome: dataHome(),
+      dataHome: this.home,
       backend: this.backend,
       backendError: this.backendError,
+      canPickFiles: this.options.pickPath !== undefined,
     }),
+
+    // --- datasets ------------------------------------------------------------------------------------
+    listDatasets: () => listDatasets(this.home),
+    datasetSamples: async (id, perClass) => {
+      const manifest = await readManifest(id, this.home)
+      const split: SplitName = manifest.splits.train > 0 ? 'train' : 'test'
+      return this.withReader(id, async (reader) => {
+        const labels = (await reader.readRange(split, 0, reader.size(split))).labels
+        const picked: number[][] = manifest.classes.map(() => [])
+        labels.forEach((label, index) => {
+          const list = picked[label]
+          if (list && list.length < perClass) list.push(index)
+        })
+        return this.images(reader.manifest, reader, split, picked.flat())
+      })
+    },
+    readImages: (id, split, indices) =>
+      this.withReader(id, (reader) => {
+        const size = reader.size(split)
+        const bad = indices.find((i) => i >= size)
+        if (bad !== undefined) throw new Error(`image ${bad} is outside the ${split} split (${size} images)`)
+        return this.images(reader.manifest, reader, split, indices)
+      }),
+    importDataset: async (request) => {
+      const importId = `imp-${this.nextImport++}`
+      const controller = new AbortController()
+      this.imports.set(importId, controller)
+      const base = { type: 'import', importId, path: request.path } as const
+      const emit = (rest: Omit<Extract<WorkbenchEvent, { type: 'import' }>, keyof typeof base>) =>
+        this.emit({ ...base, ...rest })
+      importDataset(request.path, {
+        home: this.home,
+        name: request.name,
+        format: request.format,
+        signal: controller.signal,
+        onProgress: (progress) => emit({ state: 'progress', progress, dataset: null, error: null }),
+      }).then(
+        ({ manifest }) => emit({ state: 'done', progress: null, dataset: manifest, error: null }),
+        (error: unknown) =>
+          emit({
+            state: controller.signal.aborted ? 'cancelled' : 'failed',
+            progress: null,
+            dataset: null,
+            error: message(error),
+          }),
+      )
+      return { importId }
+    },
+    cancelImport: async (importId) => {
+      this.imports.get(importId)?.abort()
+      return null
+    },
+    pickImportPath: async () => (this.options.pickPath ? this.options.pickPath() : null),
+    renameDataset: (id, name) => renameDataset(id, name, this.home),
+    removeDataset: async (id) => {
+      await removeDataset(id, this.home)
+      return null
+    },
+
+    // --- runs ----------------------------------------------------------------------------------------
+    listRuns: async () => {
+      const { runs, problems } = await this.store.list()
+      return { runs, problems }
+    },
+    runHistory: async (id) => {
+      const [run, log, snapshots] = await Promise.all([
+        this.store.read(id),
+        this.store.readLog(id),
+        this.store.snapshotIndex(id),
+      ])
+      return { run, log, snapshots }
+    },
+    readSnapshot: async (id, kind, stage, epoch) => {
+      const entry = (await this.store.snapshotIndex(id))
+        .filter((e) => e.kind === kind && e.stage === stage && e.epoch === epoch)
+        .at(-1)
+      if (!entry) throw new Error(`run ${id} has no ${kind} snapshot of stage ${stage} at epoch ${epoch}`)
+      const { arrays } = await this.store.readSnapshot(id, entry)
+      return {
+        entry,
+        arrays: entry.arrays.map((a) => ({
+          name: a.name,
+          shape: a.shape,
+          data: encodeFloat32(arrays.get(a.name) as Float32Array),
+        })),
+      }
+    },
+    inspectImage: (request) => this.inspect(request),
+    startRun: async (request) => {
+      const run = await createRun(this.store, request)
+      await this.queue(run.id)
+      return this.store.read(run.id)
+    },
+    pauseRun: async (id) => {
+      this.trainer.pause(id)
+      return null
+    },
+    resumeRun: async (id) => {
+      const run = await this.store.read(id)
+      if (run.status === 'paused' && this.trainer.activeRunId === id) this.trainer.resume(id)
+      else await this.queue(id)
+      return null
+    },
+    stopRun: async (id) => {
+      await this.trainer.stop(id)
+      return null
+    },
+    removeRun: async (id) => {
+      if (this.trainer.activeRunId === id || this.trainer.queued.includes(id))
+        throw new TrainingError(`run ${id} is training or queued: stop it first`)
+      await this.store.remove(id)
+      return null
+    },
+    modelSummary: (config, stage) => this.summary(config, stage),
+
     onEvent: (listener) => {
       this.listeners.add(listener)
       return () => this.listeners.delete(listener)
@@ -69,12 +245,167 @@ export class WorkbenchHost {
     const schema = apiSchemas[method]
     const args = schema.args.safeParse(call.data.args)
     if (!args.success)
-      throw new Error(`invalid arguments to ${method}: ${args.error.issues.map((i) => i.message).join('; ')}`)
+      throw new Error(
+        `invalid arguments to ${method}: ${args.error.issues
+          .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
+          .join('; ')}`,
+      )
     const implementation = this.api[method] as (...a: unknown[]) => Promise<unknown>
-    return schema.result.parse(await implementation(...args.data))
+    return schema.result.parse(await implementation(...(args.data as unknown[])))
   }
 
   private emit(event: WorkbenchEvent): void {
     for (const listener of this.listeners) listener(event)
+  }
+
+  private forwardRecord(runId: string, record: EngineRecord): void {
+    if (record.kind === 'attention' || record.kind === 'gates') {
+      this.emit({ type: 'snapshot', runId, kind: record.kind, stage: record.stage, epoch: record.epoch })
+    } else if (LIVE_RECORDS.has(record.kind)) {
+      this.emit({ type: 'record', runId, record: record as unknown as LogLine })
+    }
+  }
+
+  /**
+   * Queues a run with the trainer and returns once it is queued or training, or throws the trainer's
+   * refusal (already training, another process holds the lock, missing dataset, corrupted checkpoint).
+   */
+  private async queue(id: string): Promise<void> {
+    let refused: unknown = null
+    let settled = false
+    this.trainer.train(id).then(
+      () => (settled = true),
+      (error: unknown) => {
+        refused = error
+        settled = true
+      },
+    )
+    // train() queues after its checks, without an event for a run that was already `queued`: watch for it.
+    while (!settled && this.trainer.activeRunId !== id && !this.trainer.queued.includes(id)) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    if (refused) throw refused
+  }
+
+  private async withReader<T>(id: string, use: (reader: DatasetReader) => Promise<T>): Promise<T> {
+    // Loaded on first use: the reader brings tfjs, which the rest of the host does not need.
+    const { DatasetReader } = await import('../datasets/reader')
+    const reader = await DatasetReader.open(id, this.home)
+    try {
+      return await use(reader)
+    } finally {
+      await reader.close()
+    }
+  }
+
+  private async images(
+    manifest: DatasetManifest,
+    reader: DatasetReader,
+    split: SplitName,
+    indices: number[],
+  ) {
+    const raw = await reader.readRaw(split, indices)
+    return {
+      split,
+      shape: manifest.shape,
+      indices,
+      labels: Array.from(raw.labels),
+      pixels: encodeUint8(raw.pixels),
+    }
+  }
+
+  private async inspect(request: {
+    run: string
+    stage: string
+    epoch: number | null
+    image: number
+  }): Promise<Inspection> {
+    const meta = await this.store.read(request.run)
+    const spec = meta.config.stages.find((s) => s.name === request.stage)
+    if (!spec) throw new Error(`run ${request.run} has no stage "${request.stage}"`)
+    const lines = await this.store.checkpoints(request.run)
+    const ofStage = lines.filter((l) => l.stage === request.stage)
+    // Snapshots count the 0-based epoch they follow; the checkpoint after it counts epochs completed.
+    const line =
+      request.epoch === null ? ofStage.at(-1) : ofStage.filter((l) => l.epoch === request.epoch! + 1).at(-1)
+    if (!line)
+      throw new Error(
+        `stage ${request.stage} of run ${request.run} has no checkpoint${
+          request.epoch === null ? '' : ` after epoch ${request.epoch}`
+        } yet`,
+      )
+    const checkpoint = await this.store.readCheckpoint(request.run, line)
+    const teacher = await this.teacherCheckpoint(request.run, spec.teacher)
+    const { pixels, label } = await this.withReader(meta.config.data.dataset, async (reader) => {
+      if (request.image >= reader.size('test'))
+        throw new Error(`image ${request.image} is outside the test split (${reader.size('test')} images)`)
+      const raw = await reader.readRaw('test', [request.image])
+      const { mean, std } = reader.manifest.stats
+      const lut = normalisationTable(mean, std)
+      return { pixels: normaliseBatch(raw.pixels, mean.length, lut), label: raw.labels[0] ?? 0 }
+    })
+    const worker = this.trainer.workerClient()
+    const requestId = this.nextInspect++
+    const result = await new Promise<InspectionResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off()
+        reject(new Error('the worker did not answer the inspection in time'))
+      }, INSPECT_TIMEOUT_MS)
+      const off = worker.on((event) => {
+        if (event.type === 'inspect-result' && event.requestId === requestId) {
+          clearTimeout(timer)
+          off()
+          resolve(event.result as unknown as InspectionResult)
+        } else if (event.type === 'inspect-failed' && event.requestId === requestId) {
+          clearTimeout(timer)
+          off()
+          reject(new Error(event.message))
+        }
+      })
+      worker.send({
+        type: 'inspect',
+        requestId,
+        checkpoint: checkpoint as never,
+        teacher: teacher as never,
+        image: pixels,
+        form: spec.losses.attention.form,
+      })
+    })
+    return {
+      stage: request.stage,
+      epoch: line.epoch - 1,
+      image: request.image,
+      label,
+      logits: encodeFloat32(result.logits),
+      points: result.points.map((p) => ({
+        point: p.point,
+        student: encodeTensor(p.student),
+        teacher: p.teacher ? encodeTensor(p.teacher) : null,
+      })),
+      gates: result.gates.map((g) => ({ block: g.block, values: encodeFloat32(g.values) })),
+    }
+  }
+
+  private async teacherCheckpoint(runId: string, ref: string) {
+    if (ref === 'none') return null
+    const [run, stage] = ref.startsWith('stage:') ? [runId, ref.slice(6)] : ref.slice(4).split('/')
+    const line: CheckpointLine | undefined = (await this.store.checkpoints(run as string))
+      .filter((l) => l.stage === stage && l.final)
+      .at(-1)
+    if (!line) throw new Error(`the teacher ${ref} has no finished checkpoint`)
+    return this.store.readCheckpoint(run as string, line)
+  }
+
+  private async summary(config: RunConfig, stageName: string) {
+    const stage = config.stages.find((s) => s.name === stageName)
+    if (!stage) throw new Error(`the config has no stage "${stageName}"`)
+    // tfjs is loaded on first use, in this process, on its CPU backend: the summary is one batch-1 pass.
+    const [{ summariseModel }, { modelBuild }, { initBackend }] = await Promise.all([
+      import('../engine/summary'),
+      import('../engine/models'),
+      import('../worker/backend'),
+    ])
+    await initBackend('cpu')
+    return summariseModel(modelBuild(config, stage.student), stage.name)
   }
 }
