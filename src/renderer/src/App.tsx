@@ -5,8 +5,14 @@ import { AboutPanel } from './views/AboutPanel'
 import { DatasetsView } from './views/DatasetsView'
 import { NewRunView } from './views/NewRunView'
 import { RunsView } from './views/RunsView'
+import { CompareView } from './views/CompareView'
 
-const VIEW_LABELS: Record<View, string> = { datasets: 'Datasets', runs: 'Runs', 'new-run': 'New run' }
+const VIEW_LABELS: Record<View, string> = {
+  datasets: 'Datasets',
+  'new-run': 'New run',
+  runs: 'Runs',
+  compare: 'Compare',
+}
 
 function BackendBadge() {
   const backend = useWorkbench((s) => s.about?.backend ?? null)
@@ -63,6 +69,7 @@ export function App() {
         {view === 'datasets' && <DatasetsView />}
         {view === 'runs' && <RunsView />}
         {view === 'new-run' && <NewRunView />}
+        {view === 'compare' && <CompareView />}
       </main>
       {aboutOpen && <AboutPanel onClose={() => setAboutOpen(false)} />}
     </div>

@@ -1,13 +1,34 @@
 import { createStore, type StoreApi } from 'zustand/vanilla'
-import type { AboutInfo, WorkbenchApi } from '../../../shared/api'
+import type {
+  AboutInfo,
+  DatasetListing,
+  ImageBatch,
+  ImportRequest,
+  InspectRequest,
+  Inspection,
+  ModelSummary,
+  SnapshotData,
+  NewRunRequest,
+  RunHistory,
+  WorkbenchApi,
+  WorkbenchEvent,
+} from '../../../shared/api'
+import type { DatasetManifest, ImportProgress } from '../../../shared/datasets'
+import type { RunConfig } from '../../../shared/run-config'
+import type { LogLine, RunMeta } from '../../../shared/runs'
 
-export const VIEWS = ['datasets', 'runs', 'new-run'] as const
+export const VIEWS = ['datasets', 'new-run', 'runs', 'compare'] as const
 export type View = (typeof VIEWS)[number]
+
+export const RUN_TABS = ['dashboard', 'attention', 'gates', 'model'] as const
+export type RunTab = (typeof RUN_TABS)[number]
 
 export interface NavigationSlice {
   view: View
+  runTab: RunTab
   aboutOpen: boolean
   navigate(view: View): void
+  setRunTab(tab: RunTab): void
   setAboutOpen(open: boolean): void
 }
 
@@ -17,40 +38,355 @@ export interface AboutSlice {
   loadAbout(): Promise<void>
 }
 
-export type WorkbenchState = NavigationSlice & AboutSlice
+export interface ImportState {
+  importId: string | null
+  path: string
+  state: 'starting' | 'progress' | 'done' | 'failed' | 'cancelled'
+  progress: ImportProgress | null
+  dataset: DatasetManifest | null
+  error: string | null
+}
 
-export type WorkbenchStore = StoreApi<WorkbenchState>
+export interface DatasetsSlice {
+  datasets: DatasetManifest[]
+  datasetProblems: DatasetListing['problems']
+  datasetsLoaded: boolean
+  datasetsError: string | null
+  selectedDatasetId: string | null
+  samples: Record<string, ImageBatch>
+  importJob: ImportState | null
+  /** The desktop app's way to learn a dropped file's path; null in a browser. */
+  pathForFile: ((file: Blob) => string) | null
+  loadDatasets(): Promise<void>
+  selectDataset(id: string | null): void
+  loadSamples(id: string): Promise<void>
+  startImport(request: ImportRequest): Promise<void>
+  cancelImport(): Promise<void>
+  dismissImport(): void
+  pickImportPath(): Promise<string | null>
+  renameDataset(id: string, name: string): Promise<void>
+  removeDataset(id: string): Promise<void>
+}
+
+/** A run's history as the UI holds it: the disk's, extended live by events. */
+export interface RunView {
+  run: RunMeta
+  log: LogLine[]
+  /** (kind, stage, epoch) of every snapshot on disk, as `kind/stage/epoch`. */
+  snapshots: string[]
+}
+
+export interface RunsSlice {
+  runs: RunMeta[]
+  runsLoaded: boolean
+  runsError: string | null
+  selectedRunId: string | null
+  histories: Record<string, RunView>
+  historyErrors: Record<string, string>
+  compareIds: string[]
+  actionError: string | null
+  loadRuns(): Promise<void>
+  selectRun(id: string | null): void
+  loadHistory(id: string): Promise<void>
+  startRun(request: NewRunRequest): Promise<RunMeta>
+  runAction(action: 'pauseRun' | 'resumeRun' | 'stopRun' | 'removeRun', id: string): Promise<void>
+  toggleCompare(id: string): void
+  /** Queries the run views make; snapshots are cached (they never change once written). */
+  readSnapshot(
+    runId: string,
+    kind: 'attention' | 'gates',
+    stage: string,
+    epoch: number,
+  ): Promise<SnapshotData>
+  inspectImage(request: InspectRequest): Promise<Inspection>
+  readImages(dataset: string, split: 'train' | 'test', indices: number[]): Promise<ImageBatch>
+  modelSummary(config: RunConfig, stage: string): Promise<ModelSummary>
+}
+
+export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & RunsSlice
+
+export type WorkbenchStore = StoreApi<WorkbenchState> & {
+  /** Applies the live events buffered so far (the store batches them to one update per frame or so). */
+  flushLive(): void
+}
+
+export interface StoreOptions {
+  /** How buffered live events are scheduled for applying; tests pass a synchronous one. */
+  schedule?: (apply: () => void) => void
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+export function snapshotKey(kind: string, stage: string, epoch: number): string {
+  return `${kind}/${stage}/${epoch}`
+}
 
 /**
  * The renderer's state, in slices. Data comes from the API (queries and the event stream) and flows one way
  * into the store; views read it with selectors and call actions.
  */
-export function createWorkbenchStore(api: WorkbenchApi | null): WorkbenchStore {
-  const store = createStore<WorkbenchState>()((set) => ({
+export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOptions = {}): WorkbenchStore {
+  const schedule = options.schedule ?? ((apply) => setTimeout(apply, 100))
+  const noApi = 'No connection to the workbench backend: open the app, or the URL that `serve` prints.'
+  const need = (): WorkbenchApi => {
+    if (!api) throw new Error(noApi)
+    return api
+  }
+
+  const snapshotCache = new Map<string, Promise<SnapshotData>>()
+  const store = createStore<WorkbenchState>()((set, get) => ({
     view: 'datasets',
+    runTab: 'dashboard',
     aboutOpen: false,
     navigate: (view) => set({ view }),
+    setRunTab: (runTab) => set({ runTab }),
     setAboutOpen: (aboutOpen) => set({ aboutOpen }),
 
     about: null,
-    aboutError: api
-      ? null
-      : 'No connection to the workbench backend: open the app, or the URL that `serve` prints.',
+    aboutError: api ? null : noApi,
     loadAbout: async () => {
       if (!api) return
       try {
         set({ about: await api.about(), aboutError: null })
       } catch (error) {
-        set({ aboutError: error instanceof Error ? error.message : String(error) })
+        set({ aboutError: errorText(error) })
       }
     },
+
+    // --- datasets ------------------------------------------------------------------------------------
+    datasets: [],
+    datasetProblems: [],
+    datasetsLoaded: false,
+    datasetsError: api ? null : noApi,
+    selectedDatasetId: null,
+    samples: {},
+    importJob: null,
+    pathForFile: api?.pathForFile ? (file) => (api.pathForFile as (f: Blob) => string)(file) : null,
+    loadDatasets: async () => {
+      if (!api) return
+      try {
+        const listing = await api.listDatasets()
+        const selected = get().selectedDatasetId
+        set({
+          datasets: listing.datasets,
+          datasetProblems: listing.problems,
+          datasetsLoaded: true,
+          datasetsError: null,
+          selectedDatasetId: listing.datasets.some((d) => d.id === selected)
+            ? selected
+            : (listing.datasets[0]?.id ?? null),
+        })
+      } catch (error) {
+        set({ datasetsError: errorText(error), datasetsLoaded: true })
+      }
+    },
+    selectDataset: (selectedDatasetId) => set({ selectedDatasetId }),
+    loadSamples: async (id) => {
+      if (!api || get().samples[id]) return
+      try {
+        const batch = await api.datasetSamples(id, 8)
+        set({ samples: { ...get().samples, [id]: batch } })
+      } catch (error) {
+        set({ datasetsError: errorText(error) })
+      }
+    },
+    startImport: async (request) => {
+      const job: ImportState = {
+        importId: null,
+        path: request.path,
+        state: 'starting',
+        progress: null,
+        dataset: null,
+        error: null,
+      }
+      set({ importJob: job })
+      try {
+        const { importId } = await need().importDataset(request)
+        const current = get().importJob
+        // The outcome may have arrived as an event before the call's answer.
+        if (current && current.importId === null) set({ importJob: { ...current, importId } })
+      } catch (error) {
+        set({ importJob: { ...job, state: 'failed', error: errorText(error) } })
+      }
+    },
+    cancelImport: async () => {
+      const id = get().importJob?.importId
+      if (id) await need().cancelImport(id)
+    },
+    dismissImport: () => set({ importJob: null }),
+    pickImportPath: async () => need().pickImportPath(),
+    renameDataset: async (id, name) => {
+      const manifest = await need().renameDataset(id, name)
+      set({ datasets: get().datasets.map((d) => (d.id === id ? manifest : d)) })
+    },
+    removeDataset: async (id) => {
+      await need().removeDataset(id)
+      const datasets = get().datasets.filter((d) => d.id !== id)
+      set({ datasets, selectedDatasetId: datasets[0]?.id ?? null })
+    },
+
+    // --- runs ----------------------------------------------------------------------------------------
+    runs: [],
+    runsLoaded: false,
+    runsError: api ? null : noApi,
+    selectedRunId: null,
+    histories: {},
+    historyErrors: {},
+    compareIds: [],
+    actionError: null,
+    loadRuns: async () => {
+      if (!api) return
+      try {
+        const { runs } = await api.listRuns()
+        runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+        set({
+          runs,
+          runsLoaded: true,
+          runsError: null,
+          selectedRunId: get().selectedRunId ?? runs[0]?.id ?? null,
+        })
+      } catch (error) {
+        set({ runsError: errorText(error), runsLoaded: true })
+      }
+    },
+    selectRun: (selectedRunId) => set({ selectedRunId }),
+    loadHistory: async (id) => {
+      if (!api) return
+      try {
+        const history: RunHistory = await api.runHistory(id)
+        // Events that arrived while the history was read are on disk already: the disk's copy wins.
+        set({
+          histories: {
+            ...get().histories,
+            [id]: {
+              run: history.run,
+              log: history.log,
+              snapshots: history.snapshots.map((s) => snapshotKey(s.kind, s.stage, s.epoch)),
+            },
+          },
+          historyErrors: { ...get().historyErrors, [id]: '' },
+        })
+      } catch (error) {
+        set({ historyErrors: { ...get().historyErrors, [id]: errorText(error) } })
+      }
+    },
+    startRun: async (request) => {
+      const run = await need().startRun(request)
+      set({
+        runs: [run, ...get().runs.filter((r) => r.id !== run.id)],
+        selectedRunId: run.id,
+        histories: { ...get().histories, [run.id]: { run, log: [], snapshots: [] } },
+        view: 'runs',
+        runTab: 'dashboard',
+      })
+      return run
+    },
+    runAction: async (action, id) => {
+      try {
+        set({ actionError: null })
+        await need()[action](id)
+        if (action === 'removeRun') {
+          const runs = get().runs.filter((r) => r.id !== id)
+          const histories = { ...get().histories }
+          delete histories[id]
+          set({
+            runs,
+            histories,
+            selectedRunId: runs[0]?.id ?? null,
+            compareIds: get().compareIds.filter((c) => c !== id),
+          })
+        }
+      } catch (error) {
+        set({ actionError: errorText(error) })
+      }
+    },
+    readSnapshot: (runId, kind, stage, epoch) => {
+      const key = `${runId}/${snapshotKey(kind, stage, epoch)}`
+      let cached = snapshotCache.get(key)
+      if (!cached) {
+        cached = need().readSnapshot(runId, kind, stage, epoch)
+        cached.catch(() => snapshotCache.delete(key))
+        snapshotCache.set(key, cached)
+      }
+      return cached
+    },
+    inspectImage: (request) => need().inspectImage(request),
+    readImages: (dataset, split, indices) => need().readImages(dataset, split, indices),
+    modelSummary: (config, stage) => need().modelSummary(config, stage),
+    toggleCompare: (id) => {
+      const ids = get().compareIds
+      set({ compareIds: ids.includes(id) ? ids.filter((c) => c !== id) : [...ids, id] })
+    },
   }))
+
+  // Live events are buffered and applied together: a run streams many step records a second, and one
+  // store update per batch keeps React (and Plotly) from redrawing per record.
+  let pending: WorkbenchEvent[] = []
+  let scheduled = false
+  const flushLive = () => {
+    scheduled = false
+    if (pending.length === 0) return
+    const batch = pending
+    pending = []
+    const state = store.getState()
+    let runs = state.runs
+    const histories = { ...state.histories }
+    let importJob = state.importJob
+    let reloadDatasets = false
+    for (const event of batch) {
+      if (event.type === 'run') {
+        const known = runs.some((r) => r.id === event.run.id)
+        runs = known ? runs.map((r) => (r.id === event.run.id ? event.run : r)) : [event.run, ...runs]
+        const history = histories[event.run.id]
+        if (history) histories[event.run.id] = { ...history, run: event.run }
+      } else if (event.type === 'record') {
+        const history = histories[event.runId]
+        if (history) histories[event.runId] = { ...history, log: [...history.log, event.record] }
+      } else if (event.type === 'snapshot') {
+        const history = histories[event.runId]
+        const key = snapshotKey(event.kind, event.stage, event.epoch)
+        if (history && !history.snapshots.includes(key))
+          histories[event.runId] = { ...history, snapshots: [...history.snapshots, key] }
+      } else if (event.type === 'import') {
+        if (importJob && (importJob.importId === event.importId || importJob.importId === null)) {
+          importJob = {
+            ...importJob,
+            importId: event.importId,
+            state: event.state,
+            progress: event.progress ?? importJob.progress,
+            dataset: event.dataset,
+            error: event.error,
+          }
+        }
+        if (event.state === 'done') reloadDatasets = true
+      }
+    }
+    store.setState({ runs, histories, importJob })
+    if (reloadDatasets) {
+      void store
+        .getState()
+        .loadDatasets()
+        .then(() => {
+          const created = store.getState().importJob?.dataset
+          if (created) store.setState({ selectedDatasetId: created.id })
+        })
+    }
+  }
+
   api?.onEvent((event) => {
     if (event.type === 'backend') {
       const about = store.getState().about
       if (about) store.setState({ about: { ...about, backend: event.backend, backendError: event.error } })
       else void store.getState().loadAbout()
+      return
+    }
+    pending.push(event)
+    if (!scheduled) {
+      scheduled = true
+      schedule(flushLive)
     }
   })
-  return store
+  return Object.assign(store, { flushLive })
 }

@@ -1,14 +1,273 @@
+import { useEffect, useMemo, useState } from 'react'
+import type { ModelSummary, NewRunRequest } from '../../../shared/api'
+import {
+  ConfigError,
+  makeRunConfig,
+  pipelineNames,
+  presetNames,
+  type PipelineName,
+  type PresetName,
+  type RunConfig,
+} from '../../../shared/run-config'
+import { StageChain } from '../components/StageChain'
+import { SummaryTable } from '../components/SummaryTable'
+import { useWorkbench } from '../store/context'
+
+const PIPELINE_HELP: Record<PipelineName, string> = {
+  r2b: 'Real-to-Binary: teacher → tanh → binary activations → fully binary, with gates, attention and KD',
+  baseline: 'Strong baseline: binary activations, then binary weights; learned scales, no teacher',
+  sb: 'Strong baseline (same as baseline)',
+  'sb+att': 'Strong baseline plus attention matching to a real teacher',
+  'sb+att+kd': 'Strong baseline plus attention matching and logit distillation',
+  'sb+gate': 'Strong baseline with the data-driven gates instead of learned scales',
+  'sb+progressive': 'The progressive teacher-student chain without the gates',
+}
+
+interface Knobs {
+  epochs: string
+  stepsPerEpoch: string
+  batchSize: string
+  width: string
+  learningRate: string
+  testLimit: string
+  probes: string
+  seed: string
+}
+
+/** The `--set` overrides the knobs stand for, applied to every stage. */
+function knobOverrides(knobs: Knobs, base: RunConfig): string[] {
+  const set: string[] = []
+  base.stages.forEach((stage, i) => {
+    if (knobs.epochs !== String(stage.epochs)) set.push(`stages.${i}.epochs=${knobs.epochs}`)
+    if (knobs.stepsPerEpoch !== String(stage.stepsPerEpoch))
+      set.push(`stages.${i}.stepsPerEpoch=${knobs.stepsPerEpoch}`)
+    if (knobs.batchSize !== String(stage.batchSize)) set.push(`stages.${i}.batchSize=${knobs.batchSize}`)
+    if (knobs.learningRate !== '' && knobs.learningRate !== 'preset')
+      set.push(`stages.${i}.optimizer.learningRate=${knobs.learningRate}`)
+  })
+  if (knobs.width !== String(base.model.width)) set.push(`model.width=${knobs.width}`)
+  if (knobs.testLimit !== String(base.data.testLimit)) set.push(`data.testLimit=${knobs.testLimit}`)
+  if (knobs.probes !== String(base.eval.probes)) set.push(`eval.probes=${knobs.probes}`)
+  return set
+}
+
+function defaults(base: RunConfig): Knobs {
+  const first = base.stages[0]
+  return {
+    epochs: String(first?.epochs ?? 1),
+    stepsPerEpoch: String(first?.stepsPerEpoch ?? 0),
+    batchSize: String(first?.batchSize ?? 32),
+    width: String(base.model.width),
+    learningRate: 'preset',
+    testLimit: String(base.data.testLimit),
+    probes: String(base.eval.probes),
+    seed: String(base.seed),
+  }
+}
+
 export function NewRunView() {
+  const datasets = useWorkbench((s) => s.datasets)
+  const loadDatasets = useWorkbench((s) => s.loadDatasets)
+  const startRun = useWorkbench((s) => s.startRun)
+  const summarise = useWorkbench((s) => s.modelSummary)
+  useEffect(() => {
+    void loadDatasets()
+  }, [loadDatasets])
+
+  const [datasetId, setDatasetId] = useState('')
+  const [pipeline, setPipeline] = useState<PipelineName>('r2b')
+  const [preset, setPreset] = useState<PresetName>('quick')
+  const [downsample, setDownsample] = useState<'real' | 'binary'>('real')
+  const [name, setName] = useState('')
+  const base = useMemo(() => makeRunConfig({ preset, pipeline }), [preset, pipeline])
+  const [knobs, setKnobs] = useState<Knobs>(() => defaults(base))
+  useEffect(() => setKnobs(defaults(base)), [base])
+  const [starting, setStarting] = useState(false)
+  const [startError, setStartError] = useState<string | null>(null)
+  const [summary, setSummary] = useState<{
+    key: string
+    value: ModelSummary | null
+    error: string | null
+  } | null>(null)
+
+  const dataset = datasets.find((d) => d.id === datasetId) ?? datasets[0] ?? null
+  const request: NewRunRequest | null = dataset
+    ? {
+        dataset: dataset.id,
+        preset,
+        pipeline,
+        downsample,
+        ...(Number.isInteger(Number(knobs.seed)) && knobs.seed !== '' ? { seed: Number(knobs.seed) } : {}),
+        set: [
+          `data.dataset=${dataset.id}`,
+          `data.inputSize=${dataset.shape[0]}`,
+          `data.channels=${dataset.shape[2]}`,
+          `data.classes=${dataset.classes.length}`,
+          ...knobOverrides(knobs, base),
+        ],
+        ...(name.trim() ? { name: name.trim() } : {}),
+      }
+    : null
+
+  // The same validation the host runs, here as the user types: the schema's own messages.
+  const validated = useMemo((): { config: RunConfig | null; error: string | null } => {
+    if (!request) return { config: null, error: null }
+    try {
+      if (knobs.seed !== '' && !Number.isInteger(Number(knobs.seed)))
+        throw new ConfigError('seed: expected a whole number')
+      return { config: makeRunConfig(request), error: null }
+    } catch (error) {
+      return {
+        config: null,
+        error: error instanceof Error ? error.message.replace(/^--set:? ?/, '') : String(error),
+      }
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [JSON.stringify(request)])
+
+  const config = validated.config
+  const lastStage = config?.stages.at(-1)?.name ?? null
+  const summaryKey = config && lastStage ? JSON.stringify([config.model, config.data, lastStage]) : null
+  useEffect(() => {
+    if (!config || !lastStage || !summaryKey) return
+    let live = true
+    const timer = setTimeout(() => {
+      summarise(config, lastStage).then(
+        (value) => live && setSummary({ key: summaryKey, value, error: null }),
+        (error: unknown) =>
+          live &&
+          setSummary({ key: summaryKey, value: null, error: String((error as Error).message ?? error) }),
+      )
+    }, 300)
+    return () => {
+      live = false
+      clearTimeout(timer)
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [summaryKey])
+
+  const knob = (key: keyof Knobs, label: string, hint: string) => (
+    <label key={key}>
+      {label}
+      <input
+        type="text"
+        inputMode="decimal"
+        value={knobs[key]}
+        onChange={(e) => setKnobs({ ...knobs, [key]: e.target.value })}
+        aria-describedby={`${key}-hint`}
+      />
+      <span id={`${key}-hint`} className="muted small">
+        {hint}
+      </span>
+    </label>
+  )
+
   return (
     <section aria-labelledby="new-run-title">
       <h1 id="new-run-title">New run</h1>
-      <div className="empty">
-        <p>Pick a dataset, a pipeline (Real-to-Binary, the strong baseline, or an ablation) and a preset.</p>
-        <p className="muted">
-          Until this form is connected, check the training backend from a terminal:{' '}
-          <code>npm run r2b -- check</code>.
-        </p>
-      </div>
+      {datasets.length === 0 && (
+        <div className="empty">
+          <p>No dataset to train on yet: import one in Datasets first.</p>
+        </div>
+      )}
+      {dataset && (
+        <form
+          className="new-run"
+          onSubmit={(e) => {
+            e.preventDefault()
+            if (!request || !config) return
+            setStarting(true)
+            setStartError(null)
+            startRun(request).then(
+              () => setStarting(false),
+              (error: unknown) => {
+                setStarting(false)
+                setStartError(error instanceof Error ? error.message : String(error))
+              },
+            )
+          }}
+        >
+          <div className="form-grid">
+            <label>
+              Dataset
+              <select value={dataset.id} onChange={(e) => setDatasetId(e.target.value)}>
+                {datasets.map((d) => (
+                  <option key={d.id} value={d.id}>
+                    {d.name} ({d.shape.join('×')}, {d.classes.length} classes)
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Pipeline
+              <select value={pipeline} onChange={(e) => setPipeline(e.target.value as PipelineName)}>
+                {pipelineNames.map((p) => (
+                  <option key={p} value={p}>
+                    {p}
+                  </option>
+                ))}
+              </select>
+              <span className="muted small">{PIPELINE_HELP[pipeline]}</span>
+            </label>
+            <label>
+              Preset
+              <select value={preset} onChange={(e) => setPreset(e.target.value as PresetName)}>
+                {presetNames.map((p) => (
+                  <option key={p} value={p}>
+                    {p}
+                  </option>
+                ))}
+              </select>
+              <span className="muted small">Budget: data, width, epochs, schedule, augmentation</span>
+            </label>
+            <label>
+              Downsample shortcut
+              <select value={downsample} onChange={(e) => setDownsample(e.target.value as 'real' | 'binary')}>
+                <option value="real">real 1×1 conv</option>
+                <option value="binary">binary 1×1 conv</option>
+              </select>
+            </label>
+            {knob('epochs', 'Epochs per stage', `preset: ${base.stages[0]?.epochs}`)}
+            {knob(
+              'stepsPerEpoch',
+              'Steps per epoch',
+              `0 = the whole training split; preset: ${base.stages[0]?.stepsPerEpoch}`,
+            )}
+            {knob('batchSize', 'Batch size', `preset: ${base.stages[0]?.batchSize}`)}
+            {knob('width', 'Width multiplier', `× 64/128/256/512 channels; preset: ${base.model.width}`)}
+            {knob('learningRate', 'Learning rate', '"preset" keeps each stage’s own')}
+            {knob('testLimit', 'Test images per epoch', `0 = all; preset: ${base.data.testLimit}`)}
+            {knob(
+              'probes',
+              'Probe images',
+              `attention maps and gates recorded for these; preset: ${base.eval.probes}`,
+            )}
+            {knob('seed', 'Seed', 'any whole number')}
+            <label>
+              Name (optional)
+              <input type="text" value={name} onChange={(e) => setName(e.target.value)} />
+            </label>
+          </div>
+          {validated.error && (
+            <p className="error" role="alert">
+              {validated.error}
+            </p>
+          )}
+          {config && <StageChain config={config} />}
+          <h3>Model summary {lastStage ? `(stage ${lastStage})` : ''}</h3>
+          {summary?.key === summaryKey && summary?.value && <SummaryTable summary={summary.value} compact />}
+          {summary?.key === summaryKey && summary?.error && <p className="error">{summary.error}</p>}
+          {summaryKey && summary?.key !== summaryKey && <p className="muted">Summarising…</p>}
+          {startError && (
+            <p className="error" role="alert">
+              {startError}
+            </p>
+          )}
+          <button type="submit" className="primary" disabled={!config || starting}>
+            {starting ? 'Starting…' : 'Start training'}
+          </button>
+        </form>
+      )}
     </section>
   )
 }

@@ -1,0 +1,416 @@
+import { useEffect, useMemo, useState } from 'react'
+import type { Trace } from 'plotly.js-dist-min'
+import type { ImageBatch } from '../../../shared/api'
+import { decodeFloat32, decodeUint8 } from '../../../shared/binary'
+import { ImageCanvas, imageAt } from '../components/ImageCanvas'
+import { Plot } from '../components/Plot'
+import { Scrubber, useSnapshotChoices, type ScrubberValue } from '../components/Scrubber'
+import type { RunView } from '../store'
+import { useWorkbench } from '../store/context'
+
+interface PointMaps {
+  point: string
+  height: number
+  width: number
+  student: Float32Array
+  teacher: Float32Array | null
+}
+
+interface Subject {
+  /** Where the maps come from, in words. */
+  source: string
+  image: number
+  points: PointMaps[]
+}
+
+function rows(values: Float32Array, height: number, width: number): number[][] {
+  return Array.from({ length: height }, (_, y) => Array.from(values.subarray(y * width, (y + 1) * width)))
+}
+
+/** The stage's attention loss at one point, for this image: larq MSE of the maps, or the paper's L2 distance. */
+export function pointLoss(student: Float32Array, teacher: Float32Array, form: 'paper' | 'larq'): number {
+  let sum = 0
+  for (let i = 0; i < student.length; i++) sum += ((student[i] as number) - (teacher[i] as number)) ** 2
+  return form === 'larq' ? sum / student.length : Math.sqrt(sum)
+}
+
+const COLUMNS = ['teacher', 'student', 'student − teacher', 'student over image'] as const
+
+export function attentionGrid(
+  subject: Subject,
+  image: { pixels: Uint8Array; shape: readonly [number, number, number] } | null,
+  form: 'paper' | 'larq',
+) {
+  const traces: Trace[] = []
+  const layout: Record<string, unknown> = {}
+  const annotations: unknown[] = []
+  const n = subject.points.length
+  let max = 0
+  let maxDiff = 0
+  for (const p of subject.points) {
+    for (let i = 0; i < p.student.length; i++) {
+      max = Math.max(max, p.student[i] as number, (p.teacher?.[i] ?? 0) as number)
+      if (p.teacher)
+        maxDiff = Math.max(maxDiff, Math.abs((p.student[i] as number) - (p.teacher[i] as number)))
+    }
+  }
+  const gap = 0.012
+  subject.points.forEach((p, r) => {
+    const y1 = 1 - r / n - gap
+    const y0 = 1 - (r + 1) / n + gap
+    const loss = p.teacher ? pointLoss(p.student, p.teacher, form) : null
+    annotations.push({
+      x: -0.01,
+      y: (y0 + y1) / 2,
+      xref: 'paper',
+      yref: 'paper',
+      xanchor: 'right',
+      showarrow: false,
+      align: 'right',
+      text: `${p.point}<br>${loss === null ? 'no teacher' : `L<sub>att</sub> ${loss.toFixed(4)}`}`,
+      font: { size: 10 },
+    })
+    COLUMNS.forEach((column, c) => {
+      const index = r * COLUMNS.length + c + 1
+      const x0 = 0.02 + c / COLUMNS.length + gap
+      const x1 = 0.02 + (c + 1) / COLUMNS.length - gap - 0.02
+      const axis = (k: 'x' | 'y') => `${k}${index === 1 ? '' : index}`
+      layout[`xaxis${index === 1 ? '' : index}`] = {
+        domain: [x0, x1],
+        anchor: axis('y'),
+        visible: false,
+        constrain: 'domain',
+      }
+      layout[`yaxis${index === 1 ? '' : index}`] = {
+        domain: [y0, y1],
+        anchor: axis('x'),
+        visible: false,
+        autorange: 'reversed',
+        scaleanchor: axis('x'),
+        constrain: 'domain',
+      }
+      const common = { xaxis: axis('x'), yaxis: axis('y') }
+      const hover = (what: string) => `${what} · ${p.point}<br>(%{x}, %{y}) = %{z:.4f}<extra></extra>`
+      if (column === 'teacher' && p.teacher)
+        traces.push({
+          ...common,
+          type: 'heatmap',
+          name: `teacher ${p.point}`,
+          z: rows(p.teacher, p.height, p.width),
+          coloraxis: 'coloraxis',
+          hovertemplate: hover('teacher'),
+        })
+      if (column === 'student')
+        traces.push({
+          ...common,
+          type: 'heatmap',
+          name: `student ${p.point}`,
+          z: rows(p.student, p.height, p.width),
+          coloraxis: 'coloraxis',
+          hovertemplate: hover('student'),
+        })
+      if (column === 'student − teacher' && p.teacher) {
+        const diff = p.student.map((v, i) => v - (p.teacher![i] as number))
+        traces.push({
+          ...common,
+          type: 'heatmap',
+          name: `difference ${p.point}`,
+          z: rows(diff, p.height, p.width),
+          coloraxis: 'coloraxis2',
+          hovertemplate: hover('student − teacher'),
+        })
+      }
+      if (column === 'student over image') {
+        if (image) {
+          const [h, w, ch] = image.shape
+          const rgb = Array.from({ length: h }, (_, y) =>
+            Array.from({ length: w }, (_, x) => {
+              const o = (y * w + x) * ch
+              const v = image.pixels[o] ?? 0
+              return ch === 3 ? [v, image.pixels[o + 1] ?? 0, image.pixels[o + 2] ?? 0] : [v, v, v]
+            }),
+          )
+          // The image spans the map's extent: one map cell covers (image size / map size) pixels.
+          traces.push({
+            ...common,
+            type: 'image',
+            z: rgb,
+            dx: p.width / w,
+            dy: p.height / h,
+            x0: -0.5 + p.width / w / 2,
+            y0: -0.5 + p.height / h / 2,
+            hoverinfo: 'skip',
+            name: `image ${p.point}`,
+          })
+        }
+        traces.push({
+          ...common,
+          type: 'heatmap',
+          name: `overlay ${p.point}`,
+          z: rows(p.student, p.height, p.width),
+          coloraxis: 'coloraxis',
+          opacity: image ? 0.55 : 1,
+          hovertemplate: hover('student'),
+        })
+      }
+    })
+  })
+  COLUMNS.forEach((column, c) =>
+    annotations.push({
+      x: 0.02 + (c + 0.5) / COLUMNS.length - 0.01,
+      y: 1.0,
+      xref: 'paper',
+      yref: 'paper',
+      yanchor: 'bottom',
+      showarrow: false,
+      text: `<b>${column}</b>`,
+    }),
+  )
+  Object.assign(layout, {
+    annotations,
+    margin: { l: 110, r: 90, t: 30, b: 10 },
+    coloraxis: {
+      colorscale: 'Viridis',
+      cmin: 0,
+      cmax: max || 1,
+      colorbar: { title: { text: 'attention' }, x: 1.0, len: 0.45, y: 0.77 },
+    },
+    coloraxis2: {
+      colorscale: 'RdBu',
+      reversescale: true,
+      cmid: 0,
+      cmin: -(maxDiff || 1),
+      cmax: maxDiff || 1,
+      colorbar: { title: { text: 'S − T' }, x: 1.0, len: 0.45, y: 0.23 },
+    },
+    showlegend: false,
+  })
+  return { traces, layout }
+}
+
+export function AttentionView({ view }: { view: RunView }) {
+  const { run } = view
+  const readSnapshot = useWorkbench((s) => s.readSnapshot)
+  const readImages = useWorkbench((s) => s.readImages)
+  const inspectImage = useWorkbench((s) => s.inspectImage)
+  const stageOrder = useMemo(() => run.config.stages.map((s) => s.name), [run.config])
+  const choices = useSnapshotChoices(view.snapshots, 'attention', stageOrder)
+  const [chosen, setChosen] = useState<ScrubberValue | null>(null)
+  const at = chosen ?? choices.latest
+  const [probe, setProbe] = useState(0)
+  const [snapshot, setSnapshot] = useState<{
+    key: string
+    probes: number[]
+    points: PointMaps[]
+    count: number
+  } | null>(null)
+  const [gallery, setGallery] = useState<ImageBatch | null>(null)
+  const [custom, setCustom] = useState<{ subject: Subject; pixels: ImageBatch } | null>(null)
+  const [indexText, setIndexText] = useState('')
+  const [problem, setProblem] = useState<string | null>(null)
+  const [inspecting, setInspecting] = useState(false)
+  const form = run.config.stages.find((s) => s.name === at?.stage)?.losses.attention.form ?? 'larq'
+
+  const atKey = at ? `${at.stage}/${at.epoch}` : null
+  useEffect(() => {
+    if (!at) return
+    let live = true
+    readSnapshot(run.id, 'attention', at.stage, at.epoch).then(
+      (data) => {
+        if (!live) return
+        const arrays = new Map(data.arrays.map((a) => [a.name, a]))
+        const names = [...new Set(data.arrays.map((a) => a.name.split('/')[0] as string))]
+        const points = names.map((point) => {
+          const student = arrays.get(`${point}/student`)!
+          const teacher = arrays.get(`${point}/teacher`)
+          const [, height = 1, width = 1] = student.shape
+          return {
+            point,
+            height,
+            width,
+            student: decodeFloat32(student.data),
+            teacher: teacher ? decodeFloat32(teacher.data) : null,
+          }
+        })
+        setSnapshot({
+          key: `${at.stage}/${at.epoch}`,
+          probes: data.entry.probes,
+          points,
+          count: data.entry.probes.length,
+        })
+        setProblem(null)
+      },
+      (error: unknown) => live && setProblem((error as Error).message),
+    )
+    return () => {
+      live = false
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [run.id, atKey, readSnapshot])
+
+  const probes = snapshot?.probes ?? []
+  const probesKey = probes.join(',')
+  useEffect(() => {
+    if (probes.length === 0) return
+    let live = true
+    readImages(run.config.data.dataset, 'test', probes).then(
+      (batch) => live && setGallery(batch),
+      (error: unknown) => live && setProblem(`probe images: ${(error as Error).message}`),
+    )
+    return () => {
+      live = false
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [probesKey, run.config.data.dataset, readImages])
+
+  const galleryPixels = useMemo(() => (gallery ? decodeUint8(gallery.pixels) : null), [gallery])
+
+  const subject: Subject | null = useMemo(() => {
+    if (custom) return custom.subject
+    if (!snapshot) return null
+    const k = Math.min(probe, snapshot.count - 1)
+    return {
+      source: `probe ${k + 1} (test image ${snapshot.probes[k]})`,
+      image: snapshot.probes[k] ?? 0,
+      points: snapshot.points.map((p) => {
+        const size = p.height * p.width
+        return {
+          ...p,
+          student: p.student.subarray(k * size, (k + 1) * size),
+          teacher: p.teacher ? p.teacher.subarray(k * size, (k + 1) * size) : null,
+        }
+      }),
+    }
+  }, [custom, snapshot, probe])
+
+  const image = useMemo(() => {
+    if (custom) return { pixels: decodeUint8(custom.pixels.pixels), shape: custom.pixels.shape }
+    if (!gallery || !galleryPixels || !snapshot) return null
+    const k = gallery.indices.indexOf(snapshot.probes[Math.min(probe, snapshot.count - 1)] ?? -1)
+    return k >= 0 ? { pixels: imageAt(galleryPixels, gallery.shape, k), shape: gallery.shape } : null
+  }, [custom, gallery, galleryPixels, snapshot, probe])
+
+  const grid = useMemo(() => (subject ? attentionGrid(subject, image, form) : null), [subject, image, form])
+
+  const inspect = () => {
+    const index = Number(indexText)
+    if (!at || !Number.isInteger(index) || index < 0) {
+      setProblem('Give a test image index: a whole number from 0.')
+      return
+    }
+    setInspecting(true)
+    Promise.all([
+      inspectImage({ run: run.id, stage: at.stage, epoch: at.epoch, image: index }),
+      readImages(run.config.data.dataset, 'test', [index]),
+    ]).then(
+      ([result, pixels]) => {
+        setInspecting(false)
+        setProblem(null)
+        setCustom({
+          pixels,
+          subject: {
+            source: `test image ${index} (inspected by the worker)`,
+            image: index,
+            points: result.points.map((p) => ({
+              point: p.point,
+              height: p.student.shape[1] ?? 1,
+              width: p.student.shape[2] ?? 1,
+              student: decodeFloat32(p.student.data),
+              teacher: p.teacher ? decodeFloat32(p.teacher.data) : null,
+            })),
+          },
+        })
+      },
+      (error: unknown) => {
+        setInspecting(false)
+        setProblem((error as Error).message)
+      },
+    )
+  }
+
+  if (!at)
+    return (
+      <div className="empty">
+        <p>No attention maps yet: they are recorded for the probe images after each epoch.</p>
+      </div>
+    )
+  return (
+    <div className="attention">
+      <Scrubber
+        choices={choices}
+        value={chosen}
+        onChange={(v) => {
+          setChosen(v)
+          setCustom(null)
+        }}
+      />
+      <div className="row gallery" role="group" aria-label="Probe images">
+        {snapshot?.probes.map((index, k) => (
+          <button
+            key={index}
+            type="button"
+            className={!custom && k === probe ? 'thumb active' : 'thumb'}
+            aria-pressed={!custom && k === probe}
+            aria-label={`Probe ${k + 1}, test image ${index}`}
+            onClick={() => {
+              setProbe(k)
+              setCustom(null)
+            }}
+          >
+            {gallery && galleryPixels && gallery.indices.includes(index) ? (
+              <ImageCanvas
+                pixels={imageAt(galleryPixels, gallery.shape, gallery.indices.indexOf(index))}
+                shape={gallery.shape}
+                size={44}
+                label={`test image ${index}`}
+              />
+            ) : (
+              <span>{index}</span>
+            )}
+          </button>
+        ))}
+        <form
+          className="row inline"
+          onSubmit={(e) => {
+            e.preventDefault()
+            inspect()
+          }}
+        >
+          <label className="inline">
+            Test image #
+            <input
+              type="text"
+              inputMode="numeric"
+              size={6}
+              value={indexText}
+              onChange={(e) => setIndexText(e.target.value)}
+            />
+          </label>
+          <button type="submit" disabled={inspecting}>
+            {inspecting ? 'Inspecting…' : 'Inspect'}
+          </button>
+        </form>
+      </div>
+      {problem && (
+        <p className="error" role="alert">
+          {problem}
+        </p>
+      )}
+      {subject && (
+        <p className="muted small">
+          {subject.source} · stage {at.stage}, after epoch {at.epoch + 1} ·{' '}
+          {form === 'larq' ? 'maps max-normalised, loss = MSE' : 'maps L2-normalised, loss = L2 distance'}
+        </p>
+      )}
+      {grid && (
+        <Plot
+          data={grid.traces}
+          layout={grid.layout}
+          height={Math.max(480, subject!.points.length * 120)}
+          label="Teacher and student attention maps per transfer point"
+          testId="attention-grid"
+        />
+      )}
+    </div>
+  )
+}

@@ -1,0 +1,343 @@
+import { useMemo, useState } from 'react'
+import type { Trace } from 'plotly.js-dist-min'
+import { Plot } from '../components/Plot'
+import { StageChain } from '../components/StageChain'
+import { capPoints, emaSmooth } from '../components/series'
+import { etaSeconds, formatDuration, percent, runCurves, type RunCurves } from '../lib/run-data'
+import type { RunView } from '../store'
+import { useWorkbench } from '../store/context'
+
+/** Vertical lines and labels where each stage begins, on an epoch or a step axis. */
+function stageMarks(curves: RunCurves, axis: 'epoch' | 'step') {
+  const shapes: unknown[] = []
+  const annotations: unknown[] = []
+  curves.stages.forEach((stage, i) => {
+    const x = axis === 'epoch' ? stage.epochOffset + 0.5 : stage.stepOffset + 0.5
+    if (i > 0)
+      shapes.push({
+        type: 'line',
+        xref: 'x',
+        yref: 'paper',
+        x0: x,
+        x1: x,
+        y0: 0,
+        y1: 1,
+        line: { dash: 'dot', width: 1, color: '#888' },
+      })
+    annotations.push({
+      x,
+      xref: 'x',
+      y: 1,
+      yref: 'paper',
+      yanchor: 'bottom',
+      xanchor: 'left',
+      text: stage.name,
+      showarrow: false,
+      font: { size: 10 },
+    })
+  })
+  return { shapes, annotations }
+}
+
+export function DashboardView({ view }: { view: RunView }) {
+  const { run, log } = view
+  const about = useWorkbench((s) => s.about)
+  const runAction = useWorkbench((s) => s.runAction)
+  const actionError = useWorkbench((s) => s.actionError)
+  const [smoothing, setSmoothing] = useState(0.6)
+  const [confirmRemove, setConfirmRemove] = useState(false)
+  const curves = useMemo(() => runCurves(run.config, log), [run.config, log])
+  const eta = etaSeconds(run, curves)
+  const backend = run.environment.backend ?? (run.status === 'running' ? about?.backend : null) ?? null
+  const training = run.status === 'running' || run.status === 'paused'
+
+  const accuracy = useMemo(() => {
+    const x = curves.epochs.map((e) => e.x)
+    const line = (name: string, y: number[], dash: string, color: string): Trace => ({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name,
+      x,
+      y,
+      line: { dash, color },
+      hovertemplate: `${name}: %{y:.1%} (epoch %{x})<extra></extra>`,
+    })
+    return [
+      line(
+        'test top-1',
+        curves.epochs.map((e) => e.testTop1),
+        'solid',
+        '#4c78a8',
+      ),
+      line(
+        'test top-5',
+        curves.epochs.map((e) => e.testTop5),
+        'solid',
+        '#54a24b',
+      ),
+      line(
+        'train top-1',
+        curves.epochs.map((e) => e.trainTop1),
+        'dot',
+        '#4c78a8',
+      ),
+      line(
+        'train top-5',
+        curves.epochs.map((e) => e.trainTop5),
+        'dot',
+        '#54a24b',
+      ),
+    ]
+  }, [curves])
+  const epochMarks = useMemo(() => stageMarks(curves, 'epoch'), [curves])
+  const accuracyLayout = useMemo(
+    () => ({
+      xaxis: {
+        title: { text: 'epoch (across stages)' },
+        range: [
+          0.5,
+          Math.max(
+            1,
+            curves.stages.at(-1) ? curves.stages.at(-1)!.epochOffset + curves.stages.at(-1)!.epochs : 1,
+          ) + 0.5,
+        ],
+      },
+      yaxis: { title: { text: 'accuracy' }, tickformat: '.0%', range: [0, 1] },
+      legend: { orientation: 'h', y: -0.25 },
+      ...epochMarks,
+    }),
+    [curves, epochMarks],
+  )
+
+  const stepMarks = useMemo(() => stageMarks(curves, 'step'), [curves])
+  const losses = useMemo(() => {
+    const traces: Trace[] = []
+    const components = [
+      ['crossEntropy', 'cross-entropy', '#4c78a8'],
+      ['attention', 'attention', '#f58518'],
+      ['distillation', 'KD', '#54a24b'],
+      ['total', 'total', '#888888'],
+    ] as const
+    for (const [key, name, color] of components) {
+      const raw = { x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s[key]) }
+      if (key !== 'crossEntropy' && key !== 'total' && raw.y.every((v) => v === 0)) continue
+      const shown = capPoints(raw)
+      const smooth = capPoints({ x: raw.x, y: emaSmooth(raw.y, smoothing) })
+      if (smoothing > 0)
+        traces.push({
+          type: 'scatter',
+          mode: 'lines',
+          name: `${name} (raw)`,
+          x: shown.x,
+          y: shown.y,
+          line: { color, width: 1 },
+          opacity: 0.25,
+          showlegend: false,
+          hoverinfo: 'skip',
+        })
+      traces.push({
+        type: 'scatter',
+        mode: 'lines',
+        name,
+        x: smooth.x,
+        y: smooth.y,
+        line: { color, width: 2 },
+        hovertemplate: `${name}: %{y:.4f} (step %{x})<extra></extra>`,
+      })
+    }
+    return traces
+  }, [curves, smoothing])
+  const lossLayout = useMemo(
+    () => ({
+      xaxis: { title: { text: 'step (across stages)' } },
+      yaxis: { title: { text: 'loss (nats)' }, rangemode: 'tozero' },
+      legend: { orientation: 'h', y: -0.25 },
+      ...stepMarks,
+    }),
+    [stepMarks],
+  )
+  const schedule = useMemo(() => {
+    const lr = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s.learningRate) })
+    return [
+      {
+        type: 'scatter',
+        mode: 'lines',
+        name: 'learning rate',
+        x: lr.x,
+        y: lr.y,
+        hovertemplate: 'lr %{y:.2e} (step %{x})<extra></extra>',
+      },
+    ]
+  }, [curves])
+  const scheduleLayout = useMemo(
+    () => ({
+      xaxis: { title: { text: 'step' } },
+      yaxis: { title: { text: 'learning rate' }, exponentformat: 'e' },
+      showlegend: false,
+      ...stepMarks,
+    }),
+    [stepMarks],
+  )
+  const throughput = useMemo(() => {
+    const ips = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s.imagesPerSecond) })
+    return [
+      {
+        type: 'scatter',
+        mode: 'lines',
+        name: 'images/s',
+        x: ips.x,
+        y: ips.y,
+        hovertemplate: '%{y:.0f} images/s (step %{x})<extra></extra>',
+      },
+    ]
+  }, [curves])
+  const throughputLayout = useMemo(
+    () => ({
+      xaxis: { title: { text: 'step' } },
+      yaxis: { title: { text: 'images / s' }, rangemode: 'tozero' },
+      showlegend: false,
+      ...stepMarks,
+    }),
+    [stepMarks],
+  )
+
+  const statuses = Object.fromEntries(
+    run.stages.map((s) => [
+      s.name,
+      `${s.status} · ${s.epochsDone}/${s.epochs} epochs${s.testTop1 !== null ? ` · top-1 ${percent(s.testTop1)}` : ''}`,
+    ]),
+  )
+
+  return (
+    <div className="dashboard">
+      <header className="row run-header">
+        <div className="grow">
+          <h2>{run.name}</h2>
+          <p className="muted small">
+            <code>{run.id}</code> · {run.config.pipeline} · {run.config.preset} · dataset{' '}
+            <code>{run.config.data.dataset}</code>
+          </p>
+        </div>
+        <span className={`status status-${run.status}`} aria-label="Run status">
+          {run.status}
+        </span>
+        {run.status === 'running' && (
+          <button type="button" onClick={() => void runAction('pauseRun', run.id)}>
+            Pause
+          </button>
+        )}
+        {(run.status === 'paused' ||
+          run.status === 'interrupted' ||
+          run.status === 'stopped' ||
+          run.status === 'failed') && (
+          <button type="button" className="primary" onClick={() => void runAction('resumeRun', run.id)}>
+            Resume
+          </button>
+        )}
+        {(training || run.status === 'queued') && (
+          <button type="button" className="danger" onClick={() => void runAction('stopRun', run.id)}>
+            Stop
+          </button>
+        )}
+        {!training && run.status !== 'queued' && (
+          <button type="button" onClick={() => setConfirmRemove(true)}>
+            Delete
+          </button>
+        )}
+      </header>
+      {confirmRemove && (
+        <div className="confirm" role="alertdialog" aria-label="Confirm delete">
+          <span>Delete run {run.name} with its log, snapshots and checkpoints?</span>
+          <button type="button" className="danger" onClick={() => void runAction('removeRun', run.id)}>
+            Delete run
+          </button>
+          <button type="button" autoFocus onClick={() => setConfirmRemove(false)}>
+            Keep it
+          </button>
+        </div>
+      )}
+      {actionError && (
+        <p className="error" role="alert">
+          {actionError}
+        </p>
+      )}
+      {run.error && (
+        <p className={run.status === 'failed' ? 'error' : 'warning'} role="alert">
+          {run.error}
+        </p>
+      )}
+      <p className="small">
+        Adapter:{' '}
+        {backend ? (
+          <>
+            <strong>{backend.backend}</strong>
+            {backend.adapter ? ` on ${backend.adapter.description || backend.adapter.device}` : ''}
+            {backend.slow && (
+              <span className="warning" role="note">
+                {' '}
+                — {backend.adapter?.isSoftware ? 'software adapter: ' : ''}training runs on the CPU here,
+                expect small presets only
+              </span>
+            )}
+          </>
+        ) : (
+          <span className="muted">not recorded yet</span>
+        )}
+        {eta !== null && training && <> · about {formatDuration(eta)} left</>}
+      </p>
+      <StageChain config={run.config} statuses={statuses} />
+      <div className="timeline" aria-label="Stage timeline">
+        {run.stages.map((s) => (
+          <div key={s.name} className={`timeline-stage stage-${s.status}`} style={{ flexGrow: s.epochs }}>
+            <div
+              className="timeline-fill"
+              style={{ width: `${(100 * s.epochsDone) / Math.max(1, s.epochs)}%` }}
+            />
+            <span>
+              {s.name} · {s.epochsDone}/{s.epochs}
+            </span>
+          </div>
+        ))}
+      </div>
+      {curves.steps.length === 0 && curves.epochs.length === 0 && (
+        <p className="muted">
+          {run.status === 'queued'
+            ? 'Waiting in the queue…'
+            : 'No metrics yet: they appear after the first steps.'}
+        </p>
+      )}
+      <div className="plots">
+        <figure>
+          <figcaption>Accuracy (top-1/top-5, train dotted, test solid)</figcaption>
+          <Plot data={accuracy} layout={accuracyLayout} label="Accuracy curves" testId="accuracy-plot" />
+        </figure>
+        <figure>
+          <figcaption className="row">
+            <span className="grow">Loss components</span>
+            <label className="inline small">
+              Smoothing {smoothing.toFixed(2)}
+              <input
+                type="range"
+                min={0}
+                max={0.99}
+                step={0.01}
+                value={smoothing}
+                onChange={(e) => setSmoothing(Number(e.target.value))}
+                aria-label="Smoothing"
+              />
+            </label>
+          </figcaption>
+          <Plot data={losses} layout={lossLayout} label="Loss components" testId="loss-plot" />
+        </figure>
+        <figure>
+          <figcaption>Learning rate</figcaption>
+          <Plot data={schedule} layout={scheduleLayout} height={220} label="Learning rate" />
+        </figure>
+        <figure>
+          <figcaption>Throughput</figcaption>
+          <Plot data={throughput} layout={throughputLayout} height={220} label="Throughput" />
+        </figure>
+      </div>
+    </div>
+  )
+}
