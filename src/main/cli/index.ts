@@ -5,6 +5,7 @@
 import { cac } from 'cac'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
+import { registerDemo } from './commands/demo'
 import { registerInspect } from './commands/inspect'
 import { registerReport } from './commands/report'
 import { registerServe } from './commands/serve'
@@ -20,6 +21,7 @@ registerSummary(cli)
 registerTrain(cli)
 registerInspect(cli)
 registerReport(cli)
+registerDemo(cli)
 
 cli.help()
 cli.version(process.env.npm_package_version ?? '0.0.0')

@@ -35,6 +35,8 @@ export function connectToParent(): WorkerPort {
     }
   }
   if (process.send) {
+    // Main is gone (killed, crashed): a worker must not train on for nobody.
+    process.on('disconnect', () => process.exit(0))
     return {
       post: (message) => process.send?.(message),
       onMessage: (handler) => process.on('message', handler),

@@ -7,6 +7,7 @@ import type { EngineRecord } from '../../../shared/records'
 import type { RunMeta } from '../../../shared/runs'
 import { RunStore, RunStoreError } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
+import { TrainingLock } from '../../training/run-lock'
 import { requestStop, Trainer, TrainingError } from '../../training/trainer'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
@@ -161,6 +162,12 @@ export function registerTrain(cli: CAC): void {
       const downsample = options.downsample as string | undefined
       if (downsample !== undefined && downsample !== 'real' && downsample !== 'binary')
         throw new CliError(`--downsample must be real or binary, got ${downsample}`)
+      // Refused before anything is written: a second CLI must not leave a run behind.
+      const holder = await new TrainingLock(store.root).holder()
+      if (holder)
+        throw new CliError(
+          `another workbench process (pid ${holder.pid}) is training run ${holder.runId}: wait for it, or stop it with \`npm run r2b -- stop ${holder.runId}\``,
+        )
       const run = await userErrors(() =>
         createRun(store, {
           dataset: String(options.dataset),
@@ -172,7 +179,9 @@ export function registerTrain(cli: CAC): void {
           name: options.name === undefined ? undefined : String(options.name),
         }),
       )
-      if (!json)
+      if (json)
+        process.stdout.write(`${JSON.stringify({ event: 'run', runId: run.id, config: run.config })}\n`)
+      else
         process.stderr.write(
           `run ${run.id}: ${run.config.pipeline} on ${run.config.data.dataset}, preset ${run.config.preset}\n`,
         )

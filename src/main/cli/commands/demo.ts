@@ -1,0 +1,68 @@
+import { join } from 'node:path'
+import type { CAC } from 'cac'
+import { ensureBundledDataset } from '../../datasets/import'
+import { RunStore } from '../../runs/run-store'
+import { createRun } from '../../training/new-run'
+import { progressBar } from '../progress'
+import { writeReport } from './report'
+import { stageTable, trainWithProgress, userErrors } from './train'
+
+/**
+ * `demo`: the main job on the embedded default. Trains the quick preset of the R2B chain on the bundled
+ * Fashion-MNIST (teacher → tanh student → sign-activation student → fully binary student), writes the run and
+ * its report, and says where they are.
+ */
+export function registerDemo(cli: CAC): void {
+  cli
+    .command('demo', 'Train the R2B chain (quick preset) on the bundled Fashion-MNIST and write its report')
+    .option('--set <key=value>', 'Override any config field (repeatable)')
+    .action(async (options: { set?: string | string[] }) => {
+      const store = new RunStore()
+      const say = (line: string) => process.stderr.write(`${line}\n`)
+      say('R2B Workbench demo: the Real-to-Binary chain, quick preset, on the bundled Fashion-MNIST')
+      let bar: ReturnType<typeof progressBar> | null = null
+      await ensureBundledDataset({
+        home: store.home,
+        onProgress: (event) => {
+          bar ??= progressBar('registering Fashion-MNIST', event.itemsTotal ?? 70_000)
+          bar.update(event.itemsDone, event.phase)
+        },
+      })
+      ;(bar as ReturnType<typeof progressBar> | null)?.stop()
+      const set = options.set === undefined ? [] : Array.isArray(options.set) ? options.set : [options.set]
+      const run = await userErrors(() =>
+        createRun(store, {
+          dataset: 'fashion-mnist',
+          preset: 'quick',
+          pipeline: 'r2b',
+          set,
+          name: 'demo: r2b on Fashion-MNIST',
+        }),
+      )
+      say(
+        `run ${run.id}: teacher → tanh → ban (sign activations) → bnn (fully binary), ${run.config.stages.length} stages`,
+      )
+      const started = Date.now()
+      const done = await userErrors(() => trainWithProgress(store, run.id, false))
+      const minutes = ((Date.now() - started) / 60_000).toFixed(1)
+      const report = await writeReport(store, run.id, join(store.dir(run.id), 'report'))
+      process.stdout.write(
+        [
+          '',
+          `run ${run.id}: ${done.status} in ${minutes} min${done.error ? ` — ${done.error}` : ''}`,
+          stageTable(done),
+          '',
+          `run folder  ${store.dir(run.id)}`,
+          `report      file://${report}`,
+          '',
+          'next:',
+          `  npm run r2b -- show ${run.id}`,
+          `  npm run r2b -- inspect ${run.id} --image 0      # attention maps and gates of one test image, as PNG`,
+          `  npm run r2b -- serve                           # the workbench UI in a browser`,
+          `  npm start                                       # the desktop app (Runs shows this run)`,
+          '',
+        ].join('\n'),
+      )
+      if (done.status !== 'finished') process.exitCode = 1
+    })
+}
