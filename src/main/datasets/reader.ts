@@ -233,22 +233,11 @@ export class DatasetReader {
   }
 
   /** Every image of a split (or the first `limit`) in stored order, normalised, never augmented. */
-  async *evalBatches(split: SplitName, options: EvalBatchOptions): AsyncGenerator<Batch> {
-    const total =
-      options.limit && options.limit > 0 ? Math.min(options.limit, this.size(split)) : this.size(split)
-    const read = (start: number): Promise<RawImages> | null =>
-      start < total ? this.readRange(split, start, Math.min(options.batchSize, total - start)) : null
-    let pending = read(0)
-    try {
-      for (let start = 0; pending; start += options.batchSize) {
-        const raw = await pending
-        pending = read(start + options.batchSize)
-        const images = normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut)
-        yield this.toBatch(images, this.oneHot(raw.labels), raw.labels.length)
-      }
-    } finally {
-      await pending?.catch(() => undefined)
-    }
+  evalBatches(split: SplitName, options: EvalBatchOptions): AsyncGenerator<Batch> {
+    const total = Math.min(options.limit && options.limit > 0 ? options.limit : Infinity, this.size(split))
+    return this.unaugmentedBatches(total, options.batchSize, (start, count) =>
+      this.readRange(split, start, count),
+    )
   }
 
   /**
@@ -257,22 +246,31 @@ export class DatasetReader {
    * gates' averaging subset, which take a prefix, must not see the stored order: any prefix of this one is
    * a uniform sample, the same in every epoch and every run.
    */
-  async *testBatches(options: EvalBatchOptions): AsyncGenerator<Batch> {
+  testBatches(options: EvalBatchOptions): AsyncGenerator<Batch> {
     const order = this.evaluationOrder()
-    const total = options.limit && options.limit > 0 ? Math.min(options.limit, order.length) : order.length
-    const read = (start: number): Promise<RawImages> | null =>
-      start < total
-        ? this.readRaw('test', order.subarray(start, Math.min(start + options.batchSize, total)))
-        : null
-    let pending = read(0)
+    const total = Math.min(options.limit && options.limit > 0 ? options.limit : Infinity, order.length)
+    return this.unaugmentedBatches(total, options.batchSize, (start, count) =>
+      this.readRaw('test', order.subarray(start, start + count)),
+    )
+  }
+
+  /** Normalised batches of `total` images fetched by `read`, the next batch's bytes read while one is used. */
+  private async *unaugmentedBatches(
+    total: number,
+    batchSize: number,
+    read: (start: number, count: number) => Promise<RawImages>,
+  ): AsyncGenerator<Batch> {
+    const fetch = (start: number) => (start < total ? read(start, Math.min(batchSize, total - start)) : null)
+    let pending = fetch(0)
     try {
-      for (let start = 0; pending; start += options.batchSize) {
+      for (let start = 0; pending; start += batchSize) {
         const raw = await pending
-        pending = read(start + options.batchSize)
+        pending = fetch(start + batchSize)
         const images = normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut)
         yield this.toBatch(images, this.oneHot(raw.labels), raw.labels.length)
       }
     } finally {
+      // A consumer that stops early must not leave a read running against a file it may close next.
       await pending?.catch(() => undefined)
     }
   }
