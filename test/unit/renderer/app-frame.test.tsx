@@ -1,36 +1,11 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { AboutInfo, WorkbenchApi, WorkbenchEvent } from '../../../src/shared/api'
+import type { WorkbenchApi } from '../../../src/shared/api'
+import { apiDouble } from './api-double'
 import { App } from '../../../src/renderer/src/App'
 import { findWorkbenchApi } from '../../../src/renderer/src/bridge'
 import { createWorkbenchStore } from '../../../src/renderer/src/store'
 import { StoreContext } from '../../../src/renderer/src/store/context'
-
-const about: AboutInfo = {
-  appVersion: '0.1.0',
-  versions: { electron: '45.5.0', node: '22.20.0' },
-  dataHome: '/home/user/.local/share/r2b-workbench',
-  backend: null,
-  backendError: null,
-}
-
-/** A WorkbenchApi as the preload exposes it, answering from memory and letting the test push events. */
-function apiDouble(): WorkbenchApi & { push(event: WorkbenchEvent): void; calls: string[] } {
-  const listeners = new Set<(event: WorkbenchEvent) => void>()
-  const calls: string[] = []
-  return {
-    calls,
-    about: async () => {
-      calls.push('about')
-      return about
-    },
-    onEvent: (listener) => {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
-    push: (event) => listeners.forEach((l) => l(event)),
-  }
-}
 
 function renderApp(api: WorkbenchApi | null) {
   const store = createWorkbenchStore(api)
@@ -57,7 +32,7 @@ describe('the app frame', () => {
     const items = within(nav)
       .getAllByRole('button')
       .map((b) => b.textContent)
-    expect(items).toEqual(expect.arrayContaining(['Datasets', 'Runs', 'New run']))
+    expect(items).toEqual(['Datasets', 'New run', 'Runs', 'Compare', 'About'])
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Datasets')
     fireEvent.click(within(nav).getByRole('button', { name: 'Runs' }))
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Runs')
