@@ -53,7 +53,10 @@ describe('the UI in Chromium against `serve`', () => {
     const page = await browser.newPage()
     await page.goto(server.url.replace(/\?token=.*/, ''))
     await page.getByRole('button', { name: 'About' }).click()
-    await page.getByText(/No connection to the workbench backend/).waitFor()
+    await page
+      .getByRole('dialog')
+      .getByText(/No connection to the workbench backend/)
+      .waitFor()
     await page.close()
   })
 })
