@@ -52,7 +52,8 @@ export function CompareView() {
     () => ({
       xaxis: { title: { text: 'epoch (across stages)' } },
       yaxis: { title: { text: 'test accuracy' }, tickformat: '.0%', range: [0, 1] },
-      legend: { orientation: 'h', y: -0.25 },
+      legend: { orientation: 'h', y: -0.3 },
+      margin: { l: 56, r: 16, t: 28, b: 96 },
     }),
     [],
   )

@@ -103,7 +103,8 @@ export function DashboardView({ view }: { view: RunView }) {
         ],
       },
       yaxis: { title: { text: 'accuracy' }, tickformat: '.0%', range: [0, 1] },
-      legend: { orientation: 'h', y: -0.25 },
+      legend: { orientation: 'h', y: -0.3 },
+      margin: { l: 56, r: 16, t: 28, b: 96 },
       ...epochMarks,
     }),
     [curves, epochMarks],
@@ -151,7 +152,8 @@ export function DashboardView({ view }: { view: RunView }) {
     () => ({
       xaxis: { title: { text: 'step (across stages)' } },
       yaxis: { title: { text: 'loss (nats)' }, rangemode: 'tozero' },
-      legend: { orientation: 'h', y: -0.25 },
+      legend: { orientation: 'h', y: -0.3 },
+      margin: { l: 56, r: 16, t: 28, b: 96 },
       ...stepMarks,
     }),
     [stepMarks],
@@ -309,7 +311,13 @@ export function DashboardView({ view }: { view: RunView }) {
       <div className="plots">
         <figure>
           <figcaption>Accuracy (top-1/top-5, train dotted, test solid)</figcaption>
-          <Plot data={accuracy} layout={accuracyLayout} label="Accuracy curves" testId="accuracy-plot" />
+          <Plot
+            data={accuracy}
+            layout={accuracyLayout}
+            label="Accuracy curves"
+            testId="accuracy-plot"
+            height={330}
+          />
         </figure>
         <figure>
           <figcaption className="row">
@@ -327,7 +335,7 @@ export function DashboardView({ view }: { view: RunView }) {
               />
             </label>
           </figcaption>
-          <Plot data={losses} layout={lossLayout} label="Loss components" testId="loss-plot" />
+          <Plot data={losses} layout={lossLayout} label="Loss components" testId="loss-plot" height={330} />
         </figure>
         <figure>
           <figcaption>Learning rate</figcaption>
