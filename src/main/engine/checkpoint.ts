@@ -20,11 +20,11 @@ export async function saveCheckpoint(
   const entries: { name: string; group: CheckpointTensor['group']; tensor: tf.Tensor }[] = []
   for (const [name, v] of model.store.weights) entries.push({ name, group: 'weights', tensor: v })
   for (const [name, v] of model.store.state) entries.push({ name, group: 'state', tensor: v })
-  if (optimizer) {
-    for (const [name, v] of optimizer.m) entries.push({ name: `m/${name}`, group: 'optimizer', tensor: v })
-    for (const [name, v] of optimizer.v) entries.push({ name: `v/${name}`, group: 'optimizer', tensor: v })
-  }
+  const moments = optimizer ? optimizer.moments() : new Map<string, { m: tf.Tensor; v: tf.Tensor }>()
+  for (const [name, { m }] of moments) entries.push({ name: `m/${name}`, group: 'optimizer', tensor: m })
+  for (const [name, { v }] of moments) entries.push({ name: `v/${name}`, group: 'optimizer', tensor: v })
   const values = await Promise.all(entries.map((e) => e.tensor.data() as Promise<Float32Array>))
+  for (const { m, v } of moments.values()) tf.dispose([m, v])
   const total = values.reduce((sum, v) => sum + v.length, 0)
   const data = new Float32Array(total)
   const tensors: CheckpointTensor[] = []
@@ -66,22 +66,30 @@ export function restoreCheckpoint(
 ): void {
   if (checkpoint.manifest.format !== 'r2b-checkpoint') throw new Error('not an r2b checkpoint')
   const entries = new Map(checkpoint.manifest.tensors.map((t) => [`${t.group}:${t.name}`, t]))
-  const assign = (key: string, variable: tf.Variable) => {
+  const read = (key: string, shape: number[]): tf.Tensor => {
     const entry = entries.get(key)
     if (!entry) throw new Error(`checkpoint of stage ${checkpoint.manifest.stage} has no ${key}`)
-    if (entry.shape.join('x') !== variable.shape.join('x')) {
-      throw new Error(`${key}: checkpoint shape [${entry.shape}] vs model [${variable.shape}]`)
+    if (entry.shape.join('x') !== shape.join('x')) {
+      throw new Error(`${key}: checkpoint shape [${entry.shape}] vs model [${shape}]`)
     }
-    const value = tensorOf(checkpoint, entry)
+    return tensorOf(checkpoint, entry)
+  }
+  const assign = (key: string, variable: tf.Variable) => {
+    const value = read(key, variable.shape)
     variable.assign(value)
     value.dispose()
   }
   for (const [name, v] of model.store.weights) assign(`weights:${name}`, v)
   for (const [name, v] of model.store.state) assign(`state:${name}`, v)
   if (optimizer) {
-    for (const [name, v] of optimizer.m) assign(`optimizer:m/${name}`, v)
-    for (const [name, v] of optimizer.v) assign(`optimizer:v/${name}`, v)
-    optimizer.step = checkpoint.manifest.step
+    const loaded: tf.Tensor[] = []
+    optimizer.setMoments((name) => {
+      const shape = model.store.weights.get(name)?.shape ?? []
+      const moment = { m: read(`optimizer:m/${name}`, shape), v: read(`optimizer:v/${name}`, shape) }
+      loaded.push(moment.m, moment.v)
+      return moment
+    }, checkpoint.manifest.step)
+    tf.dispose(loaded)
   }
 }
 

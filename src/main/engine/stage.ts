@@ -64,7 +64,6 @@ export class StageTrainer {
   readonly student: ResNet18
   readonly optimizer: AdamW
   readonly teacher: ResNet18 | null
-  private readonly variableNames = new Map<string, string>()
 
   constructor(
     readonly config: RunConfig,
@@ -82,15 +81,12 @@ export class StageTrainer {
     const clip = config.model.latentClip
     this.optimizer = new AdamW(
       spec.optimizer,
-      [...this.student.store.weights].map(([name, variable]) => {
-        this.variableNames.set(variable.name, name)
-        return {
-          name,
-          variable,
-          decay: this.student.store.decayed.has(name),
-          clip: clip && this.student.store.binaryKernels.has(name),
-        }
-      }),
+      [...this.student.store.weights].map(([name, variable]) => ({
+        name,
+        variable,
+        decay: this.student.store.decayed.has(name),
+        clip: clip && this.student.store.binaryKernels.has(name),
+      })),
     )
   }
 
@@ -159,7 +155,7 @@ export class StageTrainer {
   step(batch: Batch, multiplier: number): StepTensors {
     const ctx = forwardContext(true)
     const { grads, parts } = this.gradients(batch, undefined, ctx)
-    this.optimizer.apply(grads, this.variableNames, multiplier)
+    this.optimizer.apply(grads, multiplier)
     tf.dispose(Object.values(grads))
     applyBnUpdates(ctx)
     return parts

@@ -15,11 +15,18 @@ import { DatasetError } from '../../datasets/errors'
 import { ensureBundledDataset, importDataset } from '../../datasets/import'
 import { inspectDataset } from '../../datasets/inspect'
 import { listDatasets, removeDataset, renameDataset } from '../../datasets/store'
+import { benchTrain } from '../../engine/bench'
+import { initBackend } from '../../worker/backend'
 import { CliError } from '../errors'
 
 /** Benchmarks by name; other areas add theirs here. Each returns its figures as a flat record. */
 export const benchTargets: Record<string, () => Promise<Record<string, number | string>>> = {
   datasets: benchDatasets,
+  // The backend R2B_BACKEND asks for (automatic by default), then step times of ResNet-18 vs each R2B stage.
+  train: async () => {
+    await initBackend()
+    return benchTrain()
+  },
 }
 
 function print(text: string): void {

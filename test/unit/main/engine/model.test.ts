@@ -226,9 +226,13 @@ describe('stage chaining and checkpoints', () => {
     live.push(resumed.student, resumed)
     restoreCheckpoint(resumed.student, copy, resumed.optimizer)
     expect(resumed.optimizer.step).toBe(2)
-    for (const [name, m] of trainer.optimizer.m) {
-      expect(Array.from(await read(resumed.optimizer.m.get(name)!)), name).toEqual(Array.from(await read(m)))
+    const before = trainer.optimizer.moments()
+    const after = resumed.optimizer.moments()
+    for (const [name, { m, v }] of before) {
+      expect(Array.from(await read(after.get(name)!.m)), name).toEqual(Array.from(await read(m)))
+      expect(Array.from(await read(after.get(name)!.v)), name).toEqual(Array.from(await read(v)))
     }
+    tf.dispose([...before.values(), ...after.values()].flatMap(({ m, v }) => [m, v]))
     tf.dispose([batch.images, batch.labels])
   })
 })
