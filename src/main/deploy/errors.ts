@@ -1,0 +1,4 @@
+/** A deployment error a user can act on (bad file, wrong stage, wrong image): the CLI prints its message alone. */
+export class DeployError extends Error {
+  override name = 'DeployError'
+}
