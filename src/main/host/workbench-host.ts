@@ -81,14 +81,8 @@ export class WorkbenchHost {
   /** Starts the trainer's worker (the one that trains and inspects) and records the backend it selects. */
   start(): void {
     void this.trainer.reconcile().catch(() => {})
-    const worker = this.trainer.workerClient()
-    // The Trainer learns the backend by waiting for the worker's one `ready` event when it begins a run; a
-    // worker started before that would have announced it already, so its wait is registered right now.
-    const trainerReady = (
-      this.trainer as unknown as { ready(worker: WorkerClient): Promise<{ backend: BackendReport }> }
-    ).ready(worker)
-    trainerReady.then(
-      ({ backend }) => {
+    this.trainer.backend().then(
+      (backend) => {
         this.backend = backend
         this.emit({ type: 'backend', backend, error: null })
       },
@@ -266,25 +260,10 @@ export class WorkbenchHost {
     }
   }
 
-  /**
-   * Queues a run with the trainer and returns once it is queued or training, or throws the trainer's
-   * refusal (already training, another process holds the lock, missing dataset, corrupted checkpoint).
-   */
+  /** Queues a run; throws the trainer's refusal (finished, already queued, locked, dataset or checkpoint missing). */
   private async queue(id: string): Promise<void> {
-    let refused: unknown = null
-    let settled = false
-    this.trainer.train(id).then(
-      () => (settled = true),
-      (error: unknown) => {
-        refused = error
-        settled = true
-      },
-    )
-    // train() queues after its checks, without an event for a run that was already `queued`: watch for it.
-    while (!settled && this.trainer.activeRunId !== id && !this.trainer.queued.includes(id)) {
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
-    if (refused) throw refused
+    const { done } = await this.trainer.enqueue(id)
+    done.catch(() => {})
   }
 
   private async withReader<T>(id: string, use: (reader: DatasetReader) => Promise<T>): Promise<T> {

@@ -9,12 +9,13 @@
 import { existsSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { BackendReport } from '../../shared/backend'
 import type { EngineRecord } from '../../shared/records'
 import type { RunMeta, CheckpointLine, LogLine } from '../../shared/runs'
 import type { CheckpointPayload, WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
 import type { z } from 'zod'
 import { datasetDir } from '../datasets/store'
-import type { RunStore} from '../runs/run-store';
+import type { RunStore } from '../runs/run-store'
 import { RunStoreError } from '../runs/run-store'
 import { TrainingLock } from './run-lock'
 import type { WorkerClient } from './worker-client'
@@ -93,6 +94,15 @@ export class Trainer {
 
   /** Queues a run (new or to resume); resolves when it has finished, stopped, failed or been interrupted. */
   async train(runId: string): Promise<RunMeta> {
+    return (await this.enqueue(runId)).done
+  }
+
+  /**
+   * Checks that a run can train (not finished, not already queued, no other process training, dataset
+   * present, checkpoints intact), then queues it. Resolves once it is queued, with a promise of its end;
+   * rejects, changing nothing on disk, when it cannot train.
+   */
+  async enqueue(runId: string): Promise<{ done: Promise<RunMeta> }> {
     const meta = await this.store.read(runId)
     if (meta.status === 'finished')
       throw new TrainingError(`run ${runId} has finished: there is nothing to resume`)
@@ -121,9 +131,9 @@ export class Trainer {
       })
     })
     this.queue.push(runId)
-    if (meta.status !== 'queued') this.emit({ type: 'run', run: await this.setStatus(runId, 'queued', null) })
+    this.emit({ type: 'run', run: await this.setStatus(runId, 'queued', null) })
     void this.pump()
-    return done
+    return { done }
   }
 
   pause(runId: string): void {
@@ -153,11 +163,14 @@ export class Trainer {
     return this.queue
   }
 
-  /** Sends a command to the worker; inspection and others that need no run go through here too. */
+  /** The worker, started on first use; inspection and other work that needs no run go through it too. */
   workerClient(): WorkerClient {
     if (!this.worker) {
       const worker = this.startWorker()
       this.worker = worker
+      // Its one `ready` event, caught from the start whoever asks for the backend later.
+      this.backendReady = worker.waitFor('ready').then((event) => event.backend)
+      this.backendReady.catch(() => {})
       worker.on((event) => this.onWorkerEvent(event))
       worker.onExit((code, signal) => {
         if (this.worker === worker) this.worker = null
@@ -235,7 +248,7 @@ export class Trainer {
       this.active = { id: runId, meta, done, settle, chain: Promise.resolve(), failure: null, stopPoll }
       this.emit({ type: 'run', run: meta })
       const worker = this.workerClient()
-      const { backend } = await this.ready(worker)
+      const backend = await this.backend()
       this.active.meta = await this.store.update(runId, (m) => ({
         ...m,
         environment: { ...m.environment, backend },
@@ -265,19 +278,20 @@ export class Trainer {
   private async loadResumePoint(runId: string) {
     const lines = await this.store.checkpoints(runId)
     const last = lines.at(-1) ?? null
-    const load = async (line: CheckpointLine) => (await this.store.readCheckpoint(runId, line)) as unknown as Payload
+    const load = async (line: CheckpointLine) =>
+      (await this.store.readCheckpoint(runId, line)) as unknown as Payload
     const completed: Record<string, Payload> = {}
     for (const line of lines.filter((l) => l.final)) completed[line.stage] = await load(line)
     const current = last && !last.final ? await load(last) : null
     return { last, completed, current }
   }
 
-  private backend: Extract<WorkerEvent, { type: 'ready' }> | null = null
+  private backendReady: Promise<BackendReport> | null = null
 
-  private async ready(worker: WorkerClient): Promise<Extract<WorkerEvent, { type: 'ready' }>> {
-    if (this.backend && this.worker === worker) return this.backend
-    this.backend = await worker.waitFor('ready')
-    return this.backend
+  /** The backend the worker selected (starting the worker if needed); rejects if it failed to start. */
+  backend(): Promise<BackendReport> {
+    this.workerClient()
+    return this.backendReady as Promise<BackendReport>
   }
 
   /** Final checkpoints of other runs' stages this run refers to (`run:<id>/<stage>`). */
