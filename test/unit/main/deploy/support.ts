@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs'
 import { saveCheckpoint, type Checkpoint } from '../../../../src/main/engine/checkpoint'
 import { ResNet18, type ModelBuild } from '../../../../src/main/engine/models'
 import { Rng } from '../../../../src/main/engine/random'
+import { binaryConvLayer, convGeometry, signConvReference } from '../../../../src/main/deploy/binary-conv'
+import { packSignStream } from '../../../../src/main/deploy/format'
 
 export function binaryBuild(overrides: Partial<ModelBuild> = {}): ModelBuild {
   return {
@@ -53,4 +55,40 @@ export async function randomBinaryCheckpoint(build: ModelBuild, seed = 11): Prom
 /** Random normal images [n, size, size, channels]. */
 export function randomImages(n: number, build: ModelBuild, seed = 3): tf.Tensor4D {
   return tf.randomNormal([n, build.inputSize, build.inputSize, build.channels], 0, 1, 'float32', seed)
+}
+
+export interface ConvCase {
+  n: number
+  h: number
+  w: number
+  cin: number
+  cout: number
+  k: number
+  stride: number
+  padValue: 0 | 1
+}
+
+/** Odd and even sizes, channel counts below, at and across word boundaries, both strides, both paddings. */
+export const convCases: ConvCase[] = [
+  { n: 1, h: 5, w: 5, cin: 3, cout: 2, k: 3, stride: 1, padValue: 0 },
+  { n: 1, h: 5, w: 5, cin: 3, cout: 2, k: 3, stride: 1, padValue: 1 },
+  { n: 2, h: 7, w: 6, cin: 33, cout: 5, k: 3, stride: 2, padValue: 0 },
+  { n: 2, h: 7, w: 6, cin: 33, cout: 5, k: 3, stride: 2, padValue: 1 },
+  { n: 1, h: 4, w: 4, cin: 64, cout: 7, k: 3, stride: 2, padValue: 1 },
+  { n: 1, h: 3, w: 3, cin: 32, cout: 4, k: 3, stride: 1, padValue: 0 },
+  { n: 2, h: 1, w: 1, cin: 70, cout: 3, k: 3, stride: 1, padValue: 0 },
+  { n: 2, h: 1, w: 1, cin: 70, cout: 3, k: 3, stride: 1, padValue: 1 },
+  { n: 2, h: 3, w: 5, cin: 40, cout: 6, k: 1, stride: 1, padValue: 0 },
+]
+
+export function randomCase(c: ConvCase, seed: number) {
+  const rng = new Rng(seed)
+  const x = Float32Array.from({ length: c.n * c.h * c.w * c.cin }, () => rng.next() * 2 - 1)
+  // Exact zeros must count as +1 (sign(0) = +1).
+  for (let i = 0; i < x.length; i += 17) x[i] = 0
+  const kernel = Float32Array.from({ length: c.k * c.k * c.cin * c.cout }, () => rng.next() * 2 - 1)
+  const shape = [c.k, c.k, c.cin, c.cout]
+  const layer = binaryConvLayer(packSignStream(kernel, shape), shape, c.stride, c.padValue === 1)
+  const expected = signConvReference(x, [c.n, c.h, c.w, c.cin], kernel, c.k, c.cout, c.stride, c.padValue)
+  return { x, kernel, layer, expected, geometry: convGeometry(c.h, c.w, c.k, c.stride) }
 }
