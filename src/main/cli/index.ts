@@ -6,7 +6,9 @@ import { cac } from 'cac'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
 import { registerDemo } from './commands/demo'
+import { registerExport } from './commands/export'
 import { registerInspect } from './commands/inspect'
+import { registerPredict } from './commands/predict'
 import { registerReport } from './commands/report'
 import { registerServe } from './commands/serve'
 import { registerSummary } from './commands/summary'
@@ -22,6 +24,8 @@ registerTrain(cli)
 registerInspect(cli)
 registerReport(cli)
 registerDemo(cli)
+registerExport(cli)
+registerPredict(cli)
 
 cli.help()
 cli.version(process.env.npm_package_version ?? '0.0.0')

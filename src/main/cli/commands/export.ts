@@ -1,0 +1,72 @@
+/** `export RUN [--stage bnn] --out FILE`: the bit-packed deployment file of a fully binary stage. */
+import type { CAC } from 'cac'
+import { DatasetError } from '../../datasets/errors'
+import { DeployError } from '../../deploy/errors'
+import { measureAgreement } from '../../deploy/agreement'
+import { exportRun, type ExportReport } from '../../deploy/export-run'
+import { kernelsForBackend } from '../../deploy/kernels'
+import { RunStore, RunStoreError } from '../../runs/run-store'
+import { initBackend, releaseBackend } from '../../worker/backend'
+import { CliError } from '../errors'
+
+/** Runs `work`, turning errors a user can act on into one-line CLI errors. */
+export async function deployErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    if (error instanceof DeployError || error instanceof RunStoreError || error instanceof DatasetError)
+      throw new CliError(error.message)
+    throw error
+  }
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
+
+export function describeExport(r: ExportReport): string {
+  return [
+    `exported ${r.runId}/${r.stage} (epoch ${r.epoch}${r.final ? '' : ', not the stage end'}) to ${r.file}`,
+    `  file            ${r.fileBytes} bytes (${kb(r.fileBytes)})`,
+    `  minimum         ${r.minimumBytes} bytes: ${r.binaryParams} binary weights at 1 bit + ${r.realParams} real parameters at 32 bits`,
+    `  overhead        ${r.overheadBytes} bytes: header ${r.headerBytes}, alignment ${r.alignmentBytes}`,
+    `  float32 graph   ${r.float32Bytes} bytes (${kb(r.float32Bytes)}): ${r.compression.toFixed(1)}× larger`,
+  ].join('\n')
+}
+
+export function registerExport(cli: CAC): void {
+  cli
+    .command('export <run>', 'Export a fully binary stage as a bit-packed model file')
+    .option('--stage <stage>', 'Stage to export', { default: 'bnn' })
+    .option('--out <file>', 'Output file (e.g. model.r2bx)')
+    .option('--verify', 'Also compare the packed engine with the float graph on the test split')
+    .option('--json', 'Print the size report as JSON')
+    .action(async (run: string, flags: { stage: string; out?: string; json?: boolean; verify?: boolean }) => {
+      if (!flags.out) throw new CliError('export: --out FILE is required')
+      const store = new RunStore()
+      const report = await deployErrors(() =>
+        exportRun(store, String(run), String(flags.stage), String(flags.out)),
+      )
+      if (!flags.verify) {
+        process.stdout.write(`${flags.json ? JSON.stringify(report) : describeExport(report)}\n`)
+        return
+      }
+      const backend = await initBackend()
+      const agreement = await deployErrors(async () =>
+        measureAgreement(store, String(run), String(flags.stage), await kernelsForBackend()),
+      ).finally(releaseBackend)
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ ...report, backend: backend.backend, agreement })}\n`)
+        return
+      }
+      process.stdout.write(
+        [
+          describeExport(report),
+          `  agreement       ${agreement.agreeing}/${agreement.images} test images same top-1 as the float graph ` +
+            `(${(agreement.agreement * 100).toFixed(2)}%), ${agreement.kernels} kernels on ${backend.backend}`,
+          `  logits          ${agreement.withinTolerance}/${agreement.images} images within ${agreement.tolerance} ` +
+            `of their largest logit; worst |packed − graph| ${agreement.maxLogitDiff.toExponential(2)}`,
+          `  test top-1      packed ${(agreement.packedTop1 * 100).toFixed(2)}%, graph ${(agreement.graphTop1 * 100).toFixed(2)}%`,
+          '',
+        ].join('\n'),
+      )
+    })
+}
