@@ -3,6 +3,7 @@
  * itself here; commands print human-readable output by default and JSON with --json.
  */
 import { cac } from 'cac'
+import { registerBench } from './commands/bench'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
 import { registerDemo } from './commands/demo'
@@ -18,6 +19,7 @@ import { CliError } from './errors'
 const cli = cac('r2b')
 registerCheck(cli)
 registerDatasets(cli)
+registerBench(cli)
 registerServe(cli)
 registerSummary(cli)
 registerTrain(cli)

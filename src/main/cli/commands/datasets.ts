@@ -1,6 +1,6 @@
 /**
- * Dataset commands: `import <path>`, `datasets` (list), `datasets rm|rename|inspect|add-default`, and the
- * `bench <target>` dispatcher (datasets is its first target).
+ * Dataset commands: `import <path>`, `datasets` (list), `datasets rm|rename|inspect|add-default`. The
+ * datasets benchmark is a target of `bench` (./bench.ts).
  */
 import type { CAC } from 'cac'
 import { SingleBar } from 'cli-progress'
@@ -10,24 +10,11 @@ import {
   type DatasetManifest,
   type ImportProgress,
 } from '../../../shared/datasets'
-import { benchDatasets } from '../../datasets/bench'
 import { DatasetError } from '../../datasets/errors'
 import { ensureBundledDataset, importDataset } from '../../datasets/import'
 import { inspectDataset } from '../../datasets/inspect'
 import { listDatasets, removeDataset, renameDataset } from '../../datasets/store'
-import { benchTrain } from '../../engine/bench'
-import { initBackend } from '../../worker/backend'
 import { CliError } from '../errors'
-
-/** Benchmarks by name; other areas add theirs here. Each returns its figures as a flat record. */
-export const benchTargets: Record<string, () => Promise<Record<string, number | string>>> = {
-  datasets: benchDatasets,
-  // The backend R2B_BACKEND asks for (automatic by default), then step times of ResNet-18 vs each R2B stage.
-  train: async () => {
-    await initBackend()
-    return benchTrain()
-  },
-}
 
 function print(text: string): void {
   process.stdout.write(`${text}\n`)
@@ -303,16 +290,4 @@ export function registerDatasets(cli: CAC): void {
           flags,
         ),
     )
-
-  cli
-    .command('bench <target>', `Print benchmark figures (targets: ${Object.keys(benchTargets).join(', ')})`)
-    .option('--json', 'Print the figures as JSON')
-    .action(async (target: string, flags: { json?: boolean }) => {
-      const run = benchTargets[target]
-      if (!run)
-        throw new CliError(`bench ${target}: unknown target (use ${Object.keys(benchTargets).join(', ')})`)
-      const figures = await run()
-      if (flags.json) print(JSON.stringify(figures))
-      else for (const [key, value] of Object.entries(figures)) print(`${key}: ${value}`)
-    })
 }

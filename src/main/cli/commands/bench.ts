@@ -1,0 +1,101 @@
+/**
+ * `bench [target] [--json]`: the project's figures. Each area registers a target in `benchTargets`; without a
+ * target every figure is measured in one run: dataset import, then on each available backend (wasm, webgpu)
+ * the packed binary conv and model against tfjs's float ones and the export size, and the R2B training-step
+ * ratio, with the backend and adapter they ran on.
+ */
+import type { CAC } from 'cac'
+import { benchDatasets } from '../../datasets/bench'
+import { benchDeploy } from '../../deploy/bench'
+import { benchTrain } from '../../engine/bench'
+import { initBackend, releaseBackend } from '../../worker/backend'
+import { CliError } from '../errors'
+
+type Figures = Record<string, number | string>
+
+/** Benchmarks by name; other areas add theirs here. Each returns its figures as a flat record. */
+export const benchTargets: Record<string, () => Promise<Figures>> = {
+  datasets: benchDatasets,
+  // The backend R2B_BACKEND asks for (automatic by default), then step times of ResNet-18 vs each R2B stage.
+  train: async () => {
+    await initBackend()
+    return benchTrain()
+  },
+  // Packed binary inference vs the float graph on the backend R2B_BACKEND asks for.
+  deploy: async () => {
+    await initBackend()
+    return benchDeploy()
+  },
+}
+
+const prefixed = (prefix: string, figures: Figures): Figures =>
+  Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${prefix}.${k}`, v]))
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error)
+}
+
+/** Every figure, side by side per backend; the headline keys come from the backend training would pick. */
+export async function benchAll(say: (line: string) => void = () => undefined): Promise<Figures> {
+  const figures: Figures = {}
+  say('bench: datasets')
+  Object.assign(figures, prefixed('datasets', await benchDatasets()))
+  const perBackend: Record<string, Figures> = {}
+  let adapter = 'none'
+  let hardwareGpu = false
+  for (const backend of ['wasm', 'webgpu'] as const) {
+    say(`bench: packed inference on ${backend}`)
+    try {
+      const report = await initBackend(backend)
+      if (report.adapter) {
+        adapter = report.adapter.description || `${report.adapter.vendor} ${report.adapter.device}`.trim()
+        hardwareGpu = !report.adapter.isSoftware
+      }
+      perBackend[backend] = await benchDeploy()
+      if (backend === 'wasm') {
+        say('bench: training steps on wasm')
+        Object.assign(figures, prefixed('train', await benchTrain()))
+      }
+    } catch (error) {
+      figures[`${backend}.unavailable`] = errorText(error)
+    } finally {
+      releaseBackend()
+    }
+  }
+  const primary = hardwareGpu && perBackend.webgpu ? 'webgpu' : 'wasm'
+  const head = perBackend[primary] ?? {}
+  const headline: Figures = {
+    backend: primary,
+    adapter,
+    binaryConvSpeedup: head.binaryConvSpeedup ?? 'n/a',
+    modelSpeedup: head.modelSpeedup ?? 'n/a',
+    exportBytes: head.exportBytes ?? 'n/a',
+    float32Bytes: head.float32Bytes ?? 'n/a',
+    trainStepRatio: figures['train.max_ratio'] ?? 'n/a',
+  }
+  for (const [backend, f] of Object.entries(perBackend)) Object.assign(figures, prefixed(backend, f))
+  return { ...headline, ...figures }
+}
+
+export function registerBench(cli: CAC): void {
+  cli
+    .command(
+      'bench [target]',
+      `Print benchmark figures: all of them, or one target (${Object.keys(benchTargets).join(', ')})`,
+    )
+    .option('--json', 'Print the figures as JSON')
+    .action(async (target: string | undefined, flags: { json?: boolean }) => {
+      let figures: Figures
+      if (target === undefined) {
+        figures = await benchAll((line) => process.stderr.write(`${line}\n`))
+      } else {
+        const run = benchTargets[target]
+        if (!run)
+          throw new CliError(`bench ${target}: unknown target (use ${Object.keys(benchTargets).join(', ')})`)
+        figures = await run()
+        releaseBackend()
+      }
+      if (flags.json) process.stdout.write(`${JSON.stringify(figures)}\n`)
+      else for (const [key, value] of Object.entries(figures)) process.stdout.write(`${key}: ${value}\n`)
+    })
+}

@@ -1,0 +1,163 @@
+/**
+ * `bench deploy`: on the tfjs backend already initialised, side by side in one run,
+ * - one binary 3×3 conv layer at ResNet-18 shapes (batch 1, stride 1): the packed kernels (sign-and-pack +
+ *   XNOR-popcount conv) against tfjs's float conv2d of the same shape;
+ * - the whole ResNet-18 (width 1, random weights, batch 1): the packed engine against the float graph's eval
+ *   forward;
+ * - the export's bytes against the float32 graph's.
+ * Each time is a median over rounds that alternate the two sides, and includes reading the result back (what
+ * an application waits for).
+ */
+import * as tf from '@tensorflow/tfjs'
+import { saveCheckpoint } from '../engine/checkpoint'
+import { ResNet18, type ModelBuild } from '../engine/models'
+import { binaryConvLayer } from './binary-conv'
+import { float32Params, foldCheckpoint } from './fold'
+import { decodeExport, encodeExport, packSignStream } from './format'
+import { kernelsForBackend } from './kernels'
+import { PackedModel, type BinaryKernels } from './packed-model'
+
+export interface BenchDeployOptions {
+  /** [spatial size, channels] of the conv layers: ResNet-18's four stages at 224 px input. */
+  convShapes?: [number, number][]
+  modelInput?: number
+  modelChannels?: 1 | 3
+  rounds?: number
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+async function timed(work: () => tf.Tensor): Promise<number> {
+  const t0 = globalThis.performance.now()
+  const out = work()
+  await out.data()
+  out.dispose()
+  return globalThis.performance.now() - t0
+}
+
+/** Median times of a and b over alternating rounds, after one untimed warm-up each. */
+async function sideBySide(a: () => tf.Tensor, b: () => tf.Tensor, rounds: number): Promise<[number, number]> {
+  await timed(a)
+  await timed(b)
+  const ta: number[] = []
+  const tb: number[] = []
+  for (let i = 0; i < rounds; i++) {
+    ta.push(await timed(a))
+    tb.push(await timed(b))
+  }
+  return [median(ta), median(tb)]
+}
+
+const round = (v: number, digits = 2) => Number(v.toFixed(digits))
+
+async function convFigures(
+  kernels: BinaryKernels,
+  size: number,
+  channels: number,
+  rounds: number,
+): Promise<{ packedMs: number; floatMs: number }> {
+  const shape = [3, 3, channels, channels]
+  const kernel = tf.randomUniform(
+    shape as [number, number, number, number],
+    -1,
+    1,
+    'float32',
+    1,
+  ) as tf.Tensor4D
+  const signs = (await kernel.data()) as Float32Array
+  const layer = binaryConvLayer(packSignStream(signs, shape), shape, 1, true)
+  const prepared = kernels.prepare(layer)
+  const x = tf.randomNormal([1, size, size, channels], 0, 1, 'float32', 2) as tf.Tensor4D
+  const ones = tf.ones([channels])
+  const epilogue = { channelScale: ones, spatial: null, alpha: null, bias: null, residual: null }
+  const [packedMs, floatMs] = await sideBySide(
+    () => kernels.conv(x, null, layer, prepared, epilogue),
+    () => tf.conv2d(x, kernel, 1, 'same'),
+    rounds,
+  )
+  tf.dispose([kernel, x, ones])
+  return { packedMs, floatMs }
+}
+
+export async function benchDeploy(
+  options: BenchDeployOptions = {},
+): Promise<Record<string, number | string>> {
+  const convShapes = options.convShapes ?? [
+    [56, 64],
+    [28, 128],
+    [14, 256],
+    [7, 512],
+  ]
+  const rounds = options.rounds ?? 5
+  const input = options.modelInput ?? 32
+  const channels = options.modelChannels ?? 3
+  const kernels = await kernelsForBackend()
+  const figures: Record<string, number | string> = { backend: tf.getBackend(), kernels: kernels.name }
+  const speedups: number[] = []
+  for (const [size, c] of convShapes) {
+    const { packedMs, floatMs } = await convFigures(kernels, size, c, rounds)
+    const key = `conv_${size}x${size}x${c}`
+    figures[`${key}_packed_ms`] = round(packedMs)
+    figures[`${key}_float_ms`] = round(floatMs)
+    figures[`${key}_speedup`] = round(floatMs / packedMs)
+    speedups.push(floatMs / packedMs)
+  }
+  // The geometric mean over the four stages' shapes.
+  figures.binaryConvSpeedup = round(Math.exp(speedups.reduce((s, v) => s + Math.log(v), 0) / speedups.length))
+
+  const build: ModelBuild = {
+    architecture: 'binary',
+    activation: 'sign',
+    weights: 'sign',
+    scaling: 'gate',
+    width: 1,
+    stem: 'cifar',
+    downsample: 'real',
+    padValue: 1,
+    steClip: 1,
+    gateReduction: 8,
+    weightScale: 'none',
+    bnMomentum: 0.99,
+    bnEpsilon: 1e-3,
+    preluInit: 0.25,
+    inputSize: input,
+    channels,
+    classes: 10,
+    seed: 1,
+  }
+  const graph = new ResNet18(build, 'bench')
+  const checkpoint = await saveCheckpoint(graph, { stage: 'bnn', epoch: 0, step: 0 })
+  const folded = foldCheckpoint(checkpoint, {
+    runId: 'bench',
+    stage: 'bnn',
+    classes: Array.from({ length: 10 }, (_, i) => String(i)),
+    normalisation: { mean: Array(channels).fill(0), std: Array(channels).fill(1) },
+  })
+  const { bytes, report } = encodeExport(folded.meta, folded.tensors)
+  const packed = new PackedModel(decodeExport(bytes), kernels)
+  const images = tf.randomNormal([1, input, input, channels], 0, 1, 'float32', 3) as tf.Tensor4D
+  try {
+    const [packedMs, floatMs] = await sideBySide(
+      () => packed.predict(images),
+      () => graph.predict(images),
+      rounds,
+    )
+    figures.model = `ResNet-18 width 1, ${input}x${input}x${channels}, batch 1`
+    figures.model_packed_ms = round(packedMs)
+    figures.model_float_ms = round(floatMs)
+    figures.modelSpeedup = round(floatMs / packedMs)
+  } finally {
+    tf.dispose(images)
+    packed.dispose()
+    graph.dispose()
+    kernels.dispose()
+  }
+  figures.exportBytes = report.fileBytes
+  figures.exportMinimumBytes = report.minimumBytes
+  figures.float32Bytes = float32Params(checkpoint) * 4
+  figures.sizeRatio = round(figures.float32Bytes / report.fileBytes, 1)
+  return figures
+}
