@@ -25,6 +25,8 @@ export default defineConfig({
         test: {
           name: 'renderer',
           environment: 'jsdom',
+          // jsdom renders of the Plotly views are CPU-bound: generous on a loaded 2-core machine.
+          testTimeout: 30_000,
           include: ['test/unit/renderer/**/*.test.{ts,tsx}'],
         },
       },
