@@ -3,7 +3,6 @@
  * datasets benchmark is a target of `bench` (./bench.ts).
  */
 import type { CAC } from 'cac'
-import { SingleBar } from 'cli-progress'
 import {
   datasetRecord,
   ImportFormat,
@@ -15,6 +14,7 @@ import { ensureBundledDataset, importDataset } from '../../datasets/import'
 import { inspectDataset } from '../../datasets/inspect'
 import { listDatasets, removeDataset, renameDataset } from '../../datasets/store'
 import { CliError } from '../errors'
+import { importProgressBar } from '../progress'
 
 function print(text: string): void {
   process.stdout.write(`${text}\n`)
@@ -27,51 +27,6 @@ async function userErrors<T>(work: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof DatasetError) throw new CliError(error.message)
     throw error
-  }
-}
-
-function megabytes(bytes: number): string {
-  return (bytes / 1e6).toFixed(1)
-}
-
-/** A progress bar on stderr (only when it is a terminal), driven by import progress events. */
-function progressBar(label: string): { update: (event: ImportProgress) => void; stop: () => void } {
-  const bar = new SingleBar(
-    {
-      stream: process.stderr,
-      format: `${label} {phase} [{bar}] {percentage}% | {items} items | {mb} MB | {rate}/s | ETA {eta_text}`,
-      hideCursor: true,
-      clearOnComplete: false,
-    },
-    undefined,
-  )
-  let started = false
-  return {
-    update(event) {
-      const byBytes = event.bytesTotal !== null
-      const total = (byBytes ? event.bytesTotal : event.itemsTotal) ?? 0
-      const value = byBytes ? event.bytesDone : event.itemsDone
-      const payload = {
-        phase: event.phase,
-        items: event.itemsDone,
-        mb: megabytes(event.bytesDone),
-        rate:
-          event.itemsDone > 0
-            ? `${Math.round(event.itemsPerSecond)} items`
-            : `${megabytes(event.bytesPerSecond)} MB`,
-        eta_text: event.etaSeconds === null ? '?' : `${Math.ceil(event.etaSeconds)}s`,
-      }
-      if (!started) {
-        bar.start(Math.max(total, 1), value, payload)
-        started = true
-      } else {
-        bar.setTotal(Math.max(total, 1))
-        bar.update(value, payload)
-      }
-    },
-    stop() {
-      if (started) bar.stop()
-    },
   }
 }
 
@@ -127,7 +82,7 @@ async function importCommand(path: string, flags: ImportFlags): Promise<void> {
   if (labels !== undefined && labels !== 'fine' && labels !== 'coarse') {
     throw new CliError(`--labels ${labels}: use fine or coarse`)
   }
-  const bar = progressBar('import')
+  const bar = importProgressBar('import')
   const cancel = cancelOnInterrupt()
   try {
     const result = await userErrors(() =>
@@ -161,7 +116,7 @@ async function importCommand(path: string, flags: ImportFlags): Promise<void> {
 }
 
 async function ensureBundled(): Promise<void> {
-  const bar = progressBar('registering the bundled Fashion-MNIST')
+  const bar = importProgressBar('registering the bundled Fashion-MNIST')
   try {
     await userErrors(() => ensureBundledDataset({ onProgress: bar.update }))
   } finally {

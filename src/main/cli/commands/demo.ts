@@ -3,7 +3,7 @@ import type { CAC } from 'cac'
 import { ensureBundledDataset } from '../../datasets/import'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
-import { progressBar } from '../progress'
+import { importProgressBar } from '../progress'
 import { writeReport } from './report'
 import { stageTable, trainWithProgress, userErrors } from './train'
 
@@ -20,15 +20,9 @@ export function registerDemo(cli: CAC): void {
       const store = new RunStore()
       const say = (line: string) => process.stderr.write(`${line}\n`)
       say('R2B Workbench demo: the Real-to-Binary chain, quick preset, on the bundled Fashion-MNIST')
-      let bar: ReturnType<typeof progressBar> | null = null
-      await ensureBundledDataset({
-        home: store.home,
-        onProgress: (event) => {
-          bar ??= progressBar('registering Fashion-MNIST', event.itemsTotal ?? 70_000)
-          bar.update(event.itemsDone, event.phase)
-        },
-      })
-      ;(bar as ReturnType<typeof progressBar> | null)?.stop()
+      const bar = importProgressBar('registering Fashion-MNIST')
+      await ensureBundledDataset({ home: store.home, onProgress: (event) => bar.update(event) })
+      bar.stop()
       const set = options.set === undefined ? [] : Array.isArray(options.set) ? options.set : [options.set]
       const run = await userErrors(() =>
         createRun(store, {
