@@ -3,12 +3,7 @@
  * datasets benchmark is a target of `bench` (./bench.ts).
  */
 import type { CAC } from 'cac'
-import {
-  datasetRecord,
-  ImportFormat,
-  type DatasetManifest,
-  type ImportProgress,
-} from '../../../shared/datasets'
+import { datasetRecord, ImportFormat, type DatasetManifest } from '../../../shared/datasets'
 import { DatasetError } from '../../datasets/errors'
 import { ensureBundledDataset, importDataset } from '../../datasets/import'
 import { inspectDataset } from '../../datasets/inspect'
