@@ -22,6 +22,7 @@ export const API_METHODS = [
   'stopRun',
   'removeRun',
   'modelSummary',
+  'exportStage',
 ] as const
 export type ApiMethod = (typeof API_METHODS)[number]
 

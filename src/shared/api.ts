@@ -118,6 +118,17 @@ export const Inspection = z.object({
 })
 export type Inspection = z.infer<typeof Inspection>
 
+/** Where an export went and how small it is: next to the minimum (1 bit per binary weight, 32 per real
+ * parameter) and to the float32 model. */
+export const ExportSummary = z.object({
+  file: z.string(),
+  fileBytes: z.int().nonnegative(),
+  minimumBytes: z.int().nonnegative(),
+  float32Bytes: z.int().nonnegative(),
+  epoch: z.int().nonnegative(),
+})
+export type ExportSummary = z.infer<typeof ExportSummary>
+
 export const SummaryRow = z.object({
   name: z.string(),
   kind: z.string(),
@@ -182,6 +193,8 @@ export const apiSchemas = {
   removeRun: { args: z.tuple([RunId]), result: z.null() },
   /** The larq-style summary of one stage's model under a config. */
   modelSummary: { args: z.tuple([RunConfig, StageName]), result: ModelSummary },
+  /** Exports a trained fully binary stage (bit-packed) into the run folder; refuses other stages. */
+  exportStage: { args: z.tuple([RunId, StageName]), result: ExportSummary },
 } satisfies Record<ApiMethod, { args: z.ZodTuple; result: z.ZodType }>
 
 /** The records the host forwards live: the light ones of the metrics log. */

@@ -10,6 +10,8 @@ import {
   ApiCall,
   apiSchemas,
   type AboutInfo,
+  type ExportSummary,
+  type InspectRequest,
   type Inspection,
   type WorkbenchApi,
   type WorkbenchEvent,
@@ -18,15 +20,17 @@ import { API_METHODS, type ApiMethod } from '../../shared/api-methods'
 import type { BackendReport } from '../../shared/backend'
 import { encodeFloat32, encodeUint8 } from '../../shared/binary'
 import type { DatasetManifest, SplitName } from '../../shared/datasets'
-import type { EngineRecord, InspectionResult, TensorData } from '../../shared/records'
+import type { EngineRecord, TensorData } from '../../shared/records'
 import type { RunConfig } from '../../shared/run-config'
-import type { CheckpointLine, LogLine } from '../../shared/runs'
-import { normalisationTable, normaliseBatch } from '../datasets/augment'
+import type { LogLine } from '../../shared/runs'
 import { importDataset } from '../datasets/import'
 import type { DatasetReader } from '../datasets/reader'
 import { listDatasets, readManifest, removeDataset, renameDataset } from '../datasets/store'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { dataHome } from '../paths'
 import { RunStore } from '../runs/run-store'
+import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
 import { Trainer, TrainingError } from '../training/trainer'
 import type { WorkerClient } from '../training/worker-client'
@@ -44,9 +48,6 @@ export interface HostOptions {
 
 /** The records the UI plots live; the heavy ones are announced as `snapshot` events and read on demand. */
 const LIVE_RECORDS = new Set(['stage-start', 'step', 'epoch', 'stage-end'])
-
-/** Inspections waiting longer than this for the worker fail instead of hanging the UI. */
-const INSPECT_TIMEOUT_MS = 120_000
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
@@ -196,6 +197,7 @@ export class WorkbenchHost {
       }
     },
     inspectImage: (request) => this.inspect(request),
+    exportStage: (runId, stage) => this.export(runId, stage),
     startRun: async (request) => {
       const run = await createRun(this.store, request)
       await this.queue(run.id)
@@ -293,68 +295,19 @@ export class WorkbenchHost {
     }
   }
 
-  private async inspect(request: {
-    run: string
-    stage: string
-    epoch: number | null
-    image: number
-  }): Promise<Inspection> {
-    const meta = await this.store.read(request.run)
-    const spec = meta.config.stages.find((s) => s.name === request.stage)
-    if (!spec) throw new Error(`run ${request.run} has no stage "${request.stage}"`)
-    const lines = await this.store.checkpoints(request.run)
-    const ofStage = lines.filter((l) => l.stage === request.stage)
-    // Snapshots count the 0-based epoch they follow; the checkpoint after it counts epochs completed.
-    const line =
-      request.epoch === null ? ofStage.at(-1) : ofStage.filter((l) => l.epoch === request.epoch! + 1).at(-1)
-    if (!line)
-      throw new Error(
-        `stage ${request.stage} of run ${request.run} has no checkpoint${
-          request.epoch === null ? '' : ` after epoch ${request.epoch}`
-        } yet`,
-      )
-    const checkpoint = await this.store.readCheckpoint(request.run, line)
-    const teacher = await this.teacherCheckpoint(request.run, spec.teacher)
-    const { pixels, label } = await this.withReader(meta.config.data.dataset, async (reader) => {
-      if (request.image >= reader.size('test'))
-        throw new Error(`image ${request.image} is outside the test split (${reader.size('test')} images)`)
-      const raw = await reader.readRaw('test', [request.image])
-      const { mean, std } = reader.manifest.stats
-      const lut = normalisationTable(mean, std)
-      return { pixels: normaliseBatch(raw.pixels, mean.length, lut), label: raw.labels[0] ?? 0 }
-    })
-    const worker = this.trainer.workerClient()
-    const requestId = this.nextInspect++
-    const result = await new Promise<InspectionResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        off()
-        reject(new Error('the worker did not answer the inspection in time'))
-      }, INSPECT_TIMEOUT_MS)
-      const off = worker.on((event) => {
-        if (event.type === 'inspect-result' && event.requestId === requestId) {
-          clearTimeout(timer)
-          off()
-          resolve(event.result as unknown as InspectionResult)
-        } else if (event.type === 'inspect-failed' && event.requestId === requestId) {
-          clearTimeout(timer)
-          off()
-          reject(new Error(event.message))
-        }
-      })
-      worker.send({
-        type: 'inspect',
-        requestId,
-        checkpoint: checkpoint as never,
-        teacher: teacher as never,
-        image: pixels,
-        form: spec.losses.attention.form,
-      })
-    })
-    return {
-      stage: request.stage,
-      epoch: line.epoch - 1,
+  private async inspect(request: InspectRequest): Promise<Inspection> {
+    // Snapshots count the 0-based epoch they follow; checkpoints count epochs completed.
+    const found = await inspectRun(this.store, this.trainer.workerClient(), request.run, {
       image: request.image,
-      label,
+      stage: request.stage,
+      epoch: request.epoch === null ? undefined : request.epoch + 1,
+    })
+    const { result } = found
+    return {
+      stage: found.stage,
+      epoch: found.epoch - 1,
+      image: request.image,
+      label: found.image.label,
       logits: encodeFloat32(result.logits),
       points: result.points.map((p) => ({
         point: p.point,
@@ -365,14 +318,20 @@ export class WorkbenchHost {
     }
   }
 
-  private async teacherCheckpoint(runId: string, ref: string) {
-    if (ref === 'none') return null
-    const [run, stage] = ref.startsWith('stage:') ? [runId, ref.slice(6)] : ref.slice(4).split('/')
-    const line: CheckpointLine | undefined = (await this.store.checkpoints(run as string))
-      .filter((l) => l.stage === stage && l.final)
-      .at(-1)
-    if (!line) throw new Error(`the teacher ${ref} has no finished checkpoint`)
-    return this.store.readCheckpoint(run as string, line)
+  /** Exports a fully binary stage into the run folder's export/ and reports its size. */
+  private async export(runId: string, stage: string): Promise<ExportSummary> {
+    const { exportRun } = await import('../deploy/export-run')
+    const dir = join(this.store.dir(runId), 'export')
+    await mkdir(dir, { recursive: true })
+    const file = join(dir, `${stage}.r2bx`)
+    const report = await exportRun(this.store, runId, stage, file)
+    return {
+      file: report.file,
+      fileBytes: report.fileBytes,
+      minimumBytes: report.minimumBytes,
+      float32Bytes: report.float32Bytes,
+      epoch: report.epoch,
+    }
   }
 
   private async summary(config: RunConfig, stageName: string) {

@@ -56,13 +56,17 @@ export async function chooseCheckpoints(store: RunStore, run: RunMeta, request: 
     throw new TrainingError(
       `stage ${stage} has checkpoints after epochs ${ofStage.map((l) => l.epoch).join(', ')}, not ${request.epoch}`,
     )
-  const teacherName = spec.teacher.startsWith('stage:') ? spec.teacher.slice(6) : null
-  const teacherLine = teacherName ? lines.filter((l) => l.stage === teacherName && l.final).at(-1) : undefined
-  return {
-    stage,
-    line,
-    teacher: teacherName && teacherLine ? { name: teacherName, line: teacherLine } : null,
+  // The teacher is a stage of this run (`stage:<name>`) or of another (`run:<id>/<name>`): its final checkpoint.
+  let teacher: { name: string; runId: string; line: CheckpointLine } | null = null
+  if (spec.teacher !== 'none') {
+    const [teacherRun, name] = spec.teacher.startsWith('stage:')
+      ? [run.id, spec.teacher.slice(6)]
+      : (spec.teacher.slice(4).split('/') as [string, string])
+    const teacherLines = teacherRun === run.id ? lines : await store.checkpoints(teacherRun)
+    const teacherLine = teacherLines.filter((l) => l.stage === name && l.final).at(-1)
+    if (teacherLine) teacher = { name, runId: teacherRun, line: teacherLine }
   }
+  return { stage, line, teacher }
 }
 
 export async function inspectRun(
@@ -87,7 +91,7 @@ export async function inspectRun(
     const { mean, std } = reader.manifest.stats
     const image = normaliseBatch(raw.pixels, reader.manifest.shape[2], normalisationTable(mean, std))
     const checkpoint = await store.readCheckpoint(runId, line)
-    const teacherCheckpoint = teacher ? await store.readCheckpoint(runId, teacher.line) : null
+    const teacherCheckpoint = teacher ? await store.readCheckpoint(teacher.runId, teacher.line) : null
     const spec = run.config.stages.find((s) => s.name === stage)!
     const requestId = nextRequest++
     const answer = new Promise<Extract<WorkerEvent, { type: 'inspect-result' }>>((resolve, reject) => {

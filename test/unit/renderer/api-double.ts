@@ -108,6 +108,16 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
     stopRun: async (id) => (record(`stopRun ${id}`), null),
     removeRun: unused('removeRun'),
     modelSummary: unused('modelSummary'),
+    exportStage: async (runId, stage) => {
+      record(`exportStage ${runId} ${stage}`)
+      return {
+        file: `/data/runs/${runId}/export/${stage}.r2bx`,
+        fileBytes: 69_184,
+        minimumBytes: 59_288,
+        float32Bytes: 729_256,
+        epoch: 2,
+      }
+    },
     onEvent: (listener) => {
       listeners.add(listener)
       return () => listeners.delete(listener)

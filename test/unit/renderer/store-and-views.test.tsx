@@ -262,4 +262,25 @@ describe('the views', () => {
     expect(screen.getByRole('tab', { name: 'Attention' }).getAttribute('aria-selected')).toBe('true')
     expect(screen.getByText(/No attention maps yet/)).toBeTruthy()
   })
+
+  it('exports the fully binary stage of a finished run and shows the packed size', async () => {
+    const api = apiDouble({ runs: [runMeta({ status: 'finished' })] })
+    const store = renderWith(api)
+    act(() => store.getState().navigate('runs'))
+    await act(async () => {})
+    expect(screen.queryByRole('button', { name: 'Pause' })).toBeNull()
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: 'Export binary model' })))
+    expect(api.calls).toContain('exportStage run-1 bnn')
+    expect(screen.getByRole('status', { name: 'Export' }).textContent).toMatch(
+      /Exported to \/data\/runs\/run-1\/export\/bnn\.r2bx: 67\.6 KB \(minimum 57\.9 KB; the float32 model is 712\.2 KB, 10\.5× larger\)/,
+    )
+  })
+
+  it('offers no export for a run that has not finished', async () => {
+    renderWith(apiDouble({ runs: [runMeta({ status: 'stopped' })] }))
+      .getState()
+      .navigate('runs')
+    await act(async () => {})
+    expect(screen.queryByRole('button', { name: 'Export binary model' })).toBeNull()
+  })
 })

@@ -1,5 +1,6 @@
 import { createStore, type StoreApi } from 'zustand/vanilla'
 import type {
+  ExportSummary,
   AboutInfo,
   DatasetListing,
   ImageBatch,
@@ -90,6 +91,9 @@ export interface RunsSlice {
   loadHistory(id: string): Promise<void>
   startRun(request: NewRunRequest): Promise<RunMeta>
   runAction(action: 'pauseRun' | 'resumeRun' | 'stopRun' | 'removeRun', id: string): Promise<void>
+  /** Bit-packed exports made in this session, by run. */
+  exports: Record<string, ExportSummary>
+  exportStage(runId: string, stage: string): Promise<void>
   toggleCompare(id: string): void
   /** Queries the run views make; snapshots are cached (they never change once written). */
   readSnapshot(
@@ -236,6 +240,16 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     historyErrors: {},
     compareIds: [],
     actionError: null,
+    exports: {},
+    exportStage: async (runId, stage) => {
+      try {
+        set({ actionError: null })
+        const summary = await need().exportStage(runId, stage)
+        set({ exports: { ...get().exports, [runId]: summary } })
+      } catch (error) {
+        set({ actionError: error instanceof Error ? error.message : String(error) })
+      }
+    },
     loadRuns: async () => {
       if (!api) return
       try {

@@ -39,11 +39,21 @@ function stageMarks(curves: RunCurves, axis: 'epoch' | 'step') {
   return { shapes, annotations }
 }
 
+const kilobytes = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`
+
 export function DashboardView({ view }: { view: RunView }) {
   const { run, log } = view
   const about = useWorkbench((s) => s.about)
   const runAction = useWorkbench((s) => s.runAction)
   const actionError = useWorkbench((s) => s.actionError)
+  const exportStage = useWorkbench((s) => s.exportStage)
+  const exported = useWorkbench((s) => s.exports[run.id] ?? null)
+  // The last stage, once finished, can be bit-packed when it is fully binary (sign activations and weights).
+  const last = run.config.stages.at(-1)
+  const exportable =
+    run.status === 'finished' && last?.student.activation === 'sign' && last.student.weights === 'sign'
+      ? last.name
+      : null
   const [smoothing, setSmoothing] = useState(0.6)
   const [confirmRemove, setConfirmRemove] = useState(false)
   const curves = useMemo(() => runCurves(run.config, log), [run.config, log])
@@ -241,12 +251,24 @@ export function DashboardView({ view }: { view: RunView }) {
             Stop
           </button>
         )}
+        {exportable && (
+          <button type="button" onClick={() => void exportStage(run.id, exportable)}>
+            Export binary model
+          </button>
+        )}
         {!training && run.status !== 'queued' && (
           <button type="button" onClick={() => setConfirmRemove(true)}>
             Delete
           </button>
         )}
       </header>
+      {exported && (
+        <p className="muted small" role="status" aria-label="Export">
+          Exported to <code>{exported.file}</code>: {kilobytes(exported.fileBytes)} (minimum{' '}
+          {kilobytes(exported.minimumBytes)}; the float32 model is {kilobytes(exported.float32Bytes)},{' '}
+          {(exported.float32Bytes / exported.fileBytes).toFixed(1)}× larger)
+        </p>
+      )}
       {confirmRemove && (
         <div className="confirm" role="alertdialog" aria-label="Confirm delete">
           <span>Delete run {run.name} with its log, snapshots and checkpoints?</span>

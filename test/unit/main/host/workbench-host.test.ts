@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -173,9 +174,20 @@ describe('the workbench host', () => {
     expect(decodeFloat32(inspection.logits)).toHaveLength(10)
     expect(inspection.gates.length).toBeGreaterThan(0)
     await expect(call('inspectImage', { run: run.id, stage: 'ban', epoch: 5, image: 0 })).rejects.toThrow(
-      /no checkpoint after epoch 5/,
+      /stage ban has checkpoints after epochs 1, not 6/,
     )
     await expect(call('resumeRun', run.id)).rejects.toThrow(/finished/)
+
+    const exported = await call<{
+      file: string
+      fileBytes: number
+      minimumBytes: number
+      float32Bytes: number
+    }>('exportStage', run.id, 'bnn')
+    expect(statSync(exported.file).size).toBe(exported.fileBytes)
+    expect(exported.fileBytes).toBeGreaterThan(exported.minimumBytes)
+    expect(exported.float32Bytes).toBeGreaterThan(exported.fileBytes)
+    await expect(call('exportStage', run.id, 'ban')).rejects.toThrow(/not fully binary|fully binary/)
   })
 
   it('summarises a stage model of a config', async () => {
