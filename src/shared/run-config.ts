@@ -222,7 +222,9 @@ const budgets: Record<PresetName, Budget> = {
     augment: {},
     binaryAugment: {},
     learningRate: 2e-3,
-    binaryLearningRate: 1e-3,
+    // Measured on this budget: the fully binary stage reached 59% at 1e-3 and 67% at 3e-3 (75% with
+    // model.weightScale=mean, which departs from the method's gate-only scaling).
+    binaryLearningRate: 3e-3,
     weightDecay: 1e-5,
   },
   'cifar100-paper': {
