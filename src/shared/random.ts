@@ -87,3 +87,20 @@ export function beta(random: Random, a: number, b: number): number {
   const y = gamma(random, b)
   return x + y === 0 ? 0.5 : x / (x + y)
 }
+
+/** The same generator as an object, for code that draws several kinds of values from one stream. */
+export class Rng {
+  private readonly random: Random
+
+  constructor(seed: number) {
+    this.random = mulberry32(seed)
+  }
+
+  next(): number {
+    return this.random()
+  }
+
+  int(n: number): number {
+    return randomInt(this.random, n)
+  }
+}

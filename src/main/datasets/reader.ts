@@ -10,17 +10,16 @@ import type { DatasetManifest, SplitName } from '../../shared/datasets'
 import { mixSeed, mulberry32, permutation } from '../../shared/random'
 import type { Batch } from '../engine/batch'
 import {
-  drawTransform,
-  mixup,
   normalisationTable,
   normaliseBatch,
-  transformImage,
+  oneHot,
+  prepareImages,
   type AugmentOptions,
-} from './augment'
+} from '../engine/augment'
 import { DatasetError } from './errors'
 import { datasetDir, imagesFile, labelsFile, readManifest } from './store'
 
-export type { AugmentOptions } from './augment'
+export type { AugmentOptions } from '../engine/augment'
 
 export interface TrainBatchOptions {
   batchSize: number
@@ -153,13 +152,6 @@ export class DatasetReader {
     return { pixels, labels: files.labels.slice(start, start + count) }
   }
 
-  private oneHot(labels: Uint16Array): Float32Array {
-    const k = this.classes
-    const out = new Float32Array(labels.length * k)
-    labels.forEach((label, i) => (out[i * k + label] = 1))
-    return out
-  }
-
   private toBatch(images: Float32Array, labels: Float32Array, n: number): Batch {
     const [h, w, c] = this.manifest.shape
     return {
@@ -173,38 +165,9 @@ export class DatasetReader {
     const raw = await this.readRaw(split, indices)
     return this.toBatch(
       normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut),
-      this.oneHot(raw.labels),
+      oneHot(raw.labels, this.classes),
       indices.length,
     )
-  }
-
-  /**
-   * Normalised (and, when asked, augmented) images and label distributions for one step, as plain arrays:
-   * the part of a batch that does not need tfjs.
-   */
-  prepare(
-    raw: RawImages,
-    augment: AugmentOptions | undefined,
-    random: () => number,
-  ): { images: Float32Array; labels: Float32Array; n: number } {
-    const [h, w, c] = this.manifest.shape
-    const n = raw.labels.length
-    const labels = this.oneHot(raw.labels)
-    const geometric =
-      augment && ((augment.cropPadding ?? 0) > 0 || augment.flip || (augment.rotationDegrees ?? 0) > 0)
-    let images: Float32Array
-    if (geometric) {
-      images = new Float32Array(n * this.imageBytes)
-      for (let i = 0; i < n; i++) {
-        const t = drawTransform(random, augment)
-        transformImage(raw.pixels, i * this.imageBytes, h, w, c, t, this.lut, images, i * this.imageBytes)
-      }
-    } else {
-      images = normaliseBatch(raw.pixels, c, this.lut)
-    }
-    if (augment && (augment.mixupAlpha ?? 0) > 0)
-      mixup(images, labels, n, this.classes, augment.mixupAlpha!, random)
-    return { images, labels, n }
   }
 
   /** Shuffled, augmented training batches for one epoch; the next batch's bytes are read while one is used. */
@@ -223,8 +186,16 @@ export class DatasetReader {
       for (let start = 0; pending; start += batchSize) {
         const raw = await pending
         pending = read(start + batchSize)
-        const { images, labels, n } = this.prepare(raw, options.augment, random)
-        yield this.toBatch(images, labels, n)
+        const { images, labels } = prepareImages(
+          raw.pixels,
+          raw.labels,
+          this.manifest.shape,
+          this.classes,
+          this.lut,
+          options.augment,
+          random,
+        )
+        yield this.toBatch(images, labels, raw.labels.length)
       }
     } finally {
       // A consumer that stops early must not leave a read running against a file it may close next.
@@ -267,7 +238,7 @@ export class DatasetReader {
         const raw = await pending
         pending = fetch(start + batchSize)
         const images = normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut)
-        yield this.toBatch(images, this.oneHot(raw.labels), raw.labels.length)
+        yield this.toBatch(images, oneHot(raw.labels, this.classes), raw.labels.length)
       }
     } finally {
       // A consumer that stops early must not leave a read running against a file it may close next.

@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import type { AugmentSpec } from '../../shared/run-config'
-import { augmentBatch, augments } from './augment'
+import { normalisationTable, prepareImages } from './augment'
 import type { Batch } from './batch'
-import { Rng, mixSeed } from './random'
+import { mixSeed, mulberry32, permutation, type Random } from '../../shared/random'
 
 export interface DataSource {
   readonly trainSize: number
@@ -49,33 +49,29 @@ export interface MemoryDataOptions {
 
 export function memoryDataSource(options: MemoryDataOptions): DataSource {
   const { height, width, channels, classes } = options
+  const shape = [height, width, channels] as const
   const pixels = height * width * channels
   const size = (split: MemorySplit) => split.images.length / pixels
-  const scale = new Float32Array(channels)
-  const shift = new Float32Array(channels)
-  for (let c = 0; c < channels; c++) {
-    const std = options.std[c] ?? options.std[0] ?? 1
-    const mean = options.mean[c] ?? options.mean[0] ?? 0
-    scale[c] = 1 / (255 * std)
-    shift[c] = -mean / std
-  }
+  const lut = normalisationTable(options.mean, options.std)
 
-  function gather(split: MemorySplit, indices: ArrayLike<number>): Batch {
+  function gather(
+    split: MemorySplit,
+    indices: ArrayLike<number>,
+    augment?: Partial<AugmentSpec>,
+    random?: Random,
+  ): Batch {
     const n = indices.length
-    const images = new Float32Array(n * pixels)
-    const labels = new Float32Array(n * classes)
+    const raw = new Uint8Array(n * pixels)
+    const labels = new Int32Array(n)
     for (let i = 0; i < n; i++) {
-      const src = (indices[i] as number) * pixels
-      for (let p = 0; p < pixels; p++) {
-        const c = p % channels
-        images[i * pixels + p] =
-          (split.images[src + p] as number) * (scale[c] as number) + (shift[c] as number)
-      }
-      labels[i * classes + (split.labels[indices[i] as number] as number)] = 1
+      const index = indices[i] as number
+      raw.set(split.images.subarray(index * pixels, (index + 1) * pixels), i * pixels)
+      labels[i] = split.labels[index] as number
     }
+    const prepared = prepareImages(raw, labels, shape, classes, lut, augment, random ?? (() => 0))
     return {
-      images: tf.tensor4d(images, [n, height, width, channels]),
-      labels: tf.tensor2d(labels, [n, classes]),
+      images: tf.tensor4d(prepared.images, [n, height, width, channels]),
+      labels: tf.tensor2d(prepared.labels, [n, classes]),
     }
   }
 
@@ -83,21 +79,14 @@ export function memoryDataSource(options: MemoryDataOptions): DataSource {
     trainSize: size(options.train),
     testSize: size(options.test),
     classes,
+    // The same seeded streams as the dataset reader: shuffle from (seed, epoch, 1), draws from (seed, epoch, 2).
     async *trainBatches({ epoch, batchSize, seed, limit, augment }) {
-      const order = new Rng(mixSeed(seed, epoch)).shuffle(size(options.train))
-      const spec: AugmentSpec = { flip: false, cropPadding: 0, rotationDegrees: 0, mixupAlpha: 0, ...augment }
-      const rng = new Rng(mixSeed(seed, epoch, 2))
+      const order = permutation(size(options.train), mulberry32(mixSeed(seed, epoch, 1)))
+      const random = mulberry32(mixSeed(seed, epoch, 2))
       let batches = Math.floor(order.length / batchSize)
       if (limit && limit > 0) batches = Math.min(batches, limit)
       for (let b = 0; b < batches; b++) {
-        const batch = gather(options.train, order.subarray(b * batchSize, (b + 1) * batchSize))
-        if (!augments(spec)) {
-          yield batch
-          continue
-        }
-        const augmented = augmentBatch(batch, spec, rng)
-        tf.dispose([batch.images, batch.labels])
-        yield augmented
+        yield gather(options.train, order.subarray(b * batchSize, (b + 1) * batchSize), augment, random)
       }
     },
     async *testBatches({ batchSize, limit }) {

@@ -25,7 +25,7 @@ import { crossEntropy, distillationLoss, topKCorrect } from './losses'
 import { ResNet18, TRANSFER_POINTS, modelBuild, type ForwardResult } from './models'
 import { AdamW } from './optimizer'
 import { signPlusOne } from './quantizers'
-import { mixSeed } from './random'
+import { mixSeed } from '../../shared/random'
 import { scheduleMultiplier } from './schedule'
 
 export interface StopSignal {

@@ -5,7 +5,7 @@
 import type { InspectionResult } from '../../shared/records'
 import type { CheckpointLine, RunMeta } from '../../shared/runs'
 import type { WorkerEvent } from '../../shared/worker-protocol'
-import { normalisationTable, normaliseBatch } from '../datasets/augment'
+import { normalisationTable, normaliseBatch } from '../engine/augment'
 import { DatasetReader } from '../datasets/reader'
 import type { RunStore } from '../runs/run-store'
 import { TrainingError } from './trainer'

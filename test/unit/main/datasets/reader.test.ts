@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { drawTransform, normalisationTable, transformImage } from '../../../../src/main/datasets/augment'
+import {
+  drawTransform,
+  normalisationTable,
+  prepareImages,
+  transformImage,
+  type AugmentOptions,
+} from '../../../../src/main/engine/augment'
 import { importDataset } from '../../../../src/main/datasets/import'
 import { DatasetReader } from '../../../../src/main/datasets/reader'
 import type { Batch } from '../../../../src/main/engine/batch'
@@ -176,8 +182,12 @@ describe('DatasetReader', () => {
   it('mixes images and labels with one λ per batch (mixup)', async () => {
     const reader = await openFixture()
     const raw = await reader.readRaw('train', [0, 1, 2, 3, 4, 5])
-    const plain = reader.prepare(raw, undefined, mulberry32(1))
-    const mixed = reader.prepare(raw, { mixupAlpha: 1 }, mulberry32(9))
+    const { shape, classes, stats } = reader.manifest
+    const lut = normalisationTable(stats.mean, stats.std)
+    const prepare = (augment: AugmentOptions | undefined, seed: number) =>
+      prepareImages(raw.pixels, raw.labels, shape, classes.length, lut, augment, mulberry32(seed))
+    const plain = prepare(undefined, 1)
+    const mixed = prepare({ mixupAlpha: 1 }, 9)
     const k = 10
     let lambda: number | null = null
     for (let i = 0; i < 6; i++) {

@@ -7,7 +7,7 @@ import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { wasmKernels } from '../../../../src/main/deploy/kernels-wasm'
 import { PackedModel, type BinaryKernels } from '../../../../src/main/deploy/packed-model'
 import type { ModelBuild } from '../../../../src/main/engine/models'
-import { Rng } from '../../../../src/main/engine/random'
+import { Rng } from '../../../../src/shared/random'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { binaryBuild, convCases, randomBinaryCheckpoint, randomCase, randomImages } from './support'
 

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { saveCheckpoint, type Checkpoint } from '../../../../src/main/engine/checkpoint'
 import { ResNet18, type ModelBuild } from '../../../../src/main/engine/models'
-import { Rng } from '../../../../src/main/engine/random'
+import { Rng } from '../../../../src/shared/random'
 import { binaryConvLayer, convGeometry, signConvReference } from '../../../../src/main/deploy/binary-conv'
 import { packSignStream } from '../../../../src/main/deploy/format'
 

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs'
 import { readFashionMnistClass } from '../../../../src/main/datasets/fashion-mnist'
 import { memoryDataSource, type DataSource } from '../../../../src/main/engine/data'
 import type { Batch } from '../../../../src/main/engine/batch'
-import { Rng } from '../../../../src/main/engine/random'
+import { Rng } from '../../../../src/shared/random'
 import { makeRunConfig, type PipelineName, type RunConfig } from '../../../../src/shared/run-config'
 
 export const FASHION_MEAN = 0.286
