@@ -17,6 +17,7 @@ import {
   type SplitName,
 } from '../../shared/datasets'
 import { dataHome } from '../paths'
+import { isAlive } from '../process-alive'
 import { DatasetError } from './errors'
 
 export const MANIFEST_FILE = 'manifest.json'
@@ -117,6 +118,19 @@ export async function renameDataset(id: string, name: string, home?: string): Pr
   return manifest
 }
 
+/**
+ * Removes what killed processes left behind: import folders of processes that no longer exist (their pid is
+ * in the name) and deletions that were renamed aside but not finished.
+ */
+async function sweepAbandoned(root: string): Promise<void> {
+  for (const name of await readdir(root)) {
+    if (!name.startsWith(TEMP_PREFIX)) continue
+    const importer = /^\.tmp-(\d+)-/.exec(name)
+    if (importer && isAlive(Number(importer[1]))) continue
+    await rm(join(root, name), { recursive: true, force: true })
+  }
+}
+
 /** Deletes a dataset: renamed out of the listing first, so a crash mid-delete leaves no half dataset. */
 export async function removeDataset(id: string, home?: string): Promise<void> {
   await readManifest(id, home)
@@ -181,6 +195,7 @@ export class DatasetWriter {
   static async create(home: string = dataHome()): Promise<DatasetWriter> {
     const root = datasetsDir(home)
     await mkdir(root, { recursive: true })
+    await sweepAbandoned(root)
     const tempDir = join(root, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`)
     await mkdir(tempDir)
     return new DatasetWriter(tempDir, home)

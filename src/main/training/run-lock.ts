@@ -5,19 +5,10 @@
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { isAlive } from '../process-alive'
 
 const LockFile = z.object({ pid: z.int(), runId: z.string(), since: z.string() })
 export type LockInfo = z.infer<typeof LockFile>
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 export class TrainingLock {
   constructor(private readonly runsDir: string) {}

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -59,6 +60,23 @@ describe('dataset store', () => {
     expect(last.phase).toBe('finishing')
     expect(last.itemsDone).toBe(1600)
     expect(last.bytesDone).toBe(last.bytesTotal)
+  })
+
+  it('clears what killed imports and deletions left, but not a running import of another process', async () => {
+    const home = await tempDir()
+    const source = await tempDir()
+    await writeIdxSet(source, { train: 6, test: 3, rows: 4, cols: 4, classes: 3 })
+    // The pid of a process that has exited: its import folder is abandoned.
+    const gone = spawnSync(process.execPath, [
+      '-e',
+      'process.stdout.write(String(process.pid))',
+    ]).stdout.toString()
+    const datasets = join(home, 'datasets')
+    await mkdir(join(datasets, `.tmp-${gone}-abandoned`), { recursive: true })
+    await mkdir(join(datasets, '.tmp-rm-old-1234'))
+    await mkdir(join(datasets, `.tmp-${process.ppid}-running`))
+    await importDataset(source, { home, name: 'fresh' })
+    expect(await storeEntries(home)).toEqual([`.tmp-${process.ppid}-running`, 'fresh'])
   })
 
   it('cancels an import and leaves nothing behind', async () => {
