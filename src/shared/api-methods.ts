@@ -7,6 +7,7 @@ export const API_METHODS = [
   'listDatasets',
   'datasetSamples',
   'readImages',
+  'findImages',
   'importDataset',
   'cancelImport',
   'pickImportPath',

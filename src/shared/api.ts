@@ -168,6 +168,11 @@ export const apiSchemas = {
   /** The first `perClass` training images of every class (test images when there is no training split). */
   datasetSamples: { args: z.tuple([DatasetId, z.int().min(1).max(16)]), result: ImageBatch },
   readImages: { args: z.tuple([DatasetId, SplitName, ImageIndices]), result: ImageBatch },
+  /** Indices of the first `count` images of a class in a split (choosing an image by class). */
+  findImages: {
+    args: z.tuple([DatasetId, SplitName, z.int().nonnegative(), z.int().min(1).max(256)]),
+    result: z.array(z.int().nonnegative()),
+  },
   /** Starts an import in main; progress and the outcome come as `import` events with the returned id. */
   importDataset: { args: z.tuple([ImportRequest]), result: z.object({ importId: ImportId }) },
   cancelImport: { args: z.tuple([ImportId]), result: z.null() },

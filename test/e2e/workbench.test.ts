@@ -201,6 +201,9 @@ describe('the workbench in Chromium against `serve`, with a fresh data dir', () 
     await page.getByLabel('Test image #').fill('7')
     await page.getByRole('button', { name: 'Inspect' }).click()
     await page.getByText(/test image 7 \(inspected by the worker\)/).waitFor({ timeout: 60_000 })
+    // Or the first test image of a class.
+    await page.getByLabel('or the first of class').selectOption({ index: 4 })
+    await page.getByText(/test image (?!7 )\d+ \(inspected by the worker\)/).waitFor({ timeout: 60_000 })
 
     // Gates: the blocks × channels heatmap holds the mean gate values.
     await page.getByRole('tab', { name: 'Gates' }).click()

@@ -142,6 +142,11 @@ export class DatasetReader {
     return { pixels, labels }
   }
 
+  /** The labels of a split (kept in memory: they are small next to the images). */
+  labels(split: SplitName): Uint16Array {
+    return this.splits[split].labels
+  }
+
   /** Reads `count` consecutive images with a single read. */
   async readRange(split: SplitName, start: number, count: number): Promise<RawImages> {
     const files = this.splits[split]

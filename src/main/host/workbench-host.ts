@@ -116,7 +116,7 @@ export class WorkbenchHost {
       const manifest = await readManifest(id, this.home)
       const split: SplitName = manifest.splits.train > 0 ? 'train' : 'test'
       return this.withReader(id, async (reader) => {
-        const labels = (await reader.readRange(split, 0, reader.size(split))).labels
+        const labels = reader.labels(split)
         const picked: number[][] = manifest.classes.map(() => [])
         labels.forEach((label, index) => {
           const list = picked[label]
@@ -131,6 +131,16 @@ export class WorkbenchHost {
         const bad = indices.find((i) => i >= size)
         if (bad !== undefined) throw new Error(`image ${bad} is outside the ${split} split (${size} images)`)
         return this.images(reader.manifest, reader, split, indices)
+      }),
+    findImages: (id, split, classIndex, count) =>
+      this.withReader(id, async (reader) => {
+        if (classIndex >= reader.classes)
+          throw new Error(`dataset ${id} has ${reader.classes} classes: no class ${classIndex}`)
+        const found: number[] = []
+        const labels = reader.labels(split)
+        for (let i = 0; i < labels.length && found.length < count; i++)
+          if (labels[i] === classIndex) found.push(i)
+        return found
       }),
     importDataset: async (request) => {
       const importId = `imp-${this.nextImport++}`

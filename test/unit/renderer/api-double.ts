@@ -108,6 +108,7 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
     stopRun: async (id) => (record(`stopRun ${id}`), null),
     removeRun: unused('removeRun'),
     modelSummary: unused('modelSummary'),
+    findImages: unused('findImages'),
     exportStage: async (runId, stage) => {
       record(`exportStage ${runId} ${stage}`)
       return {

@@ -104,6 +104,7 @@ export interface RunsSlice {
   ): Promise<SnapshotData>
   inspectImage(request: InspectRequest): Promise<Inspection>
   readImages(dataset: string, split: 'train' | 'test', indices: number[]): Promise<ImageBatch>
+  findImages(dataset: string, split: 'train' | 'test', classIndex: number, count: number): Promise<number[]>
   modelSummary(config: RunConfig, stage: string): Promise<ModelSummary>
 }
 
@@ -328,6 +329,7 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     },
     inspectImage: (request) => need().inspectImage(request),
     readImages: (dataset, split, indices) => need().readImages(dataset, split, indices),
+    findImages: (dataset, split, classIndex, count) => need().findImages(dataset, split, classIndex, count),
     modelSummary: (config, stage) => need().modelSummary(config, stage),
     toggleCompare: (id) => {
       const ids = get().compareIds

@@ -188,11 +188,17 @@ export function attentionGrid(
   return { traces, layout }
 }
 
+const NO_CLASSES: string[] = []
+
 export function AttentionView({ view }: { view: RunView }) {
   const { run } = view
   const readSnapshot = useWorkbench((s) => s.readSnapshot)
   const readImages = useWorkbench((s) => s.readImages)
   const inspectImage = useWorkbench((s) => s.inspectImage)
+  const findImages = useWorkbench((s) => s.findImages)
+  const classes = useWorkbench(
+    (s) => s.datasets.find((d) => d.id === run.config.data.dataset)?.classes ?? NO_CLASSES,
+  )
   const stageOrder = useMemo(() => run.config.stages.map((s) => s.name), [run.config])
   const choices = useSnapshotChoices(view.snapshots, 'attention', stageOrder)
   const [chosen, setChosen] = useState<ScrubberValue | null>(null)
@@ -292,8 +298,7 @@ export function AttentionView({ view }: { view: RunView }) {
 
   const grid = useMemo(() => (subject ? attentionGrid(subject, image, form) : null), [subject, image, form])
 
-  const inspect = () => {
-    const index = Number(indexText)
+  const inspect = (index = Number(indexText)) => {
     if (!at || !Number.isInteger(index) || index < 0) {
       setProblem('Give a test image index: a whole number from 0.')
       return
@@ -389,6 +394,36 @@ export function AttentionView({ view }: { view: RunView }) {
           <button type="submit" disabled={inspecting}>
             {inspecting ? 'Inspecting…' : 'Inspect'}
           </button>
+          {classes.length > 0 && (
+            <label className="inline">
+              or the first of class
+              <select
+                value=""
+                disabled={inspecting}
+                onChange={(e) => {
+                  const classIndex = Number(e.target.value)
+                  findImages(run.config.data.dataset, 'test', classIndex, 1).then(
+                    ([index]) => {
+                      if (index === undefined)
+                        return setProblem(`The test split has no image of class ${classes[classIndex]}.`)
+                      setIndexText(String(index))
+                      inspect(index)
+                    },
+                    (error: unknown) => setProblem((error as Error).message),
+                  )
+                }}
+              >
+                <option value="" disabled>
+                  choose…
+                </option>
+                {classes.map((name, k) => (
+                  <option key={name} value={k}>
+                    {name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
         </form>
       </div>
       {problem && (

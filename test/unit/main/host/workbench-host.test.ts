@@ -106,6 +106,14 @@ describe('the workbench host', () => {
     expect(pixels.length).toBe(20 * 28 * 28)
     expect(Math.max(...pixels)).toBeGreaterThan(0)
     await expect(call('readImages', dataset.id, 'test', [40])).rejects.toThrow(/outside the test split/)
+
+    // Choosing images by class: the first test images of class 3 are of class 3, in order.
+    const ofClass = await call<number[]>('findImages', dataset.id, 'test', 3, 2)
+    expect(ofClass).toHaveLength(2)
+    expect(ofClass[0]).toBeLessThan(ofClass[1]!)
+    const found = await call<{ labels: number[] }>('readImages', dataset.id, 'test', ofClass)
+    expect(found.labels).toEqual([3, 3])
+    await expect(call('findImages', dataset.id, 'test', 10, 1)).rejects.toThrow(/has 10 classes: no class 10/)
   })
 
   it('imports through main with progress and a result event; a bad path fails with a readable error', async () => {
