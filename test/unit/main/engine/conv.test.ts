@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { testBackend } from '../../../support/test-backend'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { conv2d } from '../../../../src/main/engine/conv'
 
 beforeAll(async () => {
-  await initBackend('wasm')
+  await initBackend(testBackend('wasm'))
 })
 
 async function maxAbs(a: tf.Tensor, b: tf.Tensor): Promise<number> {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { testBackend } from '../../../support/test-backend'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { attentionLoss, attentionMap } from '../../../../src/main/engine/attention'
 import { crossEntropy, distillationLoss, topKCorrect } from '../../../../src/main/engine/losses'
@@ -7,7 +8,7 @@ import { scheduleMultiplier } from '../../../../src/main/engine/schedule'
 import { ScheduleSpec } from '../../../../src/shared/run-config'
 
 beforeAll(async () => {
-  await initBackend('cpu')
+  await initBackend(testBackend('cpu'))
 })
 
 async function scalar(t: tf.Tensor): Promise<number> {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { testBackend } from '../../../support/test-backend'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { forwardContext } from '../../../../src/main/engine/layers'
 import { ResNet18, TRANSFER_POINTS, modelBuild } from '../../../../src/main/engine/models'
@@ -14,7 +15,7 @@ import { syntheticBatch, tinyConfig } from './support'
 import type { RunConfig } from '../../../../src/shared/run-config'
 
 beforeAll(async () => {
-  await initBackend('wasm')
+  await initBackend(testBackend('wasm'))
 })
 
 let live: { dispose(): void }[] = []

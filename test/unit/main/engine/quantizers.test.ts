@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { testBackend } from '../../../support/test-backend'
 import { initBackend } from '../../../../src/main/worker/backend'
 import {
   approxSign,
@@ -10,7 +11,7 @@ import {
 } from '../../../../src/main/engine/quantizers'
 
 beforeAll(async () => {
-  await initBackend('cpu')
+  await initBackend(testBackend('cpu'))
 })
 
 const xs = [-2, -1, -0.5, 0, 0.25, 1, 2]

@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { testBackend } from '../../../support/test-backend'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { summariseModel, summaryBuild } from '../../../../src/main/engine/summary'
 
 beforeAll(async () => {
-  await initBackend('wasm')
+  await initBackend(testBackend('wasm'))
 })
 
 /**

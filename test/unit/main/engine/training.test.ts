@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { testBackend } from '../../../support/test-backend'
 import { initBackend } from '../../../../src/main/worker/backend'
 import type { DataSource } from '../../../../src/main/engine/data'
 import { runPipeline } from '../../../../src/main/engine/pipeline'
@@ -25,7 +26,7 @@ import { fashionMnistSubset, syntheticBatch, tinyConfig } from './support'
 let data: DataSource
 
 beforeAll(async () => {
-  await initBackend('wasm')
+  await initBackend(testBackend('wasm'))
   data = await fashionMnistSubset(200, 30)
 })
 

@@ -249,7 +249,9 @@ describe('training runs through the worker', () => {
     writeFileSync(file, bytes)
     const before = readFileSync(join(store.dir(run.id), 'events.jsonl'))
     const meta = await store.read(run.id)
-    await expect(trainer.train(run.id)).rejects.toThrow(/checkpoint teacher\/e2 .* corrupted/)
+    await expect(trainer.train(run.id)).rejects.toThrow(
+      new RegExp(`checkpoint ${last.path} of run ${run.id} is corrupted`),
+    )
     expect(readFileSync(join(store.dir(run.id), 'events.jsonl'))).toEqual(before)
     expect(await store.read(run.id)).toEqual(meta)
   })
