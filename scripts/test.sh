@@ -3,7 +3,8 @@
 #  1. system pieces: Mesa's lavapipe (Vulkan on the CPU, for WebGPU through Dawn) and Chromium (browser
 #     tests), via scripts/setup.sh, which changes nothing when they are present;
 #  2. npm packages, when node_modules is missing or older than package-lock.json;
-#  3. vitest: the node project (shared, main, worker, engine, end to end) and the jsdom project (renderer).
+#  3. vitest: the node project (shared, main, worker, engine, end to end) and the jsdom project (renderer),
+#     then the engine's tests again on WebGPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,12 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 started=$(date +%s)
 npx vitest run "$@"
+if [ $# -eq 0 ]; then
+  # The engine's tests once more on WebGPU (Dawn; lavapipe here): the same assertions on the GPU code path.
+  # The whole-chain training test stays on wasm (lavapipe takes minutes per stage); webgpu.test.ts trains
+  # a tiny teacher → binary student on WebGPU.
+  echo "[test] engine tests on WebGPU"
+  R2B_TEST_BACKEND=webgpu npx vitest run test/unit/main/engine \
+    --exclude test/unit/main/engine/training.test.ts --exclude test/unit/main/engine/webgpu.test.ts
+fi
 echo "[test] finished in $(( $(date +%s) - started )) s"
