@@ -193,29 +193,23 @@ export async function initBackend(request: BackendRequest = requestedBackend()):
       return current
     } catch (error) {
       if (request === 'wasm') throw new Error(`R2B_BACKEND=wasm, but ${errorText(error)}`)
-      await startCpu()
-      current = {
-        ...base,
-        backend: 'cpu',
-        adapter,
-        wasmSimd: null,
-        slow: true,
-        reason: `${why}; the wasm backend failed (${errorText(error)}): plain JavaScript cpu backend, very slow`,
-      }
-      return current
+      return fallBackToCpu(`${why}; the wasm backend failed (${errorText(error)})`)
     }
   }
+  return fallBackToCpu(why)
 
-  await startCpu()
-  current = {
-    ...base,
-    backend: 'cpu',
-    adapter,
-    wasmSimd: null,
-    slow: true,
-    reason: `${why}: plain JavaScript cpu backend, very slow`,
+  async function fallBackToCpu(because: string): Promise<BackendReport> {
+    await startCpu()
+    current = {
+      ...base,
+      backend: 'cpu',
+      adapter,
+      wasmSimd: null,
+      slow: true,
+      reason: `${because}: plain JavaScript cpu backend, very slow`,
+    }
+    return current
   }
-  return current
 }
 
 /** The report of the backend in use, or null before `initBackend`. */
