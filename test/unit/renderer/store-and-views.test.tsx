@@ -90,6 +90,27 @@ describe('series helpers', () => {
     expect(curves.steps.map((s) => s.x)).toEqual([1, 11])
     expect(curves.epochs[0]).toMatchObject({ x: run.config.stages[0]!.epochs + 2, testTop1: 0.4 })
   })
+
+  it('averages the latent-weight sign flips over binary layers, and has none for real-weight stages', () => {
+    const epoch = (stage: string, flipRatios: { layer: string; ratio: number }[]) =>
+      ({
+        kind: 'epoch',
+        stage,
+        epoch: 0,
+        train: { top1: 0.5, top5: 0.9, loss: 1 },
+        test: { top1: 0.4, top5: 0.8, loss: 1 },
+        flipRatios,
+        seconds: 1,
+      }) as LogLine
+    const curves = runCurves(runMeta().config, [
+      epoch('ban', []),
+      epoch('bnn', [
+        { layer: 'block_1a.conv', ratio: 0.1 },
+        { layer: 'block_1b.conv', ratio: 0.3 },
+      ]),
+    ])
+    expect(curves.epochs.map((e) => e.flipRatio)).toEqual([null, expect.closeTo(0.2, 10)])
+  })
 })
 
 describe('the store', () => {

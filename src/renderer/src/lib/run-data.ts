@@ -13,6 +13,9 @@ export interface RunCurves {
     trainTop5: number
     testTop1: number
     testTop5: number
+    /** Mean over binary layers of the fraction of latent weights whose sign changed in the epoch; null
+     * when the stage has no binary weights. */
+    flipRatio: number | null
     seconds: number
   }[]
   steps: {
@@ -72,6 +75,7 @@ export function runCurves(config: RunConfig, log: readonly LogLine[]): RunCurves
         trainTop5: train.top5,
         testTop1: test.top1,
         testTop5: test.top5,
+        flipRatio: meanFlipRatio(line.flipRatios),
         seconds: num(line.seconds),
       })
     } else if (line.kind === 'step') {
@@ -130,4 +134,10 @@ export function stageChain(config: RunConfig) {
     losses: stage.losses,
     epochs: stage.epochs,
   }))
+}
+
+function meanFlipRatio(value: unknown): number | null {
+  if (!Array.isArray(value) || value.length === 0) return null
+  const ratios = value.map((entry) => num((entry as { ratio?: unknown }).ratio))
+  return ratios.reduce((a, b) => a + b, 0) / ratios.length
 }

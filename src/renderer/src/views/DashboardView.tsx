@@ -190,6 +190,33 @@ export function DashboardView({ view }: { view: RunView }) {
     }),
     [stepMarks],
   )
+  const flips = useMemo(
+    () => [
+      {
+        type: 'scatter',
+        mode: 'lines+markers',
+        name: 'sign flips',
+        x: curves.epochs.map((e) => e.x),
+        y: curves.epochs.map((e) => e.flipRatio),
+        connectgaps: false,
+        hovertemplate: '%{y:.3%} of latent weights changed sign (epoch %{x})<extra></extra>',
+      },
+    ],
+    [curves],
+  )
+  const flipsLayout = useMemo(
+    () => ({
+      xaxis: { title: { text: 'epoch (across stages)' } },
+      yaxis: {
+        title: { text: 'weights flipped (mean over binary layers)' },
+        tickformat: '.1%',
+        rangemode: 'tozero',
+      },
+      showlegend: false,
+      ...epochMarks,
+    }),
+    [epochMarks],
+  )
   const throughput = useMemo(() => {
     const ips = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s.imagesPerSecond) })
     return [
@@ -367,6 +394,12 @@ export function DashboardView({ view }: { view: RunView }) {
           <figcaption>Throughput</figcaption>
           <Plot data={throughput} layout={throughputLayout} height={220} label="Throughput" />
         </figure>
+        {curves.epochs.some((e) => e.flipRatio !== null) && (
+          <figure>
+            <figcaption>Latent-weight sign flips per epoch (binary-architecture stages)</figcaption>
+            <Plot data={flips} layout={flipsLayout} height={220} label="Sign flips" testId="flips-plot" />
+          </figure>
+        )}
       </div>
     </div>
   )
