@@ -208,7 +208,7 @@ export function DashboardView({ view }: { view: RunView }) {
     () => ({
       xaxis: { title: { text: 'epoch (across stages)' } },
       yaxis: {
-        title: { text: 'weights flipped (mean over binary layers)' },
+        title: { text: 'weights flipped' },
         tickformat: '.1%',
         rangemode: 'tozero',
       },
