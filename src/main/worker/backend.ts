@@ -212,11 +212,6 @@ export async function initBackend(request: BackendRequest = requestedBackend()):
   }
 }
 
-/** The report of the backend in use, or null before `initBackend`. */
-export function backendReport(): BackendReport | null {
-  return current
-}
-
 function releaseDawn(): void {
   const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator
   if (nav && Object.prototype.hasOwnProperty.call(nav, 'gpu')) delete nav.gpu
@@ -224,8 +219,8 @@ function releaseDawn(): void {
 }
 
 /**
- * Frees the backend's tensors and lets Dawn go, so the process can exit on its own. The backend can be
- * initialised again afterwards (tests switch backends within one process).
+ * Frees the backend's tensors and lets Dawn go, so the process can exit on its own. Called once, when the
+ * worker shuts down: the backend is selected once per process.
  */
 export function releaseBackend(): void {
   if (current) {

@@ -78,7 +78,6 @@ function eventJson(record: EngineRecord): object {
 export async function trainWithProgress(store: RunStore, runId: string, json: boolean): Promise<RunMeta> {
   const trainer = new Trainer(store, () => launchWorkerProcess())
   let bar: ReturnType<typeof progressBar> | null = null
-  let stagesDone = 0
   let latest = ''
   const off = trainer.on((event) => {
     if (event.type !== 'record') return
@@ -103,7 +102,6 @@ export async function trainWithProgress(store: RunStore, runId: string, json: bo
       bar?.stop()
       bar = null
       latest = ''
-      stagesDone++
     }
   })
   let interrupts = 0
@@ -124,7 +122,6 @@ export async function trainWithProgress(store: RunStore, runId: string, json: bo
     off()
     ;(bar as ReturnType<typeof progressBar> | null)?.stop()
     await trainer.shutdown()
-    void stagesDone
   }
 }
 
