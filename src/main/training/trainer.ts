@@ -174,12 +174,16 @@ export class Trainer {
       worker.on((event) => this.onWorkerEvent(event))
       worker.onExit((code, signal) => {
         if (this.worker === worker) this.worker = null
-        if (this.active) {
+        const active = this.active
+        if (active) {
           const why = signal ? `was killed (${signal})` : `exited with code ${code}`
-          this.active.failure = `the training worker ${why}`
-          void this.finish(
-            'interrupted',
-            `${this.active.failure}; continue with \`npm run r2b -- resume ${this.active.id}\``,
+          active.failure = `the training worker ${why}`
+          // After the records it sent before dying are on disk: the run is settled only once it is quiet.
+          active.chain = active.chain.then(() =>
+            this.finish(
+              'interrupted',
+              `${active.failure}; continue with \`npm run r2b -- resume ${active.id}\``,
+            ),
           )
         }
       })

@@ -159,6 +159,10 @@ describe('training runs through the worker', () => {
     const interrupted = await trainer.train(run.id)
     expect(interrupted.status).toBe('interrupted')
     expect(interrupted.error).toMatch(/worker was killed \(SIGKILL\).*resume/)
+    // The resume point: the last checkpoint written before the kill (the worker may run a little ahead of
+    // main, so it is ban's first or second epoch).
+    const point = (await store.checkpoints(run.id)).at(-1)!
+    expect(point.stage).toBe('ban')
 
     const resumed = await newTrainer().train(run.id)
     expect(resumed.status).toBe('finished')
@@ -169,7 +173,7 @@ describe('training runs through the worker', () => {
       bnn: complete,
     })
     expect((await store.readLog(run.id)).filter((l) => l.kind === 'resumed')).toMatchObject([
-      { stage: 'ban', epoch: 1 },
+      { stage: 'ban', epoch: point.epoch },
     ])
     // Resuming replays the interrupted epoch exactly: the final weights equal an uninterrupted run's.
     expect(await finalCheckpoint(run.id, 'bnn')).toEqual(await finalCheckpoint(reference.id, 'bnn'))
