@@ -226,8 +226,9 @@ describe('training runs through the worker', () => {
         firstStarted()
       }
     })
-    const first = trainer.train(a.id)
-    const second = trainer.train(b.id)
+    // Queued one after the other: a's checks finish before b's begin, so a is first in line.
+    const first = (await trainer.enqueue(a.id)).done
+    const second = (await trainer.enqueue(b.id)).done
     await started
     expect(trainer.activeRunId).toBe(a.id)
     expect(trainer.queued).toEqual([b.id])
