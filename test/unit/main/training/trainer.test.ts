@@ -135,9 +135,12 @@ describe('training runs through the worker', () => {
       expect(counts).toHaveLength(5)
       expect(new Set(counts.slice(1)).size).toBe(1)
     }
-    // Resident memory after the first stage's warm-up grows by less than 64 MB over the rest of the run.
-    const rss = memory.map((m) => m.rssBytes)
-    expect(Math.max(...rss.slice(5)) - rss[4]!).toBeLessThan(64 * 2 ** 20)
+    // Resident memory: the last two stages (ten epochs later) peak no more than 64 MB above the first
+    // two. The tanh stage legitimately holds teacher and student at once, so the bound compares peaks
+    // rather than a single early sample; a leak per step would grow across the ten later epochs.
+    const peak = (stages: string[]) =>
+      Math.max(...memory.filter((m) => stages.includes(m.stage)).map((m) => m.rssBytes))
+    expect(peak(['ban', 'bnn']) - peak(['teacher', 'tanh'])).toBeLessThan(64 * 2 ** 20)
   })
 
   it('survives a worker killed with SIGKILL mid-epoch: interrupted, then resumed with nothing lost or repeated', async () => {
