@@ -7,15 +7,20 @@ import { binaryConvJs, convGeometry, packActivations, type BinaryConvLayer } fro
 import type { BinaryKernels, KernelEpilogue, Param } from './packed-model'
 
 /** Reads the epilogue's tensors into arrays (synchronously: CPU backends only). */
-export function epilogueArrays(ep: KernelEpilogue, n: number, cout: number) {
-  const channelScale = ep.channelScale.dataSync() as Float32Array
+export function epilogueArrays(
+  ep: KernelEpilogue,
+  n: number,
+  cout: number,
+  read = (t: tf.Tensor) => t.dataSync() as Float32Array,
+) {
+  const channelScale = read(ep.channelScale)
   return {
     channelScale,
     perImage: channelScale.length === n * cout && ep.channelScale.rank === 2,
-    spatial: ep.spatial ? (ep.spatial.dataSync() as Float32Array) : null,
+    spatial: ep.spatial ? read(ep.spatial) : null,
     alpha: ep.alpha ? ep.alpha.array : null,
     bias: ep.bias ? ep.bias.array : null,
-    residual: ep.residual ? (ep.residual.dataSync() as Float32Array) : null,
+    residual: ep.residual ? read(ep.residual) : null,
   }
 }
 

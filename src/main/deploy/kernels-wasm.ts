@@ -4,19 +4,21 @@
  * at its output) or, in a development checkout, at first use.
  *
  * Memory: layer weights stay resident (laid out once, at prepare); each call copies its activations in,
- * packs, convolves with the epilogue fused, and copies the output out.
+ * packs, convolves, applies the epilogue in place, and copies the output out.
  */
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import * as tf from '@tensorflow/tfjs'
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm'
 import { convGeometry, type BinaryConvLayer } from './binary-conv'
 import { epilogueArrays } from './kernels-js'
 import type { BinaryKernels } from './packed-model'
 
 interface Exports {
   memory: WebAssembly.Memory
-  pack(x: number, pixels: number, c: number, words: number, scale: number, shift: number, out: number): void
+  pack(...args: number[]): void
   conv(...args: number[]): void
+  epilogue(...args: number[]): void
 }
 
 export const WAT_SOURCE = fileURLToPath(new URL('./wasm/binary-conv.wat', import.meta.url))
@@ -58,7 +60,6 @@ export async function wasmSimdAvailable(): Promise<boolean> {
 interface Prepared {
   weights: number
   tapSums: number
-  rowVecs: number
 }
 
 class Arena {
@@ -106,37 +107,70 @@ class Arena {
   }
 }
 
-export async function wasmKernels(): Promise<BinaryKernels> {
+/**
+ * On tfjs's wasm backend, tensors live in its heap: they move between it and this module's memory with one
+ * copy and no JavaScript array between (what dataSync and tf.tensor would cost on every layer).
+ */
+function tfjsHeap(): BackendWasm | null {
+  return tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : null
+}
+
+function floats(t: tf.Tensor): Float32Array {
+  const heap = tfjsHeap()
+  return (heap ? heap.typedArrayFromHeap(t) : t.dataSync()) as Float32Array
+}
+
+function tensorOf(values: Float32Array, shape: [number, number, number, number]): tf.Tensor4D {
+  const heap = tfjsHeap()
+  if (!heap) return tf.tensor4d(values.slice(), shape)
+  const info = heap.makeOutput(shape, 'float32')
+  ;(heap.typedArrayFromHeap(info) as Float32Array).set(values)
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor4D
+}
+
+/**
+ * How the conv counts mismatching bits. `simd` (i8x16.popcnt) is one NEON instruction on ARM, while x86 has no
+ * byte popcount below AVX-512 BITALG and V8 lowers it to a byte-shuffle sequence there; `scalar` (i64.popcnt)
+ * is x86's native POPCNT. Both give the same result; `bench deploy` measures the two side by side.
+ */
+export type Popcount = 'simd' | 'scalar'
+
+export const defaultPopcount = (): Popcount =>
+  process.arch === 'x64' || process.arch === 'ia32' ? 'scalar' : 'simd'
+
+export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promise<BinaryKernels> {
   const instance = await WebAssembly.instantiate(await wasmModule(), {})
   const exports = instance.exports as unknown as Exports
   const arena = new Arena(exports)
   return {
-    name: 'wasm',
+    name: `wasm (${popcount} popcount)`,
     prepare(layer: BinaryConvLayer): Prepared {
-      const taps = layer.k * layer.k
-      const rowWords = taps * layer.words
-      const rowVecs = Math.ceil(rowWords / 4)
-      const weights = arena.keep(layer.cout * rowVecs * 16)
-      const view = new Uint32Array(arena.memory, weights, layer.cout * rowVecs * 4)
-      view.fill(0)
-      for (let o = 0; o < layer.cout; o++)
-        view.set(layer.weights.subarray(o * rowWords, (o + 1) * rowWords), o * rowVecs * 4)
+      // The 0-padding correction keeps a window's outside taps as bits of one i32.
+      if (layer.k > 5)
+        throw new Error(`the WebAssembly kernels take kernels up to 5×5, not ${layer.k}×${layer.k}`)
+      const weights = arena.keep(layer.weights.byteLength)
+      new Uint32Array(arena.memory, weights, layer.weights.length).set(layer.weights)
       const tapSums = arena.keep(layer.tapSums.byteLength)
       new Int32Array(arena.memory, tapSums, layer.tapSums.length).set(layer.tapSums)
-      return { weights, tapSums, rowVecs }
+      return { weights, tapSums }
     },
     conv(x, affine, layer, preparedValue, ep) {
       const prepared = preparedValue as Prepared
       const [n, h, w, c] = x.shape
       const words = Math.ceil(c / 32)
       const { oh, ow, padTop, padLeft } = convGeometry(h, w, layer.k, layer.stride)
-      const e = epilogueArrays(ep, n, layer.cout)
+      // The packed input with its padding border: every window lies inside it.
+      const hp = Math.max((oh - 1) * layer.stride + layer.k, padTop + h)
+      const wp = Math.max((ow - 1) * layer.stride + layer.k, padLeft + w)
+      const e = epilogueArrays(ep, n, layer.cout, floats)
       try {
-        const xs = arena.put(x.dataSync() as Float32Array)
+        const xs = arena.put(floats(x))
         const scale = affine ? arena.put(affine.scale.array) : 0
         const shift = affine ? arena.put(affine.shift.array) : 0
-        const bits = arena.scratch(n * h * w * words * 4)
-        exports.pack(xs, n * h * w, c, words, scale, shift, bits)
+        const bitsBytes = n * hp * wp * words * 4
+        const bits = arena.scratch(bitsBytes)
+        new Uint8Array(arena.memory, bits, bitsBytes).fill(0)
+        exports.pack(xs, n, h, w, c, words, scale, shift, bits, hp, wp, padTop, padLeft)
         const channelScale = arena.put(e.channelScale)
         const spatial = e.spatial ? arena.put(e.spatial) : 0
         const alpha = e.alpha ? arena.put(e.alpha) : 0
@@ -144,36 +178,41 @@ export async function wasmKernels(): Promise<BinaryKernels> {
         const residual = e.residual ? arena.put(e.residual) : 0
         const count = n * oh * ow * layer.cout
         const out = arena.scratch(count * 4)
-        const row = arena.scratch(prepared.rowVecs * 16)
-        new Uint8Array(arena.memory, row, prepared.rowVecs * 16).fill(0)
         exports.conv(
           bits,
           n,
-          h,
-          w,
+          hp,
+          wp,
           words,
           layer.k,
           layer.stride,
-          padTop,
-          padLeft,
           oh,
           ow,
+          h,
+          w,
+          padTop,
+          padLeft,
           prepared.weights,
           layer.cout,
-          prepared.rowVecs,
           layer.cin,
           layer.padOne ? 1 : 0,
           prepared.tapSums,
+          out,
+          popcount === 'simd' ? 1 : 0,
+        )
+        exports.epilogue(
+          out,
+          n,
+          oh * ow,
+          layer.cout,
           channelScale,
           e.perImage ? 1 : 0,
           spatial,
           alpha,
           bias,
           residual,
-          out,
-          row,
         )
-        return tf.tensor4d(new Float32Array(arena.memory, out, count).slice(), [n, oh, ow, layer.cout])
+        return tensorOf(new Float32Array(arena.memory, out, count), [n, oh, ow, layer.cout])
       } finally {
         arena.release()
       }

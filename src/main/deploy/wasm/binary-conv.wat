@@ -1,58 +1,223 @@
 ;; Bit-packed binary convolution for the CPU, WebAssembly SIMD (i8x16.popcnt).
-;; Layouts are those of ../binary-conv.ts. Pointers are byte offsets into the exported memory; 0 means absent
-;; (the host never places data at 0).
+;; Bit layouts are those of ../binary-conv.ts. Pointers are byte offsets into the exported memory; 0 means
+;; absent (the host never places data at 0).
+;;
+;; The packed input is stored with its padding border as zero words ([N][HP][WP][words]; a zero bit is a +1
+;; input), so every output pixel reads its k×k window without bounds checks, and one kernel row of the window
+;; (k pixels × words) is contiguous, as is the same row of the weights ([cout][k][k][words]). The conv works on
+;; four horizontally adjacent output pixels at a time, so each weight vector loaded serves four dot products.
 (module
   (memory (export "memory") 1)
 
-  ;; Sign-and-pack: out[p][word] bit j = 1 where scale[c]·x[p][c] + shift[c] < 0 (c = 32·word + j); with
-  ;; scale = 0 (absent) the raw sign of x.
+  ;; Sign-and-pack into the padded layout: bit c of a pixel's words is 1 where scale[c]·x[c] + shift[c] < 0
+  ;; (the raw sign of x where scale = 0, absent). Four channels per SIMD compare; the border is left as it is
+  ;; (the host zeroes it).
   (func (export "pack")
-    (param $x i32) (param $pixels i32) (param $c i32) (param $words i32)
-    (param $scale i32) (param $shift i32) (param $out i32)
-    (local $p i32) (local $ch i32) (local $bits i32) (local $v f32) (local $xrow i32) (local $orow i32)
-    (local.set $p (i32.const 0))
-    (block $done_p (loop $next_p
-      (br_if $done_p (i32.ge_u (local.get $p) (local.get $pixels)))
-      (local.set $xrow (i32.add (local.get $x) (i32.shl (i32.mul (local.get $p) (local.get $c)) (i32.const 2))))
-      (local.set $orow (i32.add (local.get $out) (i32.shl (i32.mul (local.get $p) (local.get $words)) (i32.const 2))))
-      (local.set $ch (i32.const 0))
-      (local.set $bits (i32.const 0))
-      (block $done_c (loop $next_c
-        (br_if $done_c (i32.ge_u (local.get $ch) (local.get $c)))
-        (local.set $v (f32.load (i32.add (local.get $xrow) (i32.shl (local.get $ch) (i32.const 2)))))
-        (if (local.get $scale) (then
-          (local.set $v (f32.add
-            (f32.mul (local.get $v) (f32.load (i32.add (local.get $scale) (i32.shl (local.get $ch) (i32.const 2)))))
-            (f32.load (i32.add (local.get $shift) (i32.shl (local.get $ch) (i32.const 2))))))))
-        (if (f32.lt (local.get $v) (f32.const 0)) (then
-          (local.set $bits (i32.or (local.get $bits) (i32.shl (i32.const 1) (i32.and (local.get $ch) (i32.const 31)))))))
-        (local.set $ch (i32.add (local.get $ch) (i32.const 1)))
-        ;; A finished word (32 channels, or the last channel) is stored.
-        (if (i32.or (i32.eqz (i32.and (local.get $ch) (i32.const 31))) (i32.eq (local.get $ch) (local.get $c))) (then
-          (i32.store
-            (i32.add (local.get $orow) (i32.shl (i32.shr_u (i32.sub (local.get $ch) (i32.const 1)) (i32.const 5)) (i32.const 2)))
-            (local.get $bits))
-          (local.set $bits (i32.const 0))))
-        (br $next_c)))
-      (local.set $p (i32.add (local.get $p) (i32.const 1)))
-      (br $next_p))))
+    (param $x i32) (param $n i32) (param $h i32) (param $w i32) (param $c i32) (param $words i32)
+    (param $scale i32) (param $shift i32) (param $out i32) (param $hp i32) (param $wp i32)
+    (param $padTop i32) (param $padLeft i32)
+    (local $b i32) (local $y i32) (local $px i32) (local $ch i32) (local $bits i32) (local $c4 i32)
+    (local $src i32) (local $dst i32) (local $v v128) (local $s f32)
+    (local.set $c4 (i32.and (local.get $c) (i32.const -4)))
+    (local.set $src (local.get $x))
+    (local.set $b (i32.const 0))
+    (block $done_b (loop $next_b
+      (br_if $done_b (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $y (i32.const 0))
+      (block $done_y (loop $next_y
+        (br_if $done_y (i32.ge_u (local.get $y) (local.get $h)))
+        (local.set $dst (i32.add (local.get $out) (i32.shl (i32.mul
+          (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $hp)) (i32.add (local.get $y) (local.get $padTop)))
+            (local.get $wp)) (local.get $padLeft))
+          (local.get $words)) (i32.const 2))))
+        (local.set $px (i32.const 0))
+        (block $done_x (loop $next_x
+          (br_if $done_x (i32.ge_u (local.get $px) (local.get $w)))
+          (local.set $ch (i32.const 0))
+          (local.set $bits (i32.const 0))
+          ;; four channels at a time: their sign bits are the compare mask's lanes
+          (block $done_v (loop $next_v
+            (br_if $done_v (i32.ge_u (local.get $ch) (local.get $c4)))
+            (local.set $v (v128.load (i32.add (local.get $src) (i32.shl (local.get $ch) (i32.const 2)))))
+            (if (local.get $scale) (then
+              (local.set $v (f32x4.add
+                (f32x4.mul (local.get $v) (v128.load (i32.add (local.get $scale) (i32.shl (local.get $ch) (i32.const 2)))))
+                (v128.load (i32.add (local.get $shift) (i32.shl (local.get $ch) (i32.const 2))))))))
+            (local.set $bits (i32.or (local.get $bits) (i32.shl
+              (i32x4.bitmask (f32x4.lt (local.get $v) (v128.const f32x4 0 0 0 0)))
+              (i32.and (local.get $ch) (i32.const 31)))))
+            (local.set $ch (i32.add (local.get $ch) (i32.const 4)))
+            (if (i32.eqz (i32.and (local.get $ch) (i32.const 31))) (then
+              (i32.store (i32.add (local.get $dst) (i32.shl (i32.sub (i32.shr_u (local.get $ch) (i32.const 5)) (i32.const 1)) (i32.const 2)))
+                (local.get $bits))
+              (local.set $bits (i32.const 0))))
+            (br $next_v)))
+          ;; the last channels one at a time
+          (block $done_c (loop $next_c
+            (br_if $done_c (i32.ge_u (local.get $ch) (local.get $c)))
+            (local.set $s (f32.load (i32.add (local.get $src) (i32.shl (local.get $ch) (i32.const 2)))))
+            (if (local.get $scale) (then
+              (local.set $s (f32.add
+                (f32.mul (local.get $s) (f32.load (i32.add (local.get $scale) (i32.shl (local.get $ch) (i32.const 2)))))
+                (f32.load (i32.add (local.get $shift) (i32.shl (local.get $ch) (i32.const 2))))))))
+            (if (f32.lt (local.get $s) (f32.const 0)) (then
+              (local.set $bits (i32.or (local.get $bits) (i32.shl (i32.const 1) (i32.and (local.get $ch) (i32.const 31)))))))
+            (local.set $ch (i32.add (local.get $ch) (i32.const 1)))
+            (if (i32.eqz (i32.and (local.get $ch) (i32.const 31))) (then
+              (i32.store (i32.add (local.get $dst) (i32.shl (i32.sub (i32.shr_u (local.get $ch) (i32.const 5)) (i32.const 1)) (i32.const 2)))
+                (local.get $bits))
+              (local.set $bits (i32.const 0))))
+            (br $next_c)))
+          ;; a last, partly filled word
+          (if (i32.and (local.get $ch) (i32.const 31)) (then
+            (i32.store (i32.add (local.get $dst) (i32.shl (i32.shr_u (local.get $ch) (i32.const 5)) (i32.const 2)))
+              (local.get $bits))))
+          (local.set $src (i32.add (local.get $src) (i32.shl (local.get $c) (i32.const 2))))
+          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $words) (i32.const 2))))
+          (local.set $px (i32.add (local.get $px) (i32.const 1)))
+          (br $next_x)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $next_y)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $next_b))))
 
-  ;; XNOR-popcount conv with a fused epilogue. For each output pixel the k·k taps' words are gathered into
-  ;; one row (out-of-image taps as zero bits, i.e. +1 inputs), padded to whole v128s; each output channel's
-  ;; weights are a row of the same layout, so the dot product is one popcount sweep over two rows.
+  ;; Which taps of output pixel (oy, ox)'s window fall outside the image: bit ky·k + kx.
+  (func $outside
+    (param $oy i32) (param $ox i32) (param $k i32) (param $stride i32) (param $h i32) (param $w i32)
+    (param $padTop i32) (param $padLeft i32) (result i32)
+    (local $ky i32) (local $kx i32) (local $iy i32) (local $ix i32) (local $mask i32)
+    (local.set $ky (i32.const 0))
+    (block $done_y (loop $next_y
+      (br_if $done_y (i32.ge_u (local.get $ky) (local.get $k)))
+      (local.set $iy (i32.add (i32.sub (i32.mul (local.get $oy) (local.get $stride)) (local.get $padTop)) (local.get $ky)))
+      (local.set $kx (i32.const 0))
+      (block $done_x (loop $next_x
+        (br_if $done_x (i32.ge_u (local.get $kx) (local.get $k)))
+        (local.set $ix (i32.add (i32.sub (i32.mul (local.get $ox) (local.get $stride)) (local.get $padLeft)) (local.get $kx)))
+        (if (i32.or
+              (i32.or (i32.lt_s (local.get $iy) (i32.const 0)) (i32.ge_s (local.get $iy) (local.get $h)))
+              (i32.or (i32.lt_s (local.get $ix) (i32.const 0)) (i32.ge_s (local.get $ix) (local.get $w))))
+          (then (local.set $mask (i32.or (local.get $mask)
+            (i32.shl (i32.const 1) (i32.add (i32.mul (local.get $ky) (local.get $k)) (local.get $kx)))))))
+        (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+        (br $next_x)))
+      (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+      (br $next_y)))
+    (local.get $mask))
+
+  ;; The dot product of a window with all +1 counted the outside taps of a 0-padded window as +1 inputs; their
+  ;; contribution (the weights' tap sums) is taken back out.
+  (func $unpad (param $d i32) (param $mask i32) (param $sums i32) (result i32)
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $mask)))
+      (if (i32.and (local.get $mask) (i32.const 1)) (then
+        (local.set $d (i32.sub (local.get $d) (i32.load (local.get $sums))))))
+      (local.set $mask (i32.shr_u (local.get $mask) (i32.const 1)))
+      (local.set $sums (i32.add (local.get $sums) (i32.const 4)))
+      (br $next)))
+    (local.get $d))
+
+  ;; Sum of the four 32-bit lanes.
+  (func $lanes (param $v v128) (result i32)
+    (i32.add
+      (i32.add (i32x4.extract_lane 0 (local.get $v)) (i32x4.extract_lane 1 (local.get $v)))
+      (i32.add (i32x4.extract_lane 2 (local.get $v)) (i32x4.extract_lane 3 (local.get $v)))))
+
+  ;; Bytes of popcounts into 32-bit lanes.
+  (func $widen (param $v v128) (result v128)
+    (i32x4.extadd_pairwise_i16x8_u (i16x8.extadd_pairwise_i8x16_u (local.get $v))))
+
+;; The epilogue, in place over the conv's dot products [N][pixels][cout], four channels at a time (NHWC keeps
+  ;; a pixel's channels contiguous): channel (or per-image channel) scale, spatial scale, PReLU, bias, residual,
+  ;; each rounded to float32 in the reference's order.
+  (func (export "epilogue")
+    (param $out i32) (param $n i32) (param $pixels i32) (param $cout i32) (param $scale i32) (param $perImage i32)
+    (param $spatial i32) (param $alpha i32) (param $bias i32) (param $residual i32)
+    (local $b i32) (local $p i32) (local $o i32) (local $c4 i32) (local $ptr i32) (local $res i32) (local $sc i32)
+    (local $y v128) (local $sp v128) (local $f f32)
+    (local.set $c4 (i32.and (local.get $cout) (i32.const -4)))
+    (local.set $ptr (local.get $out))
+    (local.set $res (local.get $residual))
+    (block $done_b (loop $next_b
+      (br_if $done_b (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $sc (select (i32.add (local.get $scale) (i32.shl (i32.mul (local.get $b) (local.get $cout)) (i32.const 2)))
+        (local.get $scale) (local.get $perImage)))
+      (local.set $p (i32.const 0))
+      (block $done_p (loop $next_p
+        (br_if $done_p (i32.ge_u (local.get $p) (local.get $pixels)))
+        (if (local.get $spatial) (then
+          (local.set $sp (f32x4.splat (f32.load (i32.add (local.get $spatial) (i32.shl (local.get $p) (i32.const 2))))))))
+        (local.set $o (i32.const 0))
+        (block $done_v (loop $next_v
+          (br_if $done_v (i32.ge_u (local.get $o) (local.get $c4)))
+          (local.set $y (f32x4.mul (v128.load (local.get $ptr)) (v128.load (i32.add (local.get $sc) (i32.shl (local.get $o) (i32.const 2))))))
+          (if (local.get $spatial) (then (local.set $y (f32x4.mul (local.get $y) (local.get $sp)))))
+          (if (local.get $alpha) (then
+            (local.set $y (v128.bitselect
+              (f32x4.mul (local.get $y) (v128.load (i32.add (local.get $alpha) (i32.shl (local.get $o) (i32.const 2)))))
+              (local.get $y)
+              (f32x4.lt (local.get $y) (v128.const f32x4 0 0 0 0))))))
+          (if (local.get $bias) (then
+            (local.set $y (f32x4.add (local.get $y) (v128.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
+          (if (local.get $residual) (then (local.set $y (f32x4.add (local.get $y) (v128.load (local.get $res))))))
+          (v128.store (local.get $ptr) (local.get $y))
+          (local.set $ptr (i32.add (local.get $ptr) (i32.const 16)))
+          (local.set $res (i32.add (local.get $res) (i32.const 16)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (br $next_v)))
+        (block $done_o (loop $next_o
+          (br_if $done_o (i32.ge_u (local.get $o) (local.get $cout)))
+          (local.set $f (f32.mul (f32.load (local.get $ptr)) (f32.load (i32.add (local.get $sc) (i32.shl (local.get $o) (i32.const 2))))))
+          (if (local.get $spatial) (then (local.set $f (f32.mul (local.get $f) (f32x4.extract_lane 0 (local.get $sp))))))
+          (if (local.get $alpha) (then
+            (if (f32.lt (local.get $f) (f32.const 0)) (then
+              (local.set $f (f32.mul (local.get $f) (f32.load (i32.add (local.get $alpha) (i32.shl (local.get $o) (i32.const 2))))))))))
+          (if (local.get $bias) (then
+            (local.set $f (f32.add (local.get $f) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
+          (if (local.get $residual) (then (local.set $f (f32.add (local.get $f) (f32.load (local.get $res))))))
+          (f32.store (local.get $ptr) (local.get $f))
+          (local.set $ptr (i32.add (local.get $ptr) (i32.const 4)))
+          (local.set $res (i32.add (local.get $res) (i32.const 4)))
+          (local.set $o (i32.add (local.get $o) (i32.const 1)))
+          (br $next_o)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $next_p)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $next_b))))
+
+    ;; XNOR-popcount conv, raw dot products (as float) for the epilogue, four output pixels of a row at a time (a row's last block
+  ;; repeats its last pixel and stores only the real ones). Two ways to count the mismatching bits, the same
+  ;; result: $simd set uses i8x16.popcnt, one instruction on ARM (NEON CNT) but a byte-shuffle sequence on x86;
+  ;; otherwise i64.popcnt, which x86 runs as its native POPCNT. SIMD popcounts add up in bytes (at most 8 per
+  ;; step) and are widened to 32-bit lanes every 29 vector steps and after each row's tail (at most 2 steps),
+  ;; so a byte never passes 31 · 8 = 248.
   (func (export "conv")
-    (param $bits i32) (param $n i32) (param $h i32) (param $w i32) (param $words i32)
-    (param $k i32) (param $stride i32) (param $padTop i32) (param $padLeft i32) (param $oh i32) (param $ow i32)
-    (param $weights i32) (param $cout i32) (param $rowVecs i32) (param $cin i32) (param $padOne i32)
-    (param $tapSums i32) (param $scale i32) (param $perImage i32) (param $spatial i32) (param $alpha i32)
-    (param $bias i32) (param $residual i32) (param $out i32) (param $row i32)
-    (local $b i32) (local $oy i32) (local $ox i32) (local $t i32) (local $ky i32) (local $kx i32)
-    (local $iy i32) (local $ix i32) (local $j i32) (local $dst i32) (local $src i32) (local $mask i32)
-    (local $taps i32) (local $o i32) (local $wrow i32) (local $v i32) (local $acc v128) (local $sum v128)
-    (local $d i32) (local $y f32) (local $outIdx i32) (local $pix i32) (local $rowBytes i32) (local $full i32)
+    (param $bits i32) (param $n i32) (param $hp i32) (param $wp i32) (param $words i32)
+    (param $k i32) (param $stride i32) (param $oh i32) (param $ow i32)
+    (param $h i32) (param $w i32) (param $padTop i32) (param $padLeft i32)
+    (param $weights i32) (param $cout i32) (param $cin i32) (param $padOne i32) (param $tapSums i32)
+    (param $out i32) (param $simd i32)
+    (local $segBytes i32) (local $vecBytes i32) (local $longBytes i32) (local $tail i32) (local $rowBytes i32)
+    (local $pixBytes i32) (local $full i32) (local $taps i32) (local $b i32) (local $oy i32) (local $ox i32)
+    (local $o i32) (local $ky i32) (local $off i32) (local $steps i32) (local $wv v128) (local $wl i64)
+    (local $wi i32) (local $wptr i32) (local $live i32) (local $sums i32) (local $d i32) (local $dst i32)
+    (local $pixOut i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
+    (local $q0 i32) (local $q1 i32) (local $q2 i32) (local $q3 i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $c0 i64) (local $c1 i64) (local $c2 i64) (local $c3 i64)
+    (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32)
     (local.set $taps (i32.mul (local.get $k) (local.get $k)))
     (local.set $full (i32.mul (local.get $taps) (local.get $cin)))
-    (local.set $rowBytes (i32.shl (local.get $rowVecs) (i32.const 4)))
+    ;; one kernel row of the window: k pixels' words, in whole vectors (or 64-bit words) plus a tail
+    (local.set $segBytes (i32.shl (i32.mul (local.get $k) (local.get $words)) (i32.const 2)))
+    (local.set $vecBytes (i32.and (local.get $segBytes) (i32.const -16)))
+    (local.set $longBytes (i32.and (local.get $segBytes) (i32.const -8)))
+    (local.set $tail (i32.and (local.get $segBytes) (i32.const 15)))
+    (local.set $rowBytes (i32.shl (i32.mul (local.get $wp) (local.get $words)) (i32.const 2)))
+    (local.set $pixBytes (i32.shl (i32.mul (local.get $stride) (local.get $words)) (i32.const 2)))
+    (local.set $pixOut (i32.shl (local.get $cout) (i32.const 2)))
     (local.set $b (i32.const 0))
     (block $done_b (loop $next_b
       (br_if $done_b (i32.ge_u (local.get $b) (local.get $n)))
@@ -62,97 +227,145 @@
         (local.set $ox (i32.const 0))
         (block $done_x (loop $next_x
           (br_if $done_x (i32.ge_u (local.get $ox) (local.get $ow)))
-          ;; gather the row
-          (local.set $mask (i32.const 0))
-          (local.set $t (i32.const 0))
-          (local.set $ky (i32.const 0))
-          (local.set $kx (i32.const 0))
-          (local.set $dst (local.get $row))
-          (block $done_t (loop $next_t
-            (br_if $done_t (i32.ge_u (local.get $t) (local.get $taps)))
-            (local.set $iy (i32.add (i32.sub (i32.mul (local.get $oy) (local.get $stride)) (local.get $padTop)) (local.get $ky)))
-            (local.set $ix (i32.add (i32.sub (i32.mul (local.get $ox) (local.get $stride)) (local.get $padLeft)) (local.get $kx)))
-            (if (i32.and
-                  (i32.and (i32.ge_s (local.get $iy) (i32.const 0)) (i32.lt_s (local.get $iy) (local.get $h)))
-                  (i32.and (i32.ge_s (local.get $ix) (i32.const 0)) (i32.lt_s (local.get $ix) (local.get $w))))
-              (then
-                (local.set $src (i32.add (local.get $bits) (i32.shl
-                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $iy)) (local.get $w)) (local.get $ix)) (local.get $words))
-                  (i32.const 2))))
-                (local.set $j (i32.const 0))
-                (block $done_cp (loop $next_cp
-                  (br_if $done_cp (i32.ge_u (local.get $j) (local.get $words)))
-                  (i32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
-                    (i32.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2)))))
-                  (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                  (br $next_cp))))
-              (else
-                (local.set $mask (i32.or (local.get $mask) (i32.shl (i32.const 1) (local.get $t))))
-                (local.set $j (i32.const 0))
-                (block $done_z (loop $next_z
-                  (br_if $done_z (i32.ge_u (local.get $j) (local.get $words)))
-                  (i32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (i32.const 0))
-                  (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                  (br $next_z)))))
-            (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $words) (i32.const 2))))
-            (local.set $t (i32.add (local.get $t) (i32.const 1)))
-            (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
-            (if (i32.eq (local.get $kx) (local.get $k)) (then
-              (local.set $kx (i32.const 0))
-              (local.set $ky (i32.add (local.get $ky) (i32.const 1)))))
-            (br $next_t)))
-          (local.set $pix (i32.add (i32.mul (local.get $oy) (local.get $ow)) (local.get $ox)))
-          (local.set $outIdx (i32.mul (i32.add (i32.mul (local.get $b) (i32.mul (local.get $oh) (local.get $ow))) (local.get $pix)) (local.get $cout)))
-          ;; one dot product per output channel
+          ;; the block's four windows (past the row's end, the last pixel again)
+          (local.set $live (i32.sub (local.get $ow) (local.get $ox)))
+          (local.set $p0 (i32.add (local.get $bits) (i32.add
+            (i32.mul (i32.add (i32.mul (local.get $b) (local.get $hp)) (i32.mul (local.get $oy) (local.get $stride))) (local.get $rowBytes))
+            (i32.mul (local.get $ox) (local.get $pixBytes)))))
+          (local.set $p1 (select (i32.add (local.get $p0) (local.get $pixBytes)) (local.get $p0) (i32.gt_s (local.get $live) (i32.const 1))))
+          (local.set $p2 (select (i32.add (local.get $p1) (local.get $pixBytes)) (local.get $p1) (i32.gt_s (local.get $live) (i32.const 2))))
+          (local.set $p3 (select (i32.add (local.get $p2) (local.get $pixBytes)) (local.get $p2) (i32.gt_s (local.get $live) (i32.const 3))))
+          ;; with 0 padding, which taps of each window are outside the image
+          (if (i32.eqz (local.get $padOne)) (then
+            (local.set $m0 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 0)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
+            (local.set $m1 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 1)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
+            (local.set $m2 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 2)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
+            (local.set $m3 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 3)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))))
           (local.set $o (i32.const 0))
-          (local.set $wrow (local.get $weights))
+          (local.set $wptr (local.get $weights))
+          (local.set $dst (i32.add (local.get $out) (i32.mul
+            (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $oy)) (local.get $ow)) (local.get $ox))
+            (local.get $pixOut))))
           (block $done_o (loop $next_o
             (br_if $done_o (i32.ge_u (local.get $o) (local.get $cout)))
-            (local.set $acc (v128.const i32x4 0 0 0 0))
-            (local.set $v (i32.const 0))
-            (block $done_v (loop $next_v
-              (br_if $done_v (i32.ge_u (local.get $v) (local.get $rowBytes)))
-              (local.set $acc (i16x8.add (local.get $acc)
-                (i16x8.extadd_pairwise_i8x16_u (i8x16.popcnt (v128.xor
-                  (v128.load (i32.add (local.get $row) (local.get $v)))
-                  (v128.load (i32.add (local.get $wrow) (local.get $v))))))))
-              (local.set $v (i32.add (local.get $v) (i32.const 16)))
-              (br $next_v)))
-            (local.set $sum (i32x4.extadd_pairwise_i16x8_u (local.get $acc)))
-            (local.set $d (i32.sub (local.get $full) (i32.shl
-              (i32.add
-                (i32.add (i32x4.extract_lane 0 (local.get $sum)) (i32x4.extract_lane 1 (local.get $sum)))
-                (i32.add (i32x4.extract_lane 2 (local.get $sum)) (i32x4.extract_lane 3 (local.get $sum))))
-              (i32.const 1))))
-            ;; 0 padding: a padded tap was counted as all +1 inputs; take its contribution back out.
-            (if (i32.and (i32.eqz (local.get $padOne)) (i32.ne (local.get $mask) (i32.const 0))) (then
-              (local.set $t (i32.const 0))
-              (block $done_m (loop $next_m
-                (br_if $done_m (i32.ge_u (local.get $t) (local.get $taps)))
-                (if (i32.and (i32.shr_u (local.get $mask) (local.get $t)) (i32.const 1)) (then
-                  (local.set $d (i32.sub (local.get $d) (i32.load (i32.add (local.get $tapSums)
-                    (i32.shl (i32.add (i32.mul (local.get $o) (local.get $taps)) (local.get $t)) (i32.const 2))))))))
-                (local.set $t (i32.add (local.get $t) (i32.const 1)))
-                (br $next_m)))))
-            (local.set $y (f32.mul (f32.convert_i32_s (local.get $d))
-              (f32.load (i32.add (local.get $scale) (i32.shl
-                (select (i32.add (i32.mul (local.get $b) (local.get $cout)) (local.get $o)) (local.get $o) (local.get $perImage))
-                (i32.const 2))))))
-            (if (local.get $spatial) (then
-              (local.set $y (f32.mul (local.get $y) (f32.load (i32.add (local.get $spatial) (i32.shl (local.get $pix) (i32.const 2))))))))
-            (if (local.get $alpha) (then
-              (if (f32.lt (local.get $y) (f32.const 0)) (then
-                (local.set $y (f32.mul (local.get $y) (f32.load (i32.add (local.get $alpha) (i32.shl (local.get $o) (i32.const 2))))))))))
-            (if (local.get $bias) (then
-              (local.set $y (f32.add (local.get $y) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
-            (if (local.get $residual) (then
-              (local.set $y (f32.add (local.get $y) (f32.load (i32.add (local.get $residual)
-                (i32.shl (i32.add (local.get $outIdx) (local.get $o)) (i32.const 2))))))))
-            (f32.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $outIdx) (local.get $o)) (i32.const 2))) (local.get $y))
-            (local.set $wrow (i32.add (local.get $wrow) (local.get $rowBytes)))
+            (local.set $a0 (v128.const i32x4 0 0 0 0))
+            (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0))
+            (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $s0 (v128.const i32x4 0 0 0 0))
+            (local.set $s1 (v128.const i32x4 0 0 0 0))
+            (local.set $s2 (v128.const i32x4 0 0 0 0))
+            (local.set $s3 (v128.const i32x4 0 0 0 0))
+            (local.set $c0 (i64.const 0))
+            (local.set $c1 (i64.const 0))
+            (local.set $c2 (i64.const 0))
+            (local.set $c3 (i64.const 0))
+            (local.set $q0 (local.get $p0))
+            (local.set $q1 (local.get $p1))
+            (local.set $q2 (local.get $p2))
+            (local.set $q3 (local.get $p3))
+            (local.set $steps (i32.const 0))
+            (local.set $ky (i32.const 0))
+            (block $done_ky (loop $next_ky
+              (br_if $done_ky (i32.ge_u (local.get $ky) (local.get $k)))
+              (local.set $off (i32.const 0))
+              (if (local.get $simd)
+                (then
+                  (block $done_v (loop $next_v
+                    (br_if $done_v (i32.ge_u (local.get $off) (local.get $vecBytes)))
+                    (local.set $wv (v128.load (i32.add (local.get $wptr) (local.get $off))))
+                    (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q0) (local.get $off)))))))
+                    (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q1) (local.get $off)))))))
+                    (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q2) (local.get $off)))))))
+                    (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q3) (local.get $off)))))))
+                    (local.set $off (i32.add (local.get $off) (i32.const 16)))
+                    (local.set $steps (i32.add (local.get $steps) (i32.const 1)))
+                    (if (i32.eq (local.get $steps) (i32.const 29)) (then
+                      (local.set $s0 (i32x4.add (local.get $s0) (call $widen (local.get $a0))))
+                      (local.set $s1 (i32x4.add (local.get $s1) (call $widen (local.get $a1))))
+                      (local.set $s2 (i32x4.add (local.get $s2) (call $widen (local.get $a2))))
+                      (local.set $s3 (i32x4.add (local.get $s3) (call $widen (local.get $a3))))
+                      (local.set $a0 (v128.const i32x4 0 0 0 0))
+                      (local.set $a1 (v128.const i32x4 0 0 0 0))
+                      (local.set $a2 (v128.const i32x4 0 0 0 0))
+                      (local.set $a3 (v128.const i32x4 0 0 0 0))
+                      (local.set $steps (i32.const 0))))
+                    (br $next_v)))
+                  ;; the row's tail words (zero-extended loads: zero bits on both sides count nothing)
+                  (if (i32.and (local.get $tail) (i32.const 8)) (then
+                    (local.set $wv (v128.load64_zero (i32.add (local.get $wptr) (local.get $off))))
+                    (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q0) (local.get $off)))))))
+                    (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q1) (local.get $off)))))))
+                    (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q2) (local.get $off)))))))
+                    (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q3) (local.get $off)))))))
+                    (local.set $off (i32.add (local.get $off) (i32.const 8)))))
+                  (if (i32.and (local.get $tail) (i32.const 4)) (then
+                    (local.set $wv (v128.load32_zero (i32.add (local.get $wptr) (local.get $off))))
+                    (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q0) (local.get $off)))))))
+                    (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q1) (local.get $off)))))))
+                    (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q2) (local.get $off)))))))
+                    (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q3) (local.get $off)))))))))
+                  (if (local.get $tail) (then
+                    (local.set $s0 (i32x4.add (local.get $s0) (call $widen (local.get $a0))))
+                    (local.set $s1 (i32x4.add (local.get $s1) (call $widen (local.get $a1))))
+                    (local.set $s2 (i32x4.add (local.get $s2) (call $widen (local.get $a2))))
+                    (local.set $s3 (i32x4.add (local.get $s3) (call $widen (local.get $a3))))
+                    (local.set $a0 (v128.const i32x4 0 0 0 0))
+                    (local.set $a1 (v128.const i32x4 0 0 0 0))
+                    (local.set $a2 (v128.const i32x4 0 0 0 0))
+                    (local.set $a3 (v128.const i32x4 0 0 0 0))
+                    (local.set $steps (i32.const 0)))))
+                (else
+                  (block $done_l (loop $next_l
+                    (br_if $done_l (i32.ge_u (local.get $off) (local.get $longBytes)))
+                    (local.set $wl (i64.load (i32.add (local.get $wptr) (local.get $off))))
+                    (local.set $c0 (i64.add (local.get $c0) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q0) (local.get $off)))))))
+                    (local.set $c1 (i64.add (local.get $c1) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q1) (local.get $off)))))))
+                    (local.set $c2 (i64.add (local.get $c2) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q2) (local.get $off)))))))
+                    (local.set $c3 (i64.add (local.get $c3) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q3) (local.get $off)))))))
+                    (local.set $off (i32.add (local.get $off) (i32.const 8)))
+                    (br $next_l)))
+                  (if (i32.and (local.get $tail) (i32.const 4)) (then
+                    (local.set $wi (i32.load (i32.add (local.get $wptr) (local.get $off))))
+                    (local.set $c0 (i64.add (local.get $c0) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q0) (local.get $off))))))))
+                    (local.set $c1 (i64.add (local.get $c1) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q1) (local.get $off))))))))
+                    (local.set $c2 (i64.add (local.get $c2) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q2) (local.get $off))))))))
+                    (local.set $c3 (i64.add (local.get $c3) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q3) (local.get $off))))))))))))
+              (local.set $wptr (i32.add (local.get $wptr) (local.get $segBytes)))
+              (local.set $q0 (i32.add (local.get $q0) (local.get $rowBytes)))
+              (local.set $q1 (i32.add (local.get $q1) (local.get $rowBytes)))
+              (local.set $q2 (i32.add (local.get $q2) (local.get $rowBytes)))
+              (local.set $q3 (i32.add (local.get $q3) (local.get $rowBytes)))
+              (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+              (br $next_ky)))
+            ;; the SIMD counts into the scalar ones
+            (if (local.get $simd) (then
+              (local.set $c0 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s0) (call $widen (local.get $a0))))))
+              (local.set $c1 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s1) (call $widen (local.get $a1))))))
+              (local.set $c2 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s2) (call $widen (local.get $a2))))))
+              (local.set $c3 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s3) (call $widen (local.get $a3))))))))
+            ;; d = n − 2·mismatches for each live pixel, less the outside taps with 0 padding, stored as float
+            (local.set $sums (i32.add (local.get $tapSums) (i32.shl (i32.mul (local.get $o) (local.get $taps)) (i32.const 2))))
+            (if (i32.gt_s (local.get $live) (i32.const 0)) (then
+              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c0)) (i32.const 1))))
+              (if (local.get $m0) (then (local.set $d (call $unpad (local.get $d) (local.get $m0) (local.get $sums)))))
+              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 0) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
+            (if (i32.gt_s (local.get $live) (i32.const 1)) (then
+              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c1)) (i32.const 1))))
+              (if (local.get $m1) (then (local.set $d (call $unpad (local.get $d) (local.get $m1) (local.get $sums)))))
+              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 1) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
+            (if (i32.gt_s (local.get $live) (i32.const 2)) (then
+              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c2)) (i32.const 1))))
+              (if (local.get $m2) (then (local.set $d (call $unpad (local.get $d) (local.get $m2) (local.get $sums)))))
+              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 2) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
+            (if (i32.gt_s (local.get $live) (i32.const 3)) (then
+              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c3)) (i32.const 1))))
+              (if (local.get $m3) (then (local.set $d (call $unpad (local.get $d) (local.get $m3) (local.get $sums)))))
+              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 3) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
             (local.set $o (i32.add (local.get $o) (i32.const 1)))
             (br $next_o)))
-          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
           (br $next_x)))
         (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
         (br $next_y)))

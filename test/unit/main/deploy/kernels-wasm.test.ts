@@ -1,8 +1,14 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { binaryConvJs, packActivations, type Epilogue } from '../../../../src/main/deploy/binary-conv'
+import {
+  binaryConvJs,
+  binaryConvLayer,
+  packActivations,
+  signConvReference,
+  type Epilogue,
+} from '../../../../src/main/deploy/binary-conv'
 import { foldCheckpoint } from '../../../../src/main/deploy/fold'
-import { decodeExport, encodeExport } from '../../../../src/main/deploy/format'
+import { decodeExport, encodeExport, packSignStream } from '../../../../src/main/deploy/format'
 import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { wasmKernels } from '../../../../src/main/deploy/kernels-wasm'
 import { PackedModel, type BinaryKernels } from '../../../../src/main/deploy/packed-model'
@@ -11,16 +17,19 @@ import { Rng } from '../../../../src/shared/random'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { binaryBuild, convCases, randomBinaryCheckpoint, randomCase, randomImages } from './support'
 
-let kernels: BinaryKernels
-
 beforeAll(async () => {
   await initBackend('wasm')
-  kernels = await wasmKernels()
 })
 
 const param = (array: Float32Array) => ({ array, tensor: tf.tensor1d(array) })
 
-describe('the WebAssembly SIMD kernels', () => {
+// Both ways of counting bits run here (x64 and arm64 each default to one), so both are checked everywhere.
+describe.each(['simd', 'scalar'] as const)('the WebAssembly kernels, %s popcount', (popcount) => {
+  let kernels: BinaryKernels
+  beforeAll(async () => {
+    kernels = await wasmKernels(popcount)
+  })
+
   it.each(convCases)('equal the ±1 convolution: %o', (c) => {
     const { x, layer, expected } = randomCase(c, 1 + c.cin + c.h)
     const prepared = kernels.prepare(layer)
@@ -34,6 +43,40 @@ describe('the WebAssembly SIMD kernels', () => {
       residual: null,
     })
     expect(Array.from(out.dataSync())).toEqual(Array.from(expected))
+    tf.dispose([input, out, ones.tensor])
+  })
+
+  it('count every bit of a wide layer whose inputs and weights all disagree (no byte count overflows)', () => {
+    // Every step then adds 8 to every byte lane, the most it can; 1024 channels give 24 steps per row.
+    const [h, w, cin, cout] = [3, 5, 1024, 2]
+    const shape = [3, 3, cin, cout]
+    const layer = binaryConvLayer(
+      packSignStream(new Float32Array(9 * cin * cout).fill(1), shape),
+      shape,
+      1,
+      true,
+    )
+    const ones = param(new Float32Array(cout).fill(1))
+    const input = tf.fill([1, h, w, cin], -1) as tf.Tensor4D
+    const out = kernels.conv(input, null, layer, kernels.prepare(layer), {
+      channelScale: ones.tensor,
+      spatial: null,
+      alpha: null,
+      bias: null,
+      residual: null,
+    })
+    // With +1 padding, an input tap disagrees on all cin bits and a padded one agrees on all of them.
+    const expected = signConvReference(
+      new Float32Array(h * w * cin).fill(-1),
+      [1, h, w, cin],
+      new Float32Array(9 * cin * cout).fill(1),
+      3,
+      cout,
+      1,
+      1,
+    )
+    expect(Array.from(out.dataSync())).toEqual(Array.from(expected))
+    expect(Math.min(...out.dataSync())).toBe(-9 * cin)
     tf.dispose([input, out, ones.tensor])
   })
 

@@ -79,6 +79,11 @@ export const convCases: ConvCase[] = [
   { n: 2, h: 1, w: 1, cin: 70, cout: 3, k: 3, stride: 1, padValue: 0 },
   { n: 2, h: 1, w: 1, cin: 70, cout: 3, k: 3, stride: 1, padValue: 1 },
   { n: 2, h: 3, w: 5, cin: 40, cout: 6, k: 1, stride: 1, padValue: 0 },
+  // A 1×1 stride-2 kernel on an even size reads fewer rows than the image has.
+  { n: 1, h: 6, w: 6, cin: 36, cout: 5, k: 1, stride: 2, padValue: 1 },
+  // Wide rows: more byte-popcount steps than fit a byte before widening, a word tail, rows of 9 pixels.
+  { n: 1, h: 4, w: 9, cin: 520, cout: 6, k: 3, stride: 1, padValue: 0 },
+  { n: 1, h: 3, w: 6, cin: 1024, cout: 5, k: 3, stride: 1, padValue: 1 },
 ]
 
 export function randomCase(c: ConvCase, seed: number) {
