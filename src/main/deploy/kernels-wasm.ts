@@ -1,5 +1,5 @@
 /**
- * The binary kernels on the CPU: WebAssembly SIMD (`i8x16.popcnt`) compiled from ./wasm/binary-conv.wat.
+ * The binary kernels on the CPU: WebAssembly SIMD compiled from ./wasm/binary-conv.wat.
  * The module is built from source with wabt: ahead of time by scripts/build-wasm.mjs (R2B_DEPLOY_WASM points
  * at its output) or, in a development checkout, at first use.
  *
@@ -60,6 +60,7 @@ export async function wasmSimdAvailable(): Promise<boolean> {
 interface Prepared {
   weights: number
   tapSums: number
+  units: number
 }
 
 class Arena {
@@ -148,11 +149,17 @@ export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promi
       // The 0-padding correction keeps a window's outside taps as bits of one i32.
       if (layer.k > 5)
         throw new Error(`the WebAssembly kernels take kernels up to 5×5, not ${layer.k}×${layer.k}`)
-      const weights = arena.keep(layer.weights.byteLength)
-      new Uint32Array(arena.memory, weights, layer.weights.length).set(layer.weights)
+      // Each output channel's window of weights, zero-filled to whole 16-byte units as the gathered inputs are.
+      const windowWords = layer.k * layer.k * layer.words
+      const units = Math.ceil(windowWords / 4)
+      const weights = arena.keep(layer.cout * units * 16)
+      const view = new Uint32Array(arena.memory, weights, layer.cout * units * 4)
+      view.fill(0)
+      for (let o = 0; o < layer.cout; o++)
+        view.set(layer.weights.subarray(o * windowWords, (o + 1) * windowWords), o * units * 4)
       const tapSums = arena.keep(layer.tapSums.byteLength)
       new Int32Array(arena.memory, tapSums, layer.tapSums.length).set(layer.tapSums)
-      return { weights, tapSums }
+      return { weights, tapSums, units }
     },
     conv(x, affine, layer, preparedValue, ep) {
       const prepared = preparedValue as Prepared
@@ -178,6 +185,9 @@ export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promi
         const residual = e.residual ? arena.put(e.residual) : 0
         const count = n * oh * ow * layer.cout
         const out = arena.scratch(count * 4)
+        // Four pixels' windows, interleaved by unit; the zero fill past each window stays as it is.
+        const win = arena.scratch(prepared.units * 64)
+        new Uint8Array(arena.memory, win, prepared.units * 64).fill(0)
         exports.conv(
           bits,
           n,
@@ -193,10 +203,12 @@ export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promi
           padTop,
           padLeft,
           prepared.weights,
+          prepared.units,
           layer.cout,
           layer.cin,
           layer.padOne ? 1 : 0,
           prepared.tapSums,
+          win,
           out,
           popcount === 'simd' ? 1 : 0,
         )

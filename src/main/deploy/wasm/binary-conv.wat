@@ -1,11 +1,10 @@
-;; Bit-packed binary convolution for the CPU, WebAssembly SIMD (i8x16.popcnt).
+;; Bit-packed binary convolution for the CPU: WebAssembly SIMD, with popcounts either i8x16.popcnt or i64.popcnt.
 ;; Bit layouts are those of ../binary-conv.ts. Pointers are byte offsets into the exported memory; 0 means
 ;; absent (the host never places data at 0).
 ;;
 ;; The packed input is stored with its padding border as zero words ([N][HP][WP][words]; a zero bit is a +1
-;; input), so every output pixel reads its k×k window without bounds checks, and one kernel row of the window
-;; (k pixels × words) is contiguous, as is the same row of the weights ([cout][k][k][words]). The conv works on
-;; four horizontally adjacent output pixels at a time, so each weight vector loaded serves four dot products.
+;; input), so a window is read without bounds checks and each of its kernel rows (k pixels × words) is
+;; contiguous. A call is pack, conv (raw dot products), epilogue (in place).
 (module
   (memory (export "memory") 1)
 
@@ -185,39 +184,35 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $next_b))))
 
-    ;; XNOR-popcount conv, raw dot products (as float) for the epilogue, four output pixels of a row at a time (a row's last block
-  ;; repeats its last pixel and stores only the real ones). Two ways to count the mismatching bits, the same
-  ;; result: $simd set uses i8x16.popcnt, one instruction on ARM (NEON CNT) but a byte-shuffle sequence on x86;
-  ;; otherwise i64.popcnt, which x86 runs as its native POPCNT. SIMD popcounts add up in bytes (at most 8 per
-  ;; step) and are widened to 32-bit lanes every 29 vector steps and after each row's tail (at most 2 steps),
-  ;; so a byte never passes 31 · 8 = 248.
+  ;; XNOR-popcount conv: raw dot products (as float) for the epilogue pass. Four horizontally adjacent output
+  ;; pixels at a time (past a row's end, its last pixel again, not stored): their k×k windows are gathered into
+  ;; $win interleaved in 16-byte units ([unit][pixel]), each window zero-filled to whole units, so one weight
+  ;; unit loaded ([cout][units], same zero fill) meets the four pixels' units at fixed offsets.
+  ;; Two ways to count mismatching bits, the same result: with $simd, i8x16.popcnt (one instruction on ARM,
+  ;; NEON CNT; a byte-shuffle sequence on x86); otherwise i64.popcnt (x86's native POPCNT). Byte counts gain at
+  ;; most 8 per step and are widened to 32-bit lanes every 31 steps, before a byte could pass 255.
   (func (export "conv")
     (param $bits i32) (param $n i32) (param $hp i32) (param $wp i32) (param $words i32)
     (param $k i32) (param $stride i32) (param $oh i32) (param $ow i32)
     (param $h i32) (param $w i32) (param $padTop i32) (param $padLeft i32)
-    (param $weights i32) (param $cout i32) (param $cin i32) (param $padOne i32) (param $tapSums i32)
-    (param $out i32) (param $simd i32)
-    (local $segBytes i32) (local $vecBytes i32) (local $longBytes i32) (local $tail i32) (local $rowBytes i32)
-    (local $pixBytes i32) (local $full i32) (local $taps i32) (local $b i32) (local $oy i32) (local $ox i32)
-    (local $o i32) (local $ky i32) (local $off i32) (local $steps i32) (local $wv v128) (local $wl i64)
-    (local $wi i32) (local $wptr i32) (local $live i32) (local $sums i32) (local $d i32) (local $dst i32)
-    (local $pixOut i32)
-    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
-    (local $q0 i32) (local $q1 i32) (local $q2 i32) (local $q3 i32)
+    (param $weights i32) (param $units i32) (param $cout i32) (param $cin i32) (param $padOne i32)
+    (param $tapSums i32) (param $win i32) (param $out i32) (param $simd i32)
+    (local $segWords i32) (local $rowBytes i32) (local $pixBytes i32) (local $full i32) (local $taps i32)
+    (local $b i32) (local $oy i32) (local $ox i32) (local $o i32) (local $i i32) (local $ky i32) (local $j i32)
+    (local $live i32) (local $src i32) (local $dst i32) (local $x i32) (local $wptr i32) (local $end i32)
+    (local $steps i32) (local $sums i32) (local $d i32) (local $pixOut i32) (local $p i32) (local $unitBytes i32)
+    (local $wv v128) (local $wl i64) (local $wh i64)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
     (local $c0 i64) (local $c1 i64) (local $c2 i64) (local $c3 i64)
     (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32)
     (local.set $taps (i32.mul (local.get $k) (local.get $k)))
     (local.set $full (i32.mul (local.get $taps) (local.get $cin)))
-    ;; one kernel row of the window: k pixels' words, in whole vectors (or 64-bit words) plus a tail
-    (local.set $segBytes (i32.shl (i32.mul (local.get $k) (local.get $words)) (i32.const 2)))
-    (local.set $vecBytes (i32.and (local.get $segBytes) (i32.const -16)))
-    (local.set $longBytes (i32.and (local.get $segBytes) (i32.const -8)))
-    (local.set $tail (i32.and (local.get $segBytes) (i32.const 15)))
+    (local.set $segWords (i32.mul (local.get $k) (local.get $words)))
     (local.set $rowBytes (i32.shl (i32.mul (local.get $wp) (local.get $words)) (i32.const 2)))
     (local.set $pixBytes (i32.shl (i32.mul (local.get $stride) (local.get $words)) (i32.const 2)))
     (local.set $pixOut (i32.shl (local.get $cout) (i32.const 2)))
+    (local.set $unitBytes (i32.shl (local.get $units) (i32.const 4)))
     (local.set $b (i32.const 0))
     (block $done_b (loop $next_b
       (br_if $done_b (i32.ge_u (local.get $b) (local.get $n)))
@@ -227,85 +222,75 @@
         (local.set $ox (i32.const 0))
         (block $done_x (loop $next_x
           (br_if $done_x (i32.ge_u (local.get $ox) (local.get $ow)))
-          ;; the block's four windows (past the row's end, the last pixel again)
           (local.set $live (i32.sub (local.get $ow) (local.get $ox)))
-          (local.set $p0 (i32.add (local.get $bits) (i32.add
-            (i32.mul (i32.add (i32.mul (local.get $b) (local.get $hp)) (i32.mul (local.get $oy) (local.get $stride))) (local.get $rowBytes))
-            (i32.mul (local.get $ox) (local.get $pixBytes)))))
-          (local.set $p1 (select (i32.add (local.get $p0) (local.get $pixBytes)) (local.get $p0) (i32.gt_s (local.get $live) (i32.const 1))))
-          (local.set $p2 (select (i32.add (local.get $p1) (local.get $pixBytes)) (local.get $p1) (i32.gt_s (local.get $live) (i32.const 2))))
-          (local.set $p3 (select (i32.add (local.get $p2) (local.get $pixBytes)) (local.get $p2) (i32.gt_s (local.get $live) (i32.const 3))))
+          ;; gather: word j of pixel i's window goes to win + (j / 4)·64 + i·16 + (j mod 4)·4; one kernel row of a
+          ;; window (k pixels' words) is contiguous in the padded input
+          (local.set $i (i32.const 0))
+          (block $done_g (loop $next_g
+            (br_if $done_g (i32.ge_u (local.get $i) (i32.const 4)))
+            (local.set $p (i32.add (local.get $bits) (i32.add
+              (i32.mul (i32.add (i32.mul (local.get $b) (local.get $hp)) (i32.mul (local.get $oy) (local.get $stride))) (local.get $rowBytes))
+              (i32.mul
+                (i32.add (local.get $ox) (select (local.get $i) (i32.sub (local.get $live) (i32.const 1)) (i32.gt_s (local.get $live) (local.get $i))))
+                (local.get $pixBytes)))))
+            (local.set $j (i32.const 0))
+            (local.set $ky (i32.const 0))
+            (block $done_ky (loop $next_ky
+              (br_if $done_ky (i32.ge_u (local.get $ky) (local.get $k)))
+              (local.set $src (local.get $p))
+              (local.set $end (i32.add (local.get $j) (local.get $segWords)))
+              (block $done_w (loop $next_w
+                (br_if $done_w (i32.ge_u (local.get $j) (local.get $end)))
+                (i32.store (i32.add (local.get $win) (i32.add
+                    (i32.shl (i32.shr_u (local.get $j) (i32.const 2)) (i32.const 6))
+                    (i32.add (i32.shl (local.get $i) (i32.const 4)) (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 2)))))
+                  (i32.load (local.get $src)))
+                (local.set $src (i32.add (local.get $src) (i32.const 4)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $next_w)))
+              (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+              (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+              (br $next_ky)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next_g)))
           ;; with 0 padding, which taps of each window are outside the image
           (if (i32.eqz (local.get $padOne)) (then
             (local.set $m0 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 0)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
             (local.set $m1 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 1)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
             (local.set $m2 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 2)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
             (local.set $m3 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 3)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))))
-          (local.set $o (i32.const 0))
           (local.set $wptr (local.get $weights))
           (local.set $dst (i32.add (local.get $out) (i32.mul
             (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $oy)) (local.get $ow)) (local.get $ox))
             (local.get $pixOut))))
+          (local.set $sums (local.get $tapSums))
+          (local.set $o (i32.const 0))
           (block $done_o (loop $next_o
             (br_if $done_o (i32.ge_u (local.get $o) (local.get $cout)))
-            (local.set $a0 (v128.const i32x4 0 0 0 0))
-            (local.set $a1 (v128.const i32x4 0 0 0 0))
-            (local.set $a2 (v128.const i32x4 0 0 0 0))
-            (local.set $a3 (v128.const i32x4 0 0 0 0))
-            (local.set $s0 (v128.const i32x4 0 0 0 0))
-            (local.set $s1 (v128.const i32x4 0 0 0 0))
-            (local.set $s2 (v128.const i32x4 0 0 0 0))
-            (local.set $s3 (v128.const i32x4 0 0 0 0))
-            (local.set $c0 (i64.const 0))
-            (local.set $c1 (i64.const 0))
-            (local.set $c2 (i64.const 0))
-            (local.set $c3 (i64.const 0))
-            (local.set $q0 (local.get $p0))
-            (local.set $q1 (local.get $p1))
-            (local.set $q2 (local.get $p2))
-            (local.set $q3 (local.get $p3))
-            (local.set $steps (i32.const 0))
-            (local.set $ky (i32.const 0))
-            (block $done_ky (loop $next_ky
-              (br_if $done_ky (i32.ge_u (local.get $ky) (local.get $k)))
-              (local.set $off (i32.const 0))
-              (if (local.get $simd)
-                (then
-                  (block $done_v (loop $next_v
-                    (br_if $done_v (i32.ge_u (local.get $off) (local.get $vecBytes)))
-                    (local.set $wv (v128.load (i32.add (local.get $wptr) (local.get $off))))
-                    (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q0) (local.get $off)))))))
-                    (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q1) (local.get $off)))))))
-                    (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q2) (local.get $off)))))))
-                    (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load (i32.add (local.get $q3) (local.get $off)))))))
-                    (local.set $off (i32.add (local.get $off) (i32.const 16)))
-                    (local.set $steps (i32.add (local.get $steps) (i32.const 1)))
-                    (if (i32.eq (local.get $steps) (i32.const 29)) (then
-                      (local.set $s0 (i32x4.add (local.get $s0) (call $widen (local.get $a0))))
-                      (local.set $s1 (i32x4.add (local.get $s1) (call $widen (local.get $a1))))
-                      (local.set $s2 (i32x4.add (local.get $s2) (call $widen (local.get $a2))))
-                      (local.set $s3 (i32x4.add (local.get $s3) (call $widen (local.get $a3))))
-                      (local.set $a0 (v128.const i32x4 0 0 0 0))
-                      (local.set $a1 (v128.const i32x4 0 0 0 0))
-                      (local.set $a2 (v128.const i32x4 0 0 0 0))
-                      (local.set $a3 (v128.const i32x4 0 0 0 0))
-                      (local.set $steps (i32.const 0))))
-                    (br $next_v)))
-                  ;; the row's tail words (zero-extended loads: zero bits on both sides count nothing)
-                  (if (i32.and (local.get $tail) (i32.const 8)) (then
-                    (local.set $wv (v128.load64_zero (i32.add (local.get $wptr) (local.get $off))))
-                    (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q0) (local.get $off)))))))
-                    (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q1) (local.get $off)))))))
-                    (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q2) (local.get $off)))))))
-                    (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load64_zero (i32.add (local.get $q3) (local.get $off)))))))
-                    (local.set $off (i32.add (local.get $off) (i32.const 8)))))
-                  (if (i32.and (local.get $tail) (i32.const 4)) (then
-                    (local.set $wv (v128.load32_zero (i32.add (local.get $wptr) (local.get $off))))
-                    (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q0) (local.get $off)))))))
-                    (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q1) (local.get $off)))))))
-                    (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q2) (local.get $off)))))))
-                    (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load32_zero (i32.add (local.get $q3) (local.get $off)))))))))
-                  (if (local.get $tail) (then
+            (local.set $x (local.get $win))
+            (local.set $end (i32.add (local.get $wptr) (local.get $unitBytes)))
+            (if (local.get $simd)
+              (then
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $a1 (v128.const i32x4 0 0 0 0))
+                (local.set $a2 (v128.const i32x4 0 0 0 0))
+                (local.set $a3 (v128.const i32x4 0 0 0 0))
+                (local.set $s0 (v128.const i32x4 0 0 0 0))
+                (local.set $s1 (v128.const i32x4 0 0 0 0))
+                (local.set $s2 (v128.const i32x4 0 0 0 0))
+                (local.set $s3 (v128.const i32x4 0 0 0 0))
+                (local.set $steps (i32.const 0))
+                (block $done_v (loop $next_v
+                  (br_if $done_v (i32.ge_u (local.get $wptr) (local.get $end)))
+                  (local.set $wv (v128.load (local.get $wptr)))
+                  (local.set $a0 (i8x16.add (local.get $a0) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load offset=0 (local.get $x))))))
+                  (local.set $a1 (i8x16.add (local.get $a1) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load offset=16 (local.get $x))))))
+                  (local.set $a2 (i8x16.add (local.get $a2) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load offset=32 (local.get $x))))))
+                  (local.set $a3 (i8x16.add (local.get $a3) (i8x16.popcnt (v128.xor (local.get $wv) (v128.load offset=48 (local.get $x))))))
+                  (local.set $wptr (i32.add (local.get $wptr) (i32.const 16)))
+                  (local.set $x (i32.add (local.get $x) (i32.const 64)))
+                  (local.set $steps (i32.add (local.get $steps) (i32.const 1)))
+                  (if (i32.eq (local.get $steps) (i32.const 31)) (then
                     (local.set $s0 (i32x4.add (local.get $s0) (call $widen (local.get $a0))))
                     (local.set $s1 (i32x4.add (local.get $s1) (call $widen (local.get $a1))))
                     (local.set $s2 (i32x4.add (local.get $s2) (call $widen (local.get $a2))))
@@ -314,38 +299,37 @@
                     (local.set $a1 (v128.const i32x4 0 0 0 0))
                     (local.set $a2 (v128.const i32x4 0 0 0 0))
                     (local.set $a3 (v128.const i32x4 0 0 0 0))
-                    (local.set $steps (i32.const 0)))))
-                (else
-                  (block $done_l (loop $next_l
-                    (br_if $done_l (i32.ge_u (local.get $off) (local.get $longBytes)))
-                    (local.set $wl (i64.load (i32.add (local.get $wptr) (local.get $off))))
-                    (local.set $c0 (i64.add (local.get $c0) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q0) (local.get $off)))))))
-                    (local.set $c1 (i64.add (local.get $c1) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q1) (local.get $off)))))))
-                    (local.set $c2 (i64.add (local.get $c2) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q2) (local.get $off)))))))
-                    (local.set $c3 (i64.add (local.get $c3) (i64.popcnt (i64.xor (local.get $wl) (i64.load (i32.add (local.get $q3) (local.get $off)))))))
-                    (local.set $off (i32.add (local.get $off) (i32.const 8)))
-                    (br $next_l)))
-                  (if (i32.and (local.get $tail) (i32.const 4)) (then
-                    (local.set $wi (i32.load (i32.add (local.get $wptr) (local.get $off))))
-                    (local.set $c0 (i64.add (local.get $c0) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q0) (local.get $off))))))))
-                    (local.set $c1 (i64.add (local.get $c1) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q1) (local.get $off))))))))
-                    (local.set $c2 (i64.add (local.get $c2) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q2) (local.get $off))))))))
-                    (local.set $c3 (i64.add (local.get $c3) (i64.extend_i32_u (i32.popcnt (i32.xor (local.get $wi) (i32.load (i32.add (local.get $q3) (local.get $off))))))))))))
-              (local.set $wptr (i32.add (local.get $wptr) (local.get $segBytes)))
-              (local.set $q0 (i32.add (local.get $q0) (local.get $rowBytes)))
-              (local.set $q1 (i32.add (local.get $q1) (local.get $rowBytes)))
-              (local.set $q2 (i32.add (local.get $q2) (local.get $rowBytes)))
-              (local.set $q3 (i32.add (local.get $q3) (local.get $rowBytes)))
-              (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
-              (br $next_ky)))
-            ;; the SIMD counts into the scalar ones
-            (if (local.get $simd) (then
-              (local.set $c0 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s0) (call $widen (local.get $a0))))))
-              (local.set $c1 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s1) (call $widen (local.get $a1))))))
-              (local.set $c2 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s2) (call $widen (local.get $a2))))))
-              (local.set $c3 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s3) (call $widen (local.get $a3))))))))
+                    (local.set $steps (i32.const 0))))
+                  (br $next_v)))
+                (local.set $c0 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s0) (call $widen (local.get $a0))))))
+                (local.set $c1 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s1) (call $widen (local.get $a1))))))
+                (local.set $c2 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s2) (call $widen (local.get $a2))))))
+                (local.set $c3 (i64.extend_i32_u (call $lanes (i32x4.add (local.get $s3) (call $widen (local.get $a3)))))))
+              (else
+                (local.set $c0 (i64.const 0))
+                (local.set $c1 (i64.const 0))
+                (local.set $c2 (i64.const 0))
+                (local.set $c3 (i64.const 0))
+                (block $done_l (loop $next_l
+                  (br_if $done_l (i32.ge_u (local.get $wptr) (local.get $end)))
+                  (local.set $wl (i64.load (local.get $wptr)))
+                  (local.set $wh (i64.load offset=8 (local.get $wptr)))
+                  (local.set $c0 (i64.add (local.get $c0) (i64.add
+                    (i64.popcnt (i64.xor (local.get $wl) (i64.load offset=0 (local.get $x))))
+                    (i64.popcnt (i64.xor (local.get $wh) (i64.load offset=8 (local.get $x)))))))
+                  (local.set $c1 (i64.add (local.get $c1) (i64.add
+                    (i64.popcnt (i64.xor (local.get $wl) (i64.load offset=16 (local.get $x))))
+                    (i64.popcnt (i64.xor (local.get $wh) (i64.load offset=24 (local.get $x)))))))
+                  (local.set $c2 (i64.add (local.get $c2) (i64.add
+                    (i64.popcnt (i64.xor (local.get $wl) (i64.load offset=32 (local.get $x))))
+                    (i64.popcnt (i64.xor (local.get $wh) (i64.load offset=40 (local.get $x)))))))
+                  (local.set $c3 (i64.add (local.get $c3) (i64.add
+                    (i64.popcnt (i64.xor (local.get $wl) (i64.load offset=48 (local.get $x))))
+                    (i64.popcnt (i64.xor (local.get $wh) (i64.load offset=56 (local.get $x)))))))
+                  (local.set $wptr (i32.add (local.get $wptr) (i32.const 16)))
+                  (local.set $x (i32.add (local.get $x) (i32.const 64)))
+                  (br $next_l)))))
             ;; d = n − 2·mismatches for each live pixel, less the outside taps with 0 padding, stored as float
-            (local.set $sums (i32.add (local.get $tapSums) (i32.shl (i32.mul (local.get $o) (local.get $taps)) (i32.const 2))))
             (if (i32.gt_s (local.get $live) (i32.const 0)) (then
               (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c0)) (i32.const 1))))
               (if (local.get $m0) (then (local.set $d (call $unpad (local.get $d) (local.get $m0) (local.get $sums)))))
@@ -363,6 +347,7 @@
               (if (local.get $m3) (then (local.set $d (call $unpad (local.get $d) (local.get $m3) (local.get $sums)))))
               (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 3) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
             (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (local.set $sums (i32.add (local.get $sums) (i32.shl (local.get $taps) (i32.const 2))))
             (local.set $o (i32.add (local.get $o) (i32.const 1)))
             (br $next_o)))
           (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
