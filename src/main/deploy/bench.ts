@@ -96,10 +96,13 @@ export async function benchDeploy(
   const input = options.modelInput ?? 32
   const channels = options.modelChannels ?? 3
   const kernels = await kernelsForBackend()
-  const figures: Record<string, number | string> = { backend: tf.getBackend(), kernels: kernels.name }
+  const figures: Record<string, number | string> = {
+    backend: tf.getBackend(),
+    kernels: kernels.detail ? `${kernels.name} (${kernels.detail})` : kernels.name,
+  }
   // On the CPU, the other way of counting bits too, for the record (the default is the one for this CPU).
   const other: Popcount = defaultPopcount() === 'scalar' ? 'simd' : 'scalar'
-  const alternative = kernels.name.startsWith('wasm') ? await wasmKernels(other) : null
+  const alternative = kernels.name === 'wasm' ? await wasmKernels(other) : null
   const speedups: number[] = []
   for (const [size, c] of convShapes) {
     const { packedMs, floatMs } = await convFigures(kernels, size, c, rounds)

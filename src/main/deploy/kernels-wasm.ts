@@ -144,7 +144,8 @@ export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promi
   const exports = instance.exports as unknown as Exports
   const arena = new Arena(exports)
   return {
-    name: `wasm (${popcount} popcount)`,
+    name: 'wasm',
+    detail: `${popcount} popcount`,
     prepare(layer: BinaryConvLayer): Prepared {
       // The 0-padding correction keeps a window's outside taps as bits of one i32.
       if (layer.k > 5)

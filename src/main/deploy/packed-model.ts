@@ -30,6 +30,8 @@ export interface KernelEpilogue {
 /** The bit-packed half of the engine. `conv` consumes nothing it is given; the caller disposes. */
 export interface BinaryKernels {
   readonly name: 'webgpu' | 'wasm' | 'js'
+  /** How this build of the kernels works, where it has a choice (the wasm popcount). */
+  readonly detail?: string
   prepare(layer: BinaryConvLayer): unknown
   conv(
     x: tf.Tensor4D,
