@@ -120,7 +120,14 @@ function errorText(error: unknown): string {
  * be honoured throws an error that says what to install or change.
  */
 export async function initBackend(request: BackendRequest = requestedBackend()): Promise<BackendReport> {
-  if (current) return current
+  if (current) {
+    // A second, different backend asked for by name would silently measure or train on the first one.
+    if (request !== 'auto' && request !== current.backend)
+      throw new Error(
+        `the ${current.backend} backend already runs in this process; release it before asking for ${request}`,
+      )
+    return current
+  }
   // Silences tfjs's console advice (e.g. to install tfjs-node, which cannot serve WebGPU or Electron).
   tf.env().set('PROD', true)
   const base = { requested: request, tfjsVersion: tf.version.tfjs }

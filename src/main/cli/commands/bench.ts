@@ -40,6 +40,8 @@ export async function benchAll(say: (line: string) => void = () => undefined): P
   const figures: Figures = {}
   say('bench: datasets')
   Object.assign(figures, prefixed('datasets', await benchDatasets()))
+  // The datasets bench reads batches on the cpu backend; each backend below starts afresh.
+  releaseBackend()
   const perBackend: Record<string, Figures> = {}
   let adapter = 'none'
   let hardwareGpu = false

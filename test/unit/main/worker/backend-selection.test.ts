@@ -3,7 +3,12 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { BackendReport } from '../../../../src/shared/backend'
-import { describeAdapter, requestedBackend } from '../../../../src/main/worker/backend'
+import {
+  describeAdapter,
+  initBackend,
+  releaseBackend,
+  requestedBackend,
+} from '../../../../src/main/worker/backend'
 
 const script = fileURLToPath(new URL('../../../support/print-backend.ts', import.meta.url))
 
@@ -19,6 +24,15 @@ async function selectIn(env: Record<string, string | undefined>): Promise<Backen
 
 // These tests need a WebGPU adapter: Mesa's lavapipe on machines without a GPU (`npm run setup` installs it).
 describe('backend selection', () => {
+  it('refuses a second, different backend by name until the first is released', async () => {
+    expect((await initBackend('cpu')).backend).toBe('cpu')
+    expect((await initBackend('auto')).backend).toBe('cpu')
+    await expect(initBackend('wasm')).rejects.toThrow(/cpu backend already runs in this process/)
+    releaseBackend()
+    expect((await initBackend('wasm')).backend).toBe('wasm')
+    releaseBackend()
+  })
+
   it('classifies software adapters (llvmpipe, SwiftShader, fallback) and hardware ones', () => {
     const llvmpipe = describeAdapter({
       vendor: 'mesa',
