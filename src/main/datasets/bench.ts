@@ -71,13 +71,22 @@ async function writeFolder(root: string, classes: number, perClass: number, side
   }
 }
 
-export async function benchDatasets(): Promise<Record<string, number | string>> {
+export interface BenchDatasetsOptions {
+  /** Fraction of the default sizes (`bench --quick` uses a small one: every figure, not representative). */
+  scale?: number
+}
+
+export async function benchDatasets({ scale = 1 }: BenchDatasetsOptions = {}): Promise<
+  Record<string, number | string>
+> {
+  const count = (n: number) => Math.max(1, Math.round(n * scale))
   const work = await mkdtemp(join(tmpdir(), 'r2b-bench-datasets-'))
   const home = join(work, 'home')
   const figures: Record<string, number | string> = {}
   try {
     // CIFAR-10 at full size (60,000 records, 184 MB) as an extracted folder.
-    const cifarDir = await writeCifar10(join(work, 'cifar'), 10000, 10000)
+    const perBatch = count(10000)
+    const cifarDir = await writeCifar10(join(work, 'cifar'), perBatch, perBatch)
     const files = [1, 2, 3, 4, 5]
       .map((b) => join(cifarDir, `data_batch_${b}.bin`))
       .concat(join(cifarDir, 'test_batch.bin'))
@@ -87,10 +96,10 @@ export async function benchDatasets(): Promise<Record<string, number | string>> 
     figures['cifar folder: MB'] = round(raw.bytes / 1e6)
     figures['cifar folder: raw read MB/s'] = round(raw.bytes / 1e6 / raw.seconds)
     figures['cifar folder: import MB/s'] = round(raw.bytes / 1e6 / folderImport.seconds)
-    figures['cifar folder: import records/s'] = Math.round(60000 / folderImport.seconds)
+    figures['cifar folder: import records/s'] = Math.round((6 * perBatch) / folderImport.seconds)
 
     // The official archive form (.tar.gz) of a 12,000-record subset.
-    const small = await writeCifar10(join(work, 'cifar-small'), 2000, 2000)
+    const small = await writeCifar10(join(work, 'cifar-small'), count(2000), count(2000))
     const archive = join(work, 'cifar-10-binary.tar.gz')
     await tar.c({ gzip: true, file: archive, cwd: join(work, 'cifar-small'), portable: true }, [
       small.slice(join(work, 'cifar-small').length + 1),
@@ -104,13 +113,14 @@ export async function benchDatasets(): Promise<Record<string, number | string>> 
 
     // Image folder: 2,000 PNGs of 32×32 imported at 32×32.
     const folder = join(work, 'folder')
-    await writeFolder(folder, 10, 200, 32)
+    await writeFolder(folder, 10, count(200), 32)
     const folderRun = await timed(() => importDataset(folder, { home, name: 'bench-folder', size: 32 }))
-    figures['image folder: images/s (32×32 PNG → 32)'] = Math.round(2000 / folderRun.seconds)
+    figures['image folder: images/s (32×32 PNG → 32)'] = Math.round((10 * count(200)) / folderRun.seconds)
 
     // A large folder: 3,000 images stored at 224×224×3 (450 MB); resident memory sampled during the import.
     const large = join(work, 'large')
-    await writeFolder(large, 6, 500, 64)
+    const largeImages = 6 * count(500)
+    await writeFolder(large, 6, count(500), 64)
     const baseline = process.memoryUsage().rss
     let peak = baseline
     const largeRun = await timed(() =>
@@ -123,8 +133,8 @@ export async function benchDatasets(): Promise<Record<string, number | string>> 
         },
       }),
     )
-    figures['large folder: stored MB'] = round((3000 * 224 * 224 * 3) / 1e6)
-    figures['large folder: images/s (64×64 PNG → 224)'] = Math.round(3000 / largeRun.seconds)
+    figures['large folder: stored MB'] = round((largeImages * 224 * 224 * 3) / 1e6)
+    figures['large folder: images/s (64×64 PNG → 224)'] = Math.round(largeImages / largeRun.seconds)
     figures['large folder: peak RSS MB'] = round(peak / 1e6)
     figures['large folder: RSS growth MB'] = round((peak - baseline) / 1e6)
 
@@ -145,7 +155,7 @@ export async function benchDatasets(): Promise<Record<string, number | string>> 
             epoch: 0,
             seed: 1,
             augment,
-            limit: 100,
+            limit: count(100),
           })) {
             tf.dispose([batch.images, batch.labels])
             batches++

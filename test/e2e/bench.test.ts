@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+
+const root = join(import.meta.dirname, '../..')
+
+describe('npm run r2b -- bench --quick --json', () => {
+  it('measures every area, each CPU figure on wasm and the GPU ones on webgpu, with the headline keys', async () => {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/main/cli/index.ts', 'bench', '--quick', '--json'],
+      { cwd: root, env: { ...process.env, R2B_BACKEND: undefined }, timeout: 240_000 },
+    )
+    const figures = JSON.parse(stdout) as Record<string, number | string>
+    // The headline, from the backend training would pick here (wasm: lavapipe is a software adapter).
+    expect(figures).toMatchObject({ backend: 'wasm', adapter: expect.stringMatching(/llvmpipe/) })
+    for (const key of ['binaryConvSpeedup', 'modelSpeedup', 'trainStepRatio', 'exportBytes', 'float32Bytes'])
+      expect(figures[key], key).toBeGreaterThan(0)
+    expect(figures.exportBytes).toBeLessThan((figures.float32Bytes as number) / 10)
+    // Each backend's figures were taken on that backend, not on whichever one started first.
+    expect(figures['datasets.reader: tfjs backend']).toBe('cpu')
+    expect(figures['wasm.backend']).toBe('wasm')
+    expect(figures['wasm.kernels']).toMatch(/^wasm \((scalar|simd) popcount\)$/)
+    expect(figures['train.backend']).toBe('wasm')
+    expect(figures['webgpu.backend']).toBe('webgpu')
+    expect(figures['webgpu.kernels']).toBe('webgpu')
+    expect(figures['webgpu.exportBytes']).toBe(figures.exportBytes)
+    expect(stderr).toMatch(
+      /bench: datasets[\s\S]*bench: packed inference on wasm[\s\S]*bench: training steps on wasm/,
+    )
+  })
+})
