@@ -30,6 +30,7 @@ import {
   type RunStatus,
 } from '../../shared/runs'
 import { dataHome } from '../paths'
+import { isAlive } from '../process-alive'
 
 export class RunStoreError extends Error {
   override name = 'RunStoreError'
@@ -139,7 +140,7 @@ export class RunStore {
     }
     // Built in a temporary folder and renamed: a run appears whole or not at all.
     await mkdir(this.root, { recursive: true })
-    const temp = join(this.root, `.${id}.tmp`)
+    const temp = join(this.root, `.${process.pid}-${id}.tmp`)
     await mkdir(join(temp, 'snapshots'), { recursive: true })
     await mkdir(join(temp, 'checkpoints'), { recursive: true })
     await writeFile(join(temp, LOG_FILE), '')
@@ -176,6 +177,7 @@ export class RunStore {
     } catch {
       return { runs: [], problems: [] }
     }
+    await this.sweepAbandoned(names)
     const runs: RunMeta[] = []
     const problems: string[] = []
     for (const name of names.filter((n) => !n.startsWith('.'))) {
@@ -189,6 +191,18 @@ export class RunStore {
     return { runs, problems }
   }
 
+  /**
+   * Removes what killed processes left: runs created or deleted halfway (`.<pid>-<id>.tmp`, `.<pid>-<id>.deleted-*`)
+   * by a process that no longer exists. A live process's folders are its work in progress.
+   */
+  private async sweepAbandoned(names: string[]): Promise<void> {
+    for (const name of names) {
+      const owner = /^\.(\d+)-.+\.(tmp|deleted-[0-9a-f]+)$/.exec(name)
+      if (owner && !isAlive(Number(owner[1])))
+        await rm(join(this.root, name), { recursive: true, force: true })
+    }
+  }
+
   async update(id: string, change: (meta: RunMeta) => RunMeta): Promise<RunMeta> {
     const next = RunMeta.parse({ ...change(await this.read(id)), updatedAt: new Date().toISOString() })
     await writeAtomic(join(this.dir(id), RUN_FILE), `${JSON.stringify(next, null, 2)}\n`)
@@ -199,7 +213,7 @@ export class RunStore {
     const dir = this.dir(id)
     if (!(await this.exists(id))) throw new RunStoreError(`no run "${id}"`)
     // Renamed first so a half-deleted run never lists as a run.
-    const trash = join(this.root, `.${id}.deleted-${randomBytes(2).toString('hex')}`)
+    const trash = join(this.root, `.${process.pid}-${id}.deleted-${randomBytes(2).toString('hex')}`)
     await rename(dir, trash)
     await rm(trash, { recursive: true, force: true })
   }

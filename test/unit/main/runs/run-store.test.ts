@@ -1,4 +1,12 @@
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -61,6 +69,22 @@ describe('the run store', () => {
     await store.remove(run.id)
     expect((await store.list()).runs).toEqual([])
     await expect(store.read(run.id)).rejects.toThrow(/no run/)
+  })
+
+  it("sweeps runs that a killed process left half created or half deleted, not a live process's", async () => {
+    const run = await store.create(config)
+    // 2^22 + 1 is above Linux's largest pid: no process has it.
+    const dead = 2 ** 22 + 1
+    const leftovers = [
+      `.${dead}-20260101-000000-r2b-aaaa.tmp`,
+      `.${dead}-20260101-000000-r2b-bbbb.deleted-1f2e`,
+    ]
+    const live = `.${process.pid}-20260101-000000-r2b-cccc.tmp`
+    for (const name of [...leftovers, live])
+      mkdirSync(join(store.root, name, 'snapshots'), { recursive: true })
+    expect((await store.list()).runs.map((r) => r.id)).toEqual([run.id])
+    for (const name of leftovers) expect(existsSync(join(store.root, name))).toBe(false)
+    expect(readdirSync(store.root).sort()).toEqual([live, run.id].sort())
   })
 
   it('refuses ids that are not run ids (no path tricks)', async () => {
