@@ -1,6 +1,6 @@
 /**
  * The binary kernels on the CPU: WebAssembly SIMD compiled from ./wasm/binary-conv.wat.
- * The module is built from source with wabt: ahead of time by scripts/build-wasm.mjs (R2B_DEPLOY_WASM points
+ * The module is built from source with wabt: ahead of time by `npm run build:wasm` (R2B_DEPLOY_WASM points
  * at its output) or, in a development checkout, at first use.
  *
  * Memory: layer weights stay resident (laid out once, at prepare); each call copies its activations in,
@@ -21,7 +21,7 @@ interface Exports {
   epilogue(...args: number[]): void
 }
 
-export const WAT_SOURCE = fileURLToPath(new URL('./wasm/binary-conv.wat', import.meta.url))
+const WAT_SOURCE = fileURLToPath(new URL('./wasm/binary-conv.wat', import.meta.url))
 
 /** Compiles the WAT source to a wasm binary (SIMD enabled). */
 export async function buildBinaryConvWasm(watPath = WAT_SOURCE): Promise<Uint8Array> {
