@@ -24,7 +24,7 @@ async function forwardAndGradients(
 }
 
 /** Largest absolute difference relative to the largest reference magnitude. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
+export function relativeError(actual: Float32Array, expected: Float32Array): number {
   let diff = 0
   let scale = 0
   for (let i = 0; i < expected.length; i++) {

@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { exportRun } from '../../../../src/main/deploy/export-run'
 import { foldCheckpoint } from '../../../../src/main/deploy/fold'
-import { decodeExport, encodeExport } from '../../../../src/main/deploy/format'
+import { decodeExport } from '../../../../src/main/deploy/format'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { RunStore } from '../../../../src/main/runs/run-store'
-import { binaryBuild, randomBinaryCheckpoint } from './support'
+import { binaryBuild, exportOf, randomBinaryCheckpoint } from './support'
 
 beforeAll(async () => {
   await initBackend('wasm')
@@ -21,9 +21,7 @@ const meta = {
 }
 
 async function exported() {
-  const checkpoint = await randomBinaryCheckpoint(binaryBuild({ width: 0.125 }))
-  const folded = foldCheckpoint(checkpoint, meta)
-  return encodeExport(folded.meta, folded.tensors)
+  return exportOf(await randomBinaryCheckpoint(binaryBuild({ width: 0.125 })), meta)
 }
 
 describe('the export file', () => {

@@ -7,15 +7,14 @@ import {
   signConvReference,
   type Epilogue,
 } from '../../../../src/main/deploy/binary-conv'
-import { foldCheckpoint } from '../../../../src/main/deploy/fold'
-import { decodeExport, encodeExport, packSignStream } from '../../../../src/main/deploy/format'
+import { decodeExport, packSignStream } from '../../../../src/main/deploy/format'
 import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { wasmKernels } from '../../../../src/main/deploy/kernels-wasm'
 import { PackedModel, type BinaryKernels } from '../../../../src/main/deploy/packed-model'
 import type { ModelBuild } from '../../../../src/main/engine/models'
 import { Rng } from '../../../../src/shared/random'
 import { initBackend } from '../../../../src/main/worker/backend'
-import { binaryBuild, convCases, randomBinaryCheckpoint, randomCase, randomImages } from './support'
+import { binaryBuild, convCases, exportOf, randomBinaryCheckpoint, randomCase, randomImages } from './support'
 
 beforeAll(async () => {
   await initBackend('wasm')
@@ -123,13 +122,7 @@ describe.each(['simd', 'scalar'] as const)('the WebAssembly kernels, %s popcount
   it.each(variants)('run a whole packed model exactly as the JavaScript kernels: %o', async (variant) => {
     const build = binaryBuild(variant)
     const checkpoint = await randomBinaryCheckpoint(build)
-    const folded = foldCheckpoint(checkpoint, {
-      runId: 't',
-      stage: 'bnn',
-      classes: [],
-      normalisation: { mean: [0], std: [1] },
-    })
-    const decoded = decodeExport(encodeExport(folded.meta, folded.tensors).bytes)
+    const decoded = decodeExport(exportOf(checkpoint).bytes)
     const images = randomImages(4, build)
     const wasm = new PackedModel(decoded, kernels)
     const js = new PackedModel(decoded, jsKernels())

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { packActivations } from '../../../../src/main/deploy/binary-conv'
-import { foldCheckpoint } from '../../../../src/main/deploy/fold'
-import { decodeExport, encodeExport } from '../../../../src/main/deploy/format'
+import { decodeExport } from '../../../../src/main/deploy/format'
 import { modelFromCheckpoint } from '../../../../src/main/engine/checkpoint'
 import { convOnGpu, packOnGpu, webgpuKernels } from '../../../../src/main/deploy/kernels-webgpu'
 import { PackedModel } from '../../../../src/main/deploy/packed-model'
 import { initBackend, releaseBackend } from '../../../../src/main/worker/backend'
-import { binaryBuild, convCases, randomBinaryCheckpoint, randomCase, randomImages } from './support'
+import { relativeError } from '../../../support/backend-parity'
+import { binaryBuild, convCases, exportOf, randomBinaryCheckpoint, randomCase, randomImages } from './support'
 
 beforeAll(async () => {
   await initBackend('webgpu')
@@ -45,20 +45,13 @@ describe('the WGSL kernels (WebGPU)', () => {
   ])("runs a whole packed model as the training graph's eval forward does: %o", async (variant) => {
     const build = binaryBuild(variant)
     const checkpoint = await randomBinaryCheckpoint(build)
-    const folded = foldCheckpoint(checkpoint, {
-      runId: 't',
-      stage: 'bnn',
-      classes: [],
-      normalisation: { mean: [0], std: [1] },
-    })
-    const decoded = decodeExport(encodeExport(folded.meta, folded.tensors).bytes)
+    const decoded = decodeExport(exportOf(checkpoint).bytes)
     const images = randomImages(3, build)
     const gpu = new PackedModel(decoded, webgpuKernels())
     const graph = modelFromCheckpoint(checkpoint)
     const a = (await gpu.predict(images).data()) as Float32Array
     const b = (await graph.predict(images).data()) as Float32Array
-    const scale = Math.max(...b.map(Math.abs))
-    expect(Math.max(...b.map((v, i) => Math.abs(v - a[i]!))) / scale).toBeLessThan(1e-4)
+    expect(relativeError(a, b)).toBeLessThan(1e-4)
     gpu.dispose()
     graph.dispose()
     images.dispose()

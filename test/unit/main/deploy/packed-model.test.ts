@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { modelFromCheckpoint } from '../../../../src/main/engine/checkpoint'
 import type { ModelBuild } from '../../../../src/main/engine/models'
-import { foldCheckpoint } from '../../../../src/main/deploy/fold'
-import { decodeExport, encodeExport } from '../../../../src/main/deploy/format'
+import { decodeExport } from '../../../../src/main/deploy/format'
 import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { PackedModel } from '../../../../src/main/deploy/packed-model'
 import { initBackend } from '../../../../src/main/worker/backend'
-import { binaryBuild, randomBinaryCheckpoint, randomImages } from './support'
+import { relativeError } from '../../../support/backend-parity'
+import { binaryBuild, exportOf, randomBinaryCheckpoint, randomImages } from './support'
 
 beforeAll(async () => {
   await initBackend('wasm')
@@ -22,8 +22,7 @@ const meta = {
 
 async function compare(build: ModelBuild) {
   const checkpoint = await randomBinaryCheckpoint(build)
-  const folded = foldCheckpoint(checkpoint, meta)
-  const { bytes } = encodeExport(folded.meta, folded.tensors)
+  const { bytes } = exportOf(checkpoint, meta)
   const packed = new PackedModel(decodeExport(bytes), jsKernels())
   const graph = modelFromCheckpoint(checkpoint)
   const images = randomImages(6, build)
@@ -46,8 +45,6 @@ const variants: Partial<ModelBuild>[] = [
 describe('the packed model (JavaScript kernels)', () => {
   it.each(variants)('matches the training graph in eval mode: %o', async (variant) => {
     const { expected, actual } = await compare(binaryBuild(variant))
-    const scale = Math.max(...expected.map(Math.abs))
-    const worst = Math.max(...expected.map((v, i) => Math.abs(v - actual[i]!)))
-    expect(worst / scale).toBeLessThan(1e-4)
+    expect(relativeError(actual, expected)).toBeLessThan(1e-4)
   })
 })

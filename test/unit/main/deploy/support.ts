@@ -4,7 +4,8 @@ import { saveCheckpoint, type Checkpoint } from '../../../../src/main/engine/che
 import { ResNet18, type ModelBuild } from '../../../../src/main/engine/models'
 import { Rng } from '../../../../src/shared/random'
 import { binaryConvLayer, convGeometry, signConvReference } from '../../../../src/main/deploy/binary-conv'
-import { packSignStream } from '../../../../src/main/deploy/format'
+import { foldCheckpoint, type ExportMeta } from '../../../../src/main/deploy/fold'
+import { encodeExport, packSignStream } from '../../../../src/main/deploy/format'
 
 export function binaryBuild(overrides: Partial<ModelBuild> = {}): ModelBuild {
   return {
@@ -96,4 +97,13 @@ export function randomCase(c: ConvCase, seed: number) {
   const layer = binaryConvLayer(packSignStream(kernel, shape), shape, c.stride, c.padValue === 1)
   const expected = signConvReference(x, [c.n, c.h, c.w, c.cin], kernel, c.k, c.cout, c.stride, c.padValue)
   return { x, kernel, layer, expected, geometry: convGeometry(c.h, c.w, c.k, c.stride) }
+}
+
+/** A checkpoint folded and encoded as an export file (its bytes, size report and header). */
+export function exportOf(
+  checkpoint: Checkpoint,
+  meta: ExportMeta = { runId: 't', stage: 'bnn', classes: [], normalisation: { mean: [0], std: [1] } },
+) {
+  const folded = foldCheckpoint(checkpoint, meta)
+  return encodeExport(folded.meta, folded.tensors)
 }
