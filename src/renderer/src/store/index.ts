@@ -110,10 +110,7 @@ export interface RunsSlice {
 
 export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & RunsSlice
 
-export type WorkbenchStore = StoreApi<WorkbenchState> & {
-  /** Applies the live events buffered so far (the store batches them to one update per frame or so). */
-  flushLive(): void
-}
+export type WorkbenchStore = StoreApi<WorkbenchState>
 
 export interface StoreOptions {
   /** How buffered live events are scheduled for applying; tests pass a synchronous one. */
@@ -404,5 +401,5 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
       schedule(flushLive)
     }
   })
-  return Object.assign(store, { flushLive })
+  return store
 }

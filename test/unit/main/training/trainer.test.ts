@@ -70,6 +70,7 @@ async function finalCheckpoint(runId: string, stage: string): Promise<Float32Arr
 }
 
 const complete = { epochs: [0, 1], steps: [0, 1, 2, 3, 4, 5] }
+const allComplete = { teacher: complete, tanh: complete, ban: complete, bnn: complete }
 let reference: RunMeta
 
 describe('training runs through the worker', () => {
@@ -88,12 +89,7 @@ describe('training runs through the worker', () => {
       ['ban', 'finished', 2],
       ['bnn', 'finished', 2],
     ])
-    expect(await logShape(run.id)).toEqual({
-      teacher: complete,
-      tanh: complete,
-      ban: complete,
-      bnn: complete,
-    })
+    expect(await logShape(run.id)).toEqual(allComplete)
     const index = await store.snapshotIndex(run.id)
     const attention = index.filter((e) => e.kind === 'attention')
     expect(attention).toHaveLength(8)
@@ -169,12 +165,7 @@ describe('training runs through the worker', () => {
 
     const resumed = await newTrainer().train(run.id)
     expect(resumed.status).toBe('finished')
-    expect(await logShape(run.id)).toEqual({
-      teacher: complete,
-      tanh: complete,
-      ban: complete,
-      bnn: complete,
-    })
+    expect(await logShape(run.id)).toEqual(allComplete)
     expect((await store.readLog(run.id)).filter((l) => l.kind === 'resumed')).toMatchObject([
       { stage: 'ban', epoch: point.epoch },
     ])
@@ -209,12 +200,7 @@ describe('training runs through the worker', () => {
     ])
     const finished = await trainer.train(run.id)
     expect(finished.status).toBe('finished')
-    expect(await logShape(run.id)).toEqual({
-      teacher: complete,
-      tanh: complete,
-      ban: complete,
-      bnn: complete,
-    })
+    expect(await logShape(run.id)).toEqual(allComplete)
   })
 
   it('queues a second run while one trains, and refuses a finished run', async () => {
