@@ -1,16 +1,15 @@
 /// <reference lib="dom" />
 import { mkdirSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FASHION_MNIST_CLASSES, readFashionMnistClass } from '../../src/main/datasets/fashion-mnist'
 import { WorkbenchHost } from '../../src/main/host/workbench-host'
 import { ensureRendererBuilt } from '../../src/main/host/renderer-bundle'
 import { startWsServer, type WsServerHandle } from '../../src/main/host/ws-server'
 import { launchWorkerProcess } from '../../src/main/training/worker-client'
-import { idxFile } from '../fixtures/datasets'
+import { writeFashionIdx } from '../fixtures/fashion-subset'
 import { launchChromium } from '../support/chromium'
 
 let host: WorkbenchHost
@@ -20,32 +19,6 @@ let page: Page
 let source: string
 const problems: string[] = []
 const artifacts = join(import.meta.dirname, '../../test-results/e2e')
-
-/** A small real dataset as MNIST-style IDX files on disk, for the UI to import: Fashion-MNIST's first images. */
-async function writeFashionIdx(dir: string, perClass: { train: number; test: number }): Promise<void> {
-  const classes = FASHION_MNIST_CLASSES.length
-  const pixels = 28 * 28
-  const parts = {
-    train: { n: perClass.train, offset: 0 },
-    test: { n: perClass.test, offset: perClass.train },
-  }
-  await mkdir(dir, { recursive: true })
-  for (const [split, part] of Object.entries(parts)) {
-    const images = new Uint8Array(part.n * classes * pixels)
-    const labels = new Uint8Array(part.n * classes)
-    for (let c = 0; c < classes; c++) {
-      const all = await readFashionMnistClass(c)
-      for (let i = 0; i < part.n; i++) {
-        const slot = i * classes + c
-        images.set(all.subarray((part.offset + i) * pixels, (part.offset + i + 1) * pixels), slot * pixels)
-        labels[slot] = c
-      }
-    }
-    const prefix = split === 'train' ? 'train' : 't10k'
-    await writeFile(join(dir, `${prefix}-images-idx3-ubyte`), idxFile([part.n * classes, 28, 28], images))
-    await writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), idxFile([part.n * classes], labels))
-  }
-}
 
 beforeAll(async () => {
   const home = await mkdtemp(join(tmpdir(), 'r2b-e2e-home-'))
