@@ -39,6 +39,22 @@ function stageMarks(curves: RunCurves, axis: 'epoch' | 'step') {
   return { shapes, annotations }
 }
 
+/** One per-step series of the run, capped to what a plot draws well, as a single line. */
+function stepLine(
+  curves: RunCurves,
+  key: 'learningRate' | 'imagesPerSecond',
+  name: string,
+  hovertemplate: string,
+): Trace[] {
+  const points = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s[key]) })
+  return [{ type: 'scatter', mode: 'lines', name, x: points.x, y: points.y, hovertemplate }]
+}
+
+/** The layout of a single-line plot over steps, with the stage boundaries marked. */
+function stepLayout(yaxis: Record<string, unknown>, marks: ReturnType<typeof stageMarks>) {
+  return { xaxis: { title: { text: 'step' } }, yaxis, showlegend: false, ...marks }
+}
+
 const kilobytes = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`
 
 export function DashboardView({ view }: { view: RunView }) {
@@ -168,26 +184,12 @@ export function DashboardView({ view }: { view: RunView }) {
     }),
     [stepMarks],
   )
-  const schedule = useMemo(() => {
-    const lr = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s.learningRate) })
-    return [
-      {
-        type: 'scatter',
-        mode: 'lines',
-        name: 'learning rate',
-        x: lr.x,
-        y: lr.y,
-        hovertemplate: 'lr %{y:.2e} (step %{x})<extra></extra>',
-      },
-    ]
-  }, [curves])
+  const schedule = useMemo(
+    () => stepLine(curves, 'learningRate', 'learning rate', 'lr %{y:.2e} (step %{x})<extra></extra>'),
+    [curves],
+  )
   const scheduleLayout = useMemo(
-    () => ({
-      xaxis: { title: { text: 'step' } },
-      yaxis: { title: { text: 'learning rate' }, exponentformat: 'e' },
-      showlegend: false,
-      ...stepMarks,
-    }),
+    () => stepLayout({ title: { text: 'learning rate' }, exponentformat: 'e' }, stepMarks),
     [stepMarks],
   )
   const flips = useMemo(
@@ -217,26 +219,12 @@ export function DashboardView({ view }: { view: RunView }) {
     }),
     [epochMarks],
   )
-  const throughput = useMemo(() => {
-    const ips = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s.imagesPerSecond) })
-    return [
-      {
-        type: 'scatter',
-        mode: 'lines',
-        name: 'images/s',
-        x: ips.x,
-        y: ips.y,
-        hovertemplate: '%{y:.0f} images/s (step %{x})<extra></extra>',
-      },
-    ]
-  }, [curves])
+  const throughput = useMemo(
+    () => stepLine(curves, 'imagesPerSecond', 'images/s', '%{y:.0f} images/s (step %{x})<extra></extra>'),
+    [curves],
+  )
   const throughputLayout = useMemo(
-    () => ({
-      xaxis: { title: { text: 'step' } },
-      yaxis: { title: { text: 'images / s' }, rangemode: 'tozero' },
-      showlegend: false,
-      ...stepMarks,
-    }),
+    () => stepLayout({ title: { text: 'images / s' }, rangemode: 'tozero' }, stepMarks),
     [stepMarks],
   )
 
