@@ -35,7 +35,7 @@ export async function inspectDataset(
     if (options.samplesDir) {
       const split = options.split ?? (manifest.splits.train > 0 ? 'train' : 'test')
       const perClass = options.perClass ?? 1
-      const labels = (await reader.readRange(split, 0, reader.size(split))).labels
+      const labels = reader.labels(split)
       const picked = new Map<number, number[]>()
       labels.forEach((label, index) => {
         const list = picked.get(label) ?? []

@@ -19,13 +19,13 @@ import {
 import { API_METHODS, type ApiMethod } from '../../shared/api-methods'
 import type { BackendReport } from '../../shared/backend'
 import { encodeFloat32, encodeUint8 } from '../../shared/binary'
-import type { DatasetManifest, SplitName } from '../../shared/datasets'
+import type { SplitName } from '../../shared/datasets'
 import type { EngineRecord, TensorData } from '../../shared/records'
 import type { RunConfig } from '../../shared/run-config'
 import type { LogLine } from '../../shared/runs'
 import { importDataset } from '../datasets/import'
 import type { DatasetReader } from '../datasets/reader'
-import { listDatasets, readManifest, removeDataset, renameDataset } from '../datasets/store'
+import { listDatasets, removeDataset, renameDataset } from '../datasets/store'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { dataHome } from '../paths'
@@ -112,25 +112,23 @@ export class WorkbenchHost {
 
     // --- datasets ------------------------------------------------------------------------------------
     listDatasets: () => listDatasets(this.home),
-    datasetSamples: async (id, perClass) => {
-      const manifest = await readManifest(id, this.home)
-      const split: SplitName = manifest.splits.train > 0 ? 'train' : 'test'
-      return this.withReader(id, async (reader) => {
+    datasetSamples: (id, perClass) =>
+      this.withReader(id, async (reader) => {
+        const split: SplitName = reader.size('train') > 0 ? 'train' : 'test'
         const labels = reader.labels(split)
-        const picked: number[][] = manifest.classes.map(() => [])
+        const picked: number[][] = reader.manifest.classes.map(() => [])
         labels.forEach((label, index) => {
           const list = picked[label]
           if (list && list.length < perClass) list.push(index)
         })
-        return this.images(reader.manifest, reader, split, picked.flat())
-      })
-    },
+        return this.images(reader, split, picked.flat())
+      }),
     readImages: (id, split, indices) =>
       this.withReader(id, (reader) => {
         const size = reader.size(split)
         const bad = indices.find((i) => i >= size)
         if (bad !== undefined) throw new Error(`image ${bad} is outside the ${split} split (${size} images)`)
-        return this.images(reader.manifest, reader, split, indices)
+        return this.images(reader, split, indices)
       }),
     findImages: (id, split, classIndex, count) =>
       this.withReader(id, async (reader) => {
@@ -289,16 +287,11 @@ export class WorkbenchHost {
     }
   }
 
-  private async images(
-    manifest: DatasetManifest,
-    reader: DatasetReader,
-    split: SplitName,
-    indices: number[],
-  ) {
+  private async images(reader: DatasetReader, split: SplitName, indices: number[]) {
     const raw = await reader.readRaw(split, indices)
     return {
       split,
-      shape: manifest.shape,
+      shape: reader.manifest.shape,
       indices,
       labels: Array.from(raw.labels),
       pixels: encodeUint8(raw.pixels),

@@ -6,7 +6,6 @@ import type { InspectionResult } from '../../shared/records'
 import type { CheckpointLine, RunMeta } from '../../shared/runs'
 import type { WorkerEvent } from '../../shared/worker-protocol'
 import { normalisationTable, normaliseBatch } from '../engine/augment'
-import { DatasetReader } from '../datasets/reader'
 import type { RunStore } from '../runs/run-store'
 import { TrainingError } from './trainer'
 import type { WorkerClient } from './worker-client'
@@ -77,6 +76,8 @@ export async function inspectRun(
 ): Promise<RunInspection> {
   const run = await store.read(runId)
   const { stage, line, teacher } = await chooseCheckpoints(store, run, request)
+  // Loaded here, not at the top: the reader brings tfjs, which the host should not load at start-up.
+  const { DatasetReader } = await import('../datasets/reader')
   const reader = await DatasetReader.open(run.config.data.dataset, store.home).catch(() => {
     throw new TrainingError(`dataset "${run.config.data.dataset}" of run ${runId} is not in the store`)
   })
