@@ -32,7 +32,12 @@ export function fashionMnistClassFile(classIndex: number): string {
 /** All images of one class as one contiguous uint8 array [n × 28 × 28]. */
 export async function readFashionMnistClass(classIndex: number): Promise<Uint8Array> {
   const file = fashionMnistClassFile(classIndex)
-  const parsed = JSON.parse(await readFile(file, 'utf8')) as { data?: unknown }
+  return parseFashionMnistClass(file, await readFile(file))
+}
+
+/** The images of one class file's bytes (JSON `{"data": [[784 pixels], ...]}`). */
+function parseFashionMnistClass(file: string, bytes: Buffer): Uint8Array {
+  const parsed = JSON.parse(bytes.toString('utf8')) as { data?: unknown }
   if (!Array.isArray(parsed.data)) throw new Error(`${file}: expected {"data": [[784 pixels], ...]}`)
   const pixels = FASHION_MNIST_SIZE * FASHION_MNIST_SIZE
   // The package's class 0 file holds two empty entries (7,002 rows for 7,000 images): skip empty rows.
@@ -79,15 +84,16 @@ export const importBundledFashionMnist: Importer = async (context: ImportContext
   for (let c = 0; c < files.length; c++) {
     throwIfCancelled(context.signal)
     const file = files[c]!
-    hash.update(await readFile(file))
-    const images = await readFashionMnistClass(c)
+    const bytes = await readFile(file)
+    hash.update(bytes)
+    const images = parseFashionMnistClass(file, bytes)
     throwIfCancelled(context.signal)
     const count = images.length / pixels
     const test = bundledTestMask(c, count)
     for (let i = 0; i < count; i++) {
       context.writer.append(test[i] ? 'test' : 'train', images.subarray(i * pixels, (i + 1) * pixels), c)
     }
-    context.progress.add(count, (await stat(file)).size)
+    context.progress.add(count, bytes.length)
     await context.writer.drain()
   }
   return {
