@@ -15,12 +15,10 @@ import { ProgressTracker } from './progress'
 import { dataHome } from '../paths'
 import { DatasetWriter, readManifest } from './store'
 
-export type DetectedFormat = { format: ImportFormat | 'cifar'; importer: Importer }
-
 const ARCHIVE = /\.(tar\.gz|tgz|tar)$/i
 
 /** Decides how to read `path`: a named format is trusted for dispatch and checked while reading. */
-export async function detectFormat(path: string, named?: ImportFormat): Promise<DetectedFormat> {
+async function detectFormat(path: string, named?: ImportFormat): Promise<Importer> {
   let isDirectory: boolean
   try {
     isDirectory = (await stat(path)).isDirectory()
@@ -29,26 +27,26 @@ export async function detectFormat(path: string, named?: ImportFormat): Promise<
     throw new DatasetError(`${path}: ${fsReason(error)}`)
   }
   if (named === 'cifar10' || named === 'cifar100') {
-    return { format: named, importer: isDirectory ? importCifarFolder : importCifarArchive }
+    return isDirectory ? importCifarFolder : importCifarArchive
   }
-  if (named === 'idx') return { format: 'idx', importer: importIdx }
+  if (named === 'idx') return importIdx
   if (named === 'imagefolder') {
     if (!isDirectory) throw new DatasetError(`${path}: an image folder import needs a folder, this is a file`)
-    return { format: 'imagefolder', importer: importImageFolder }
+    return importImageFolder
   }
   if (!isDirectory) {
-    if (ARCHIVE.test(path)) return { format: 'cifar', importer: importCifarArchive }
-    if (/-idx[13]-ubyte(\.gz)?$/.test(path)) return { format: 'idx', importer: importIdx }
+    if (ARCHIVE.test(path)) return importCifarArchive
+    if (/-idx[13]-ubyte(\.gz)?$/.test(path)) return importIdx
     throw new DatasetError(
       `${path}: cannot tell the format (expected a CIFAR .tar.gz, an IDX file or a folder); name it with --format`,
     )
   }
   const cifar = await findCifarFolder(path)
-  if (cifar) return { format: cifar.kind, importer: importCifarFolder }
-  if (await findIdxFiles(path)) return { format: 'idx', importer: importIdx }
+  if (cifar) return importCifarFolder
+  if (await findIdxFiles(path)) return importIdx
   const entries = await readdir(path, { withFileTypes: true })
   if (entries.some((entry) => entry.isDirectory() && !entry.name.startsWith('.'))) {
-    return { format: 'imagefolder', importer: importImageFolder }
+    return importImageFolder
   }
   throw new DatasetError(
     `${path}: no CIFAR files, IDX files or class folders found; name the format with --format if it is one of them`,
@@ -92,7 +90,7 @@ async function runImport(
 /** Imports a CIFAR archive or folder, IDX files or an image folder into the store. */
 export async function importDataset(path: string, options: ImportOptions = {}): Promise<ImportResult> {
   const absolute = resolve(path)
-  const { importer } = await detectFormat(absolute, options.format)
+  const importer = await detectFormat(absolute, options.format)
   return runImport(absolute, importer, options)
 }
 

@@ -58,27 +58,21 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
 }
 
 /** Parses JSON lines; an unparsable or invalid *last* line is a torn write and is dropped, anywhere else an error. */
-function parseLines<T>(
-  text: string,
-  parse: (value: unknown) => T,
-  file: string,
-): { lines: T[]; validBytes: number } {
+function parseLines<T>(text: string, parse: (value: unknown) => T, file: string): T[] {
   const raw = text.split('\n')
   const lines: T[] = []
-  let validBytes = 0
   for (let i = 0; i < raw.length; i++) {
     const line = raw[i] as string
     const isLast = i === raw.length - 1 || (i === raw.length - 2 && raw[raw.length - 1] === '')
     if (line === '') continue
     try {
       lines.push(parse(JSON.parse(line)))
-      validBytes += Buffer.byteLength(line) + 1
     } catch (error) {
       if (isLast && !text.endsWith('\n')) break
       throw new RunStoreError(`${file}: line ${i + 1} is not a valid record (${(error as Error).message})`)
     }
   }
-  return { lines, validBytes }
+  return lines
 }
 
 function sha256(data: Uint8Array): string {
@@ -229,7 +223,7 @@ export class RunStore {
 
   async readLog(id: string): Promise<LogLine[]> {
     const file = join(this.dir(id), LOG_FILE)
-    return parseLines(await readFile(file, 'utf8'), (v) => LogLine.parse(v), file).lines
+    return parseLines(await readFile(file, 'utf8'), (v) => LogLine.parse(v), file)
   }
 
   // --- snapshots -----------------------------------------------------------------------------------------
@@ -279,7 +273,7 @@ export class RunStore {
   async snapshotIndex(id: string): Promise<SnapshotIndexEntry[]> {
     const file = join(this.dir(id), 'snapshots', SNAPSHOT_INDEX)
     if (!existsSync(file)) return []
-    return parseLines(await readFile(file, 'utf8'), (v) => SnapshotIndexEntry.parse(v), file).lines
+    return parseLines(await readFile(file, 'utf8'), (v) => SnapshotIndexEntry.parse(v), file)
   }
 
   async readSnapshot(id: string, entry: SnapshotIndexEntry): Promise<SnapshotArrays> {

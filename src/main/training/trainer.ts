@@ -14,7 +14,7 @@ import type { EngineRecord } from '../../shared/records'
 import type { RunMeta, CheckpointLine, LogLine } from '../../shared/runs'
 import type { CheckpointPayload, WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
 import type { z } from 'zod'
-import { datasetDir } from '../datasets/store'
+import { datasetDir, MANIFEST_FILE } from '../datasets/store'
 import type { RunStore } from '../runs/run-store'
 import { RunStoreError } from '../runs/run-store'
 import { TrainingLock } from './run-lock'
@@ -115,7 +115,7 @@ export class Trainer {
           `or stop it with \`npm run r2b -- stop ${holder.runId}\``,
       )
     }
-    if (!existsSync(join(datasetDir(meta.config.data.dataset, this.store.home), 'manifest.json'))) {
+    if (!existsSync(join(datasetDir(meta.config.data.dataset, this.store.home), MANIFEST_FILE))) {
       throw new TrainingError(
         `dataset "${meta.config.data.dataset}" of run ${runId} is not in the store (deleted?): import it again, see \`npm run r2b -- datasets\``,
       )

@@ -5,7 +5,7 @@ import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
 import { importProgressBar } from '../progress'
 import { writeReport } from './report'
-import { stageTable, trainWithProgress, userErrors } from './train'
+import { collect, stageTable, trainWithProgress, userErrors } from './train'
 
 /**
  * `demo`: the main job on the embedded default. Trains the quick preset of the R2B chain on the bundled
@@ -23,7 +23,7 @@ export function registerDemo(cli: CAC): void {
       const bar = importProgressBar('registering Fashion-MNIST')
       await ensureBundledDataset({ home: store.home, onProgress: (event) => bar.update(event) })
       bar.stop()
-      const set = options.set === undefined ? [] : Array.isArray(options.set) ? options.set : [options.set]
+      const set = collect(options.set)
       const run = await userErrors(() =>
         createRun(store, {
           dataset: 'fashion-mnist',

@@ -135,7 +135,8 @@ function report(run: RunMeta, json: boolean): void {
   )
 }
 
-function collect(value: unknown): string[] {
+/** A repeatable option's values (cac gives one value bare, several as an array). */
+export function collect(value: unknown): string[] {
   if (value === undefined) return []
   return (Array.isArray(value) ? value : [value]).map(String)
 }
