@@ -16,6 +16,7 @@ import {
   type SkippedFile,
   type SplitName,
 } from '../../shared/datasets'
+import { writeFileAtomic } from '../atomic-write'
 import { dataHome } from '../paths'
 import { isAlive } from '../process-alive'
 import { DatasetError } from './errors'
@@ -103,12 +104,6 @@ export async function listDatasets(home?: string): Promise<DatasetListing> {
     }
   }
   return listing
-}
-
-async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`
-  await writeFile(temp, text)
-  await rename(temp, file)
 }
 
 export async function renameDataset(id: string, name: string, home?: string): Promise<DatasetManifest> {

@@ -2,10 +2,10 @@
  * Files side of deployment: export a run's stage to a file (atomically: a failed export leaves nothing),
  * read an export back, and turn image files into the model's normalised input.
  */
-import { randomBytes } from 'node:crypto'
-import { readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import sharp from 'sharp'
+import { writeFileAtomic } from '../atomic-write'
 import { readManifest } from '../datasets/store'
 import type { RunStore } from '../runs/run-store'
 import { DeployError } from './errors'
@@ -34,18 +34,6 @@ export interface ExportReport {
 }
 
 /** Writes through a temporary file in the same folder, renamed into place once complete. */
-async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(4).toString('hex')}.tmp`)
-  try {
-    await writeFile(temp, bytes, { flag: 'wx' })
-    await rename(temp, file)
-  } catch (error) {
-    await rm(temp, { force: true })
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error)
-    throw new DeployError(`cannot write ${file}: ${reason}`)
-  }
-}
-
 /**
  * Exports a fully binary stage of a run (default `bnn`) to `outFile` and returns its size report. This is
  * what the CLI's `export` and the UI's Export button call.
@@ -80,7 +68,12 @@ export async function exportRun(
   const folded = foldCheckpoint(checkpoint, { runId, stage, classes, normalisation })
   const { bytes, report } = encodeExport(folded.meta, folded.tensors)
   const file = resolve(outFile)
-  await writeAtomic(file, bytes)
+  try {
+    await writeFileAtomic(file, bytes)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error)
+    throw new DeployError(`cannot write ${file}: ${reason}`)
+  }
   const float32Bytes = float32Params(checkpoint) * 4
   return {
     file,

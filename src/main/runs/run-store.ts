@@ -29,6 +29,7 @@ import {
   type CheckpointLine,
   type RunStatus,
 } from '../../shared/runs'
+import { writeFileAtomic } from '../atomic-write'
 import { dataHome } from '../paths'
 import { isAlive } from '../process-alive'
 
@@ -42,19 +43,6 @@ const SNAPSHOT_INDEX = 'index.jsonl'
 
 export function runsDir(home: string = dataHome()): string {
   return join(home, 'runs')
-}
-
-/** Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename. */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`
-  const handle = await open(temp, 'w')
-  try {
-    await handle.writeFile(data)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(temp, path)
 }
 
 /** Parses JSON lines; an unparsable or invalid *last* line is a torn write and is dropped, anywhere else an error. */
@@ -138,7 +126,7 @@ export class RunStore {
     await mkdir(join(temp, 'snapshots'), { recursive: true })
     await mkdir(join(temp, 'checkpoints'), { recursive: true })
     await writeFile(join(temp, LOG_FILE), '')
-    await writeAtomic(join(temp, RUN_FILE), `${JSON.stringify(RunMeta.parse(meta), null, 2)}\n`)
+    await writeFileAtomic(join(temp, RUN_FILE), `${JSON.stringify(RunMeta.parse(meta), null, 2)}\n`)
     await rename(temp, this.dir(id))
     return meta
   }
@@ -199,7 +187,7 @@ export class RunStore {
 
   async update(id: string, change: (meta: RunMeta) => RunMeta): Promise<RunMeta> {
     const next = RunMeta.parse({ ...change(await this.read(id)), updatedAt: new Date().toISOString() })
-    await writeAtomic(join(this.dir(id), RUN_FILE), `${JSON.stringify(next, null, 2)}\n`)
+    await writeFileAtomic(join(this.dir(id), RUN_FILE), `${JSON.stringify(next, null, 2)}\n`)
     return next
   }
 
@@ -257,7 +245,7 @@ export class RunStore {
     const file = join(record.stage, `e${record.epoch}-${record.kind}.bin`)
     const dir = join(this.dir(id), 'snapshots')
     await mkdir(join(dir, record.stage), { recursive: true })
-    await writeAtomic(join(dir, file), new Uint8Array(payload.buffer))
+    await writeFileAtomic(join(dir, file), new Uint8Array(payload.buffer))
     const entry: SnapshotIndexEntry = {
       kind: record.kind,
       stage: record.stage,
@@ -302,8 +290,8 @@ export class RunStore {
     const temp = `${target}.${randomBytes(4).toString('hex')}.tmp`
     await mkdir(temp, { recursive: true })
     const digest = sha256(data)
-    await writeAtomic(join(temp, 'data.bin'), data)
-    await writeAtomic(
+    await writeFileAtomic(join(temp, 'data.bin'), data)
+    await writeFileAtomic(
       join(temp, 'manifest.json'),
       `${JSON.stringify({ ...record.manifest, sha256: digest, bytes: data.byteLength }, null, 2)}\n`,
     )
@@ -373,7 +361,7 @@ export class RunStore {
     const next = lines[last + 1]
     if (last >= 0 && next?.kind === 'stage-end' && next.stopped !== true) last += 1
     const kept = lines.slice(0, last + 1)
-    await writeAtomic(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''))
+    await writeFileAtomic(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''))
     const checkpoint = [...kept].reverse().find((l) => l.kind === 'checkpoint') as unknown as
       CheckpointLine | undefined
     // Snapshots carry the 0-based epoch they were taken after; that epoch's checkpoint counts epoch + 1.
@@ -383,7 +371,7 @@ export class RunStore {
     const index = await this.snapshotIndex(id)
     const keptIndex = index.filter((e) => done.has(`${e.stage}/${e.epoch + 1}`))
     if (keptIndex.length !== index.length) {
-      await writeAtomic(
+      await writeFileAtomic(
         join(this.dir(id), 'snapshots', SNAPSHOT_INDEX),
         keptIndex.map((e) => `${JSON.stringify(e)}\n`).join(''),
       )

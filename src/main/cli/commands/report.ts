@@ -1,6 +1,7 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { CAC } from 'cac'
+import { writeFileAtomic } from '../../atomic-write'
 import { buildReport } from '../../reports/html-report'
 import { RunStore } from '../../runs/run-store'
 import { userErrors } from './train'
@@ -10,8 +11,7 @@ export async function writeReport(store: RunStore, runId: string, outDir: string
   const html = await buildReport(store, runId)
   await mkdir(outDir, { recursive: true })
   const file = join(outDir, 'index.html')
-  await writeFile(`${file}.tmp`, html)
-  await rename(`${file}.tmp`, file)
+  await writeFileAtomic(file, html)
   return file
 }
 
