@@ -229,13 +229,9 @@ export class Trainer {
     if (holder)
       throw new TrainingError(`another workbench process (pid ${holder.pid}) is training run ${holder.runId}`)
     try {
-      const last = await this.store.rollBackToLastCheckpoint(runId)
-      const lines = await this.store.checkpoints(runId)
-      const completed: Record<string, Payload> = {}
-      const load = async (line: CheckpointLine) =>
-        (await this.store.readCheckpoint(runId, line)) as unknown as Payload
-      for (const line of lines.filter((l) => l.final)) completed[line.stage] = await load(line)
-      const current = last && !last.final ? await load(last) : null
+      // Cut the log back to its last checkpoint: the resume point loaded next starts there.
+      await this.store.rollBackToLastCheckpoint(runId)
+      const { last, completed, current } = await this.loadResumePoint(runId)
       let meta = await this.store.read(runId)
       const external = await this.externalCheckpoints(meta)
       if (last)
