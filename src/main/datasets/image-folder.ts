@@ -6,6 +6,7 @@
  * store, so memory does not grow with the folder.
  */
 import { createHash } from 'node:crypto'
+import type { Dirent } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { basename, extname, join, relative } from 'node:path'
 import sharp from 'sharp'
@@ -36,10 +37,11 @@ export interface FolderScan {
   subRoots: boolean
 }
 
-async function listDirs(dir: string): Promise<string[]> {
+/** The visible entries of `dir` that `keep` accepts, sorted by name. */
+async function listEntries(dir: string, keep: (entry: Dirent) => boolean): Promise<string[]> {
   try {
     return (await readdir(dir, { withFileTypes: true }))
-      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .filter((entry) => keep(entry) && !entry.name.startsWith('.'))
       .map((entry) => entry.name)
       .sort()
   } catch (error) {
@@ -47,16 +49,8 @@ async function listDirs(dir: string): Promise<string[]> {
   }
 }
 
-async function listFiles(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true }))
-      .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
-      .map((entry) => entry.name)
-      .sort()
-  } catch (error) {
-    throw new DatasetError(`${dir}: ${fsReason(error)}`)
-  }
-}
+const listDirs = (dir: string) => listEntries(dir, (entry) => entry.isDirectory())
+const listFiles = (dir: string) => listEntries(dir, (entry) => entry.isFile())
 
 /**
  * Lists classes and files and assigns each file to a split. The hold-out depends only on the sorted file
