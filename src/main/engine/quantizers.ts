@@ -12,38 +12,30 @@ export function signPlusOne<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.sign(tf.add(tf.sign(x), 0.5))) as T
 }
 
-/** Straight-through sign (larq `ste_sign`): forward sign(x) with sign(0) = +1, backward dy·1{|x| ≤ clip}. */
-export function steSign(x: tf.Tensor, clip = 1): tf.Tensor {
+/** Forward sign(x) with sign(0) = +1; backward dy times `pseudoGradient(x)`, the quantizer's stand-in slope. */
+function signWithPseudoGradient(x: tf.Tensor, pseudoGradient: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
   const op = tf.customGrad((...args) => {
     const value = args[0] as tf.Tensor
     ;(args[1] as tf.GradSaveFunc)([value])
     return {
       value: signPlusOne(value),
-      gradFunc: (dy, saved) => {
-        const [xs] = saved as [tf.Tensor]
-        return tf.mul(dy, tf.cast(tf.lessEqual(tf.abs(xs), clip), 'float32'))
-      },
+      gradFunc: (dy, saved) => tf.mul(dy, pseudoGradient((saved as [tf.Tensor])[0])),
     }
   })
   return op(x)
 }
 
+/** Straight-through sign (larq `ste_sign`): forward sign(x) with sign(0) = +1, backward dy·1{|x| ≤ clip}. */
+export function steSign(x: tf.Tensor, clip = 1): tf.Tensor {
+  return signWithPseudoGradient(x, (xs) => tf.cast(tf.lessEqual(tf.abs(xs), clip), 'float32'))
+}
+
 /** Bi-Real Net's ApproxSign: forward sign(x), backward dy·(2 − 2|x|)·1{|x| ≤ 1}. */
 export function approxSign(x: tf.Tensor): tf.Tensor {
-  const op = tf.customGrad((...args) => {
-    const value = args[0] as tf.Tensor
-    ;(args[1] as tf.GradSaveFunc)([value])
-    return {
-      value: signPlusOne(value),
-      gradFunc: (dy, saved) => {
-        const [xs] = saved as [tf.Tensor]
-        const magnitude = tf.abs(xs)
-        const slope = tf.mul(tf.sub(2, tf.mul(2, magnitude)), tf.cast(tf.lessEqual(magnitude, 1), 'float32'))
-        return tf.mul(dy, slope)
-      },
-    }
+  return signWithPseudoGradient(x, (xs) => {
+    const magnitude = tf.abs(xs)
+    return tf.mul(tf.sub(2, tf.mul(2, magnitude)), tf.cast(tf.lessEqual(magnitude, 1), 'float32'))
   })
-  return op(x)
 }
 
 /** The activation quantizer q(·) of the binary block. */
