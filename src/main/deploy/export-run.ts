@@ -33,7 +33,6 @@ export interface ExportReport {
   compression: number
 }
 
-/** Writes through a temporary file in the same folder, renamed into place once complete. */
 /**
  * Exports a fully binary stage of a run (default `bnn`) to `outFile` and returns its size report. This is
  * what the CLI's `export` and the UI's Export button call.

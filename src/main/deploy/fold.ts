@@ -11,6 +11,7 @@
  */
 import type { Checkpoint } from '../engine/checkpoint'
 import { TRANSFER_POINTS, type ModelBuild } from '../engine/models'
+import { isBinaryActivation } from '../engine/quantizers'
 import { DeployError } from './errors'
 import type { ExportHeader, ExportTensor } from './format'
 
@@ -36,8 +37,7 @@ function table(checkpoint: Checkpoint): Table {
 /** Why a build cannot be exported as a fully binary network, or null when it can. */
 export function notFullyBinary(build: ModelBuild): string | null {
   if (build.architecture !== 'binary') return 'it is the real ResNet-18, not the binary architecture'
-  if (build.activation !== 'sign' && build.activation !== 'approxsign')
-    return `its activations are ${build.activation}, not sign`
+  if (!isBinaryActivation(build.activation)) return `its activations are ${build.activation}, not sign`
   if (build.weights !== 'sign') return 'its weights are real, not sign'
   return null
 }

@@ -108,11 +108,9 @@ export class PackedModel {
       bias: tensor('stem.bias'),
       stride: m.stem === 'imagenet' ? 2 : 1,
     }
-    let size = m.stem === 'imagenet' ? Math.ceil(Math.ceil(m.inputSize / 2) / 2) : m.inputSize
     const widths = stageWidths(m.width)
     TRANSFER_POINTS.forEach((point, i) => {
       const strides = i >= 2 && i % 2 === 0 ? 2 : 1
-      size = Math.ceil(size / strides)
       for (const half of ['a', 'b']) {
         const name = `${point}${half}`
         const stride = half === 'a' ? strides : 1

@@ -139,7 +139,8 @@ export function heNormal<R extends tf.Rank>(shape: number[], fanIn: number, seed
   )
 }
 
-function emptyRow(name: string, kind: string, outputShape: number[]): SummaryRow {
+/** A summary row of a layer without parameters or arithmetic worth counting (pooling, for instance). */
+export function emptyRow(name: string, kind: string, outputShape: number[]): SummaryRow {
   return {
     name,
     kind,

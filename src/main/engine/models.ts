@@ -10,6 +10,7 @@ import {
   BatchNorm,
   Dense,
   ParamStore,
+  emptyRow,
   QuantConv2d,
   forwardContext,
   traceRow,
@@ -206,18 +207,7 @@ export class ResNet18 {
     let x: tf.Tensor4D = tf.relu(this.stemBn.apply(this.stemConv.apply(images, ctx), ctx))
     if (this.build.stem === 'imagenet') {
       x = tf.maxPool(x, 3, 2, 'same')
-      traceRow(ctx, {
-        name: 'stem.pool',
-        kind: 'MaxPooling2D',
-        inputPrecision: 32,
-        outputShape: x.shape.slice(1),
-        binaryParams: 0,
-        floatParams: 0,
-        nonTrainableParams: 0,
-        memoryBytes: 0,
-        bops: 0,
-        flops: 0,
-      })
+      traceRow(ctx, emptyRow('stem.pool', 'MaxPooling2D', x.shape.slice(1)))
     }
     const points: tf.Tensor4D[] = []
     const gates: ForwardResult['gates'] = []

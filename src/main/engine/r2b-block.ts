@@ -16,6 +16,7 @@ import {
   LearnedScale,
   PReLU,
   QuantConv2d,
+  emptyRow,
   traceRow,
   type ForwardContext,
   type ParamStore,
@@ -71,18 +72,7 @@ export class DownsampleShortcut {
 
   apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     const pooled = tf.avgPool(x, 2, 2, 'same')
-    traceRow(ctx, {
-      name: `${this.name}.pool`,
-      kind: 'AveragePooling2D',
-      inputPrecision: 32,
-      outputShape: pooled.shape.slice(1),
-      binaryParams: 0,
-      floatParams: 0,
-      nonTrainableParams: 0,
-      memoryBytes: 0,
-      bops: 0,
-      flops: 0,
-    })
+    traceRow(ctx, emptyRow(`${this.name}.pool`, 'AveragePooling2D', pooled.shape.slice(1)))
     return this.bn.apply(this.conv.apply(pooled, ctx), ctx)
   }
 }

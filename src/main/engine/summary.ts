@@ -12,7 +12,7 @@
  * - OPs = BOPs / 64 + FLOPs (the single figure of Bi-Real Net and ReActNet).
  */
 import type { ModelSummary, SummaryRow, SummaryTotals } from '../../shared/records'
-import { ResNet18, type ModelBuild } from './models'
+import { ResNet18, resolveStem, type ModelBuild } from './models'
 
 export function summaryTotals(rows: SummaryRow[]): SummaryTotals {
   const sum = (key: 'binaryParams' | 'floatParams' | 'nonTrainableParams' | 'bops' | 'flops') =>
@@ -73,7 +73,7 @@ export function summaryBuild(o: SummaryOptions): ModelBuild {
     weights: !teacher && o.stage === 'bnn' ? 'sign' : 'real',
     scaling: teacher ? 'none' : gated ? 'gate' : 'learned',
     width: o.width,
-    stem: o.stem === 'auto' ? (o.input >= 64 ? 'imagenet' : 'cifar') : o.stem,
+    stem: resolveStem(o.stem, o.input),
     downsample: o.downsample,
     padValue: o.binaryPadding === 'zero' ? 0 : 1,
     steClip: 1,
