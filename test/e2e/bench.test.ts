@@ -15,8 +15,8 @@ describe('npm run r2b -- bench --quick --json', () => {
     const figures = JSON.parse(stdout) as Record<string, number | string>
     // The headline, from the backend training would pick here (wasm: lavapipe is a software adapter).
     expect(figures).toMatchObject({ backend: 'wasm', adapter: expect.stringMatching(/llvmpipe/) })
-    for (const key of ['binaryConvSpeedup', 'modelSpeedup', 'trainStepRatio', 'exportBytes', 'float32Bytes'])
-      expect(figures[key], key).toBeGreaterThan(0)
+    const headline = ['binaryConvSpeedup', 'binaryConvBound', 'modelSpeedup', 'trainStepRatio', 'exportBytes']
+    for (const key of [...headline, 'float32Bytes']) expect(figures[key], key).toBeGreaterThan(0)
     expect(figures.exportBytes).toBeLessThan((figures.float32Bytes as number) / 10)
     // Each backend's figures were taken on that backend, not on whichever one started first.
     expect(figures['datasets.reader: tfjs backend']).toBe('cpu')
@@ -25,6 +25,9 @@ describe('npm run r2b -- bench --quick --json', () => {
     expect(figures['train.backend']).toBe('wasm')
     expect(figures['webgpu.backend']).toBe('webgpu')
     expect(figures['webgpu.kernels']).toBe('webgpu')
+    // The popcount bound is a CPU figure: measured with the wasm kernels, not with the GPU ones.
+    expect(figures['wasm.conv_8x8x64_popcount_bound_ms']).toBeGreaterThan(0)
+    expect(figures['webgpu.binaryConvBound']).toBeUndefined()
     expect(figures['webgpu.exportBytes']).toBe(figures.exportBytes)
     expect(stderr).toMatch(
       /bench: datasets[\s\S]*bench: packed inference on wasm[\s\S]*bench: training steps on wasm/,

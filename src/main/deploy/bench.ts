@@ -5,6 +5,8 @@
  * - the whole ResNet-18 (width 1, random weights, batch 1): the packed engine against the float graph's eval
  *   forward;
  * - the export's bytes against the float32 graph's.
+ * On the CPU, also this CPU's XOR-popcount throughput and the bound it sets on each conv (its mismatch count at
+ * that rate), against which the packed conv's time reads as a fraction of what the hardware allows.
  * Each time is a median over rounds that alternate the two sides, and includes reading the result back (what
  * an application waits for).
  */
@@ -15,7 +17,7 @@ import { binaryConvLayer } from './binary-conv'
 import { float32Params, foldCheckpoint } from './fold'
 import { decodeExport, encodeExport, packSignStream } from './format'
 import { kernelsForBackend } from './kernels'
-import { defaultPopcount, wasmKernels, type Popcount } from './kernels-wasm'
+import { defaultPopcount, wasmKernels, xorPopcountRate, type Popcount } from './kernels-wasm'
 import { PackedModel, type BinaryKernels } from './packed-model'
 
 export interface BenchDeployOptions {
@@ -53,6 +55,9 @@ async function sideBySide(a: () => tf.Tensor, b: () => tf.Tensor, rounds: number
 }
 
 const round = (v: number, digits = 2) => Number(v.toFixed(digits))
+
+const geometricMean = (values: number[]) =>
+  Math.exp(values.reduce((sum, v) => sum + Math.log(v), 0) / values.length)
 
 async function convFigures(
   kernels: BinaryKernels,
@@ -104,6 +109,7 @@ export async function benchDeploy(
   const other: Popcount = defaultPopcount() === 'scalar' ? 'simd' : 'scalar'
   const alternative = kernels.name === 'wasm' ? await wasmKernels(other) : null
   const speedups: number[] = []
+  const bounds: number[] = []
   for (const [size, c] of convShapes) {
     const { packedMs, floatMs } = await convFigures(kernels, size, c, rounds)
     const key = `conv_${size}x${size}x${c}`
@@ -111,6 +117,15 @@ export async function benchDeploy(
     figures[`${key}_float_ms`] = round(floatMs)
     figures[`${key}_speedup`] = round(floatMs / packedMs)
     speedups.push(floatMs / packedMs)
+    if (kernels.name === 'wasm') {
+      // Every output's 3×3×c window, in whole 64-bit words, counted at the faster of the two popcounts' rates,
+      // measured just after the conv.
+      const bits = size * size * c * Math.ceil((9 * c) / 64) * 64
+      const boundMs = bits / Math.max(await xorPopcountRate('scalar'), await xorPopcountRate('simd'))
+      figures[`${key}_popcount_bound_ms`] = round(boundMs, 3)
+      figures[`${key}_bound_speedup`] = round(floatMs / boundMs)
+      bounds.push(floatMs / boundMs)
+    }
     if (alternative) {
       const figure = await convFigures(alternative, size, c, rounds)
       figures[`${key}_packed_${other}_popcount_ms`] = round(figure.packedMs)
@@ -118,7 +133,8 @@ export async function benchDeploy(
   }
   alternative?.dispose()
   // The geometric mean over the four stages' shapes.
-  figures.binaryConvSpeedup = round(Math.exp(speedups.reduce((s, v) => s + Math.log(v), 0) / speedups.length))
+  figures.binaryConvSpeedup = round(geometricMean(speedups))
+  if (bounds.length) figures.binaryConvBound = round(geometricMean(bounds))
 
   const build: ModelBuild = {
     architecture: 'binary',

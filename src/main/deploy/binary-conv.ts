@@ -52,7 +52,7 @@ export function convGeometry(h: number, w: number, k: number, stride: number): C
   return { oh, ow, padTop: Math.floor(padH / 2), padLeft: Math.floor(padW / 2) }
 }
 
-function popcount(v: number): number {
+export function popcount(v: number): number {
   v = v - ((v >>> 1) & 0x55555555)
   v = (v & 0x33333333) + ((v >>> 2) & 0x33333333)
   return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number

@@ -91,6 +91,8 @@ export async function benchAll(
     backend: primary,
     adapter,
     binaryConvSpeedup: head.binaryConvSpeedup ?? 'n/a',
+    // On the CPU: the speed-up this CPU's XOR-popcount throughput allows at most.
+    ...(head.binaryConvBound === undefined ? {} : { binaryConvBound: head.binaryConvBound }),
     modelSpeedup: head.modelSpeedup ?? 'n/a',
     exportBytes: head.exportBytes ?? 'n/a',
     float32Bytes: head.float32Bytes ?? 'n/a',

@@ -126,7 +126,55 @@
   (func $widen (param $v v128) (result v128)
     (i32x4.extadd_pairwise_i16x8_u (i16x8.extadd_pairwise_i8x16_u (local.get $v))))
 
-;; The epilogue, in place over the conv's dot products [N][pixels][cout], four channels at a time (NHWC keeps
+  ;; XOR-popcount throughput, for `bench`: $reps passes over $bytes (a multiple of 64) at $buf, each 16-byte unit
+  ;; XORed with the first and counted, as the conv's inner loop does but with nothing else to do. Returns the count,
+  ;; so that none of it is dead code.
+  (func (export "xorPopcount") (param $buf i32) (param $bytes i32) (param $reps i32) (param $simd i32) (result i64)
+    (local $p i32) (local $end i32) (local $steps i32) (local $key v128) (local $kl i64) (local $kh i64)
+    (local $a0 v128) (local $a1 v128) (local $s v128) (local $c0 i64) (local $c1 i64)
+    (local.set $key (v128.load (local.get $buf)))
+    (local.set $kl (i64.load (local.get $buf)))
+    (local.set $kh (i64.load offset=8 (local.get $buf)))
+    (local.set $end (i32.add (local.get $buf) (local.get $bytes)))
+    (block $done_r (loop $next_r
+      (br_if $done_r (i32.eqz (local.get $reps)))
+      (local.set $p (local.get $buf))
+      (block $done_p (loop $next_p
+        (br_if $done_p (i32.ge_u (local.get $p) (local.get $end)))
+        (if (local.get $simd)
+          (then
+            (local.set $a0 (i8x16.add (local.get $a0) (i8x16.add
+              (i8x16.popcnt (v128.xor (local.get $key) (v128.load offset=0 (local.get $p))))
+              (i8x16.popcnt (v128.xor (local.get $key) (v128.load offset=16 (local.get $p)))))))
+            (local.set $a1 (i8x16.add (local.get $a1) (i8x16.add
+              (i8x16.popcnt (v128.xor (local.get $key) (v128.load offset=32 (local.get $p))))
+              (i8x16.popcnt (v128.xor (local.get $key) (v128.load offset=48 (local.get $p)))))))
+            ;; bytes gain at most 16 per step: widened every 15 steps
+            (local.set $steps (i32.add (local.get $steps) (i32.const 1)))
+            (if (i32.eq (local.get $steps) (i32.const 15)) (then
+              (local.set $s (i32x4.add (local.get $s) (i32x4.add (call $widen (local.get $a0)) (call $widen (local.get $a1)))))
+              (local.set $a0 (v128.const i32x4 0 0 0 0))
+              (local.set $a1 (v128.const i32x4 0 0 0 0))
+              (local.set $steps (i32.const 0)))))
+          (else
+            (local.set $c0 (i64.add (local.get $c0) (i64.add
+              (i64.add (i64.popcnt (i64.xor (local.get $kl) (i64.load offset=0 (local.get $p))))
+                (i64.popcnt (i64.xor (local.get $kh) (i64.load offset=8 (local.get $p)))))
+              (i64.add (i64.popcnt (i64.xor (local.get $kl) (i64.load offset=16 (local.get $p))))
+                (i64.popcnt (i64.xor (local.get $kh) (i64.load offset=24 (local.get $p))))))))
+            (local.set $c1 (i64.add (local.get $c1) (i64.add
+              (i64.add (i64.popcnt (i64.xor (local.get $kl) (i64.load offset=32 (local.get $p))))
+                (i64.popcnt (i64.xor (local.get $kh) (i64.load offset=40 (local.get $p)))))
+              (i64.add (i64.popcnt (i64.xor (local.get $kl) (i64.load offset=48 (local.get $p))))
+                (i64.popcnt (i64.xor (local.get $kh) (i64.load offset=56 (local.get $p))))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (br $next_p)))
+      (local.set $reps (i32.sub (local.get $reps) (i32.const 1)))
+      (br $next_r)))
+    (local.set $s (i32x4.add (local.get $s) (i32x4.add (call $widen (local.get $a0)) (call $widen (local.get $a1)))))
+    (i64.add (i64.add (local.get $c0) (local.get $c1)) (i64.extend_i32_u (call $lanes (local.get $s)))))
+
+  ;; The epilogue, in place over the conv's dot products [N][pixels][cout], four channels at a time (NHWC keeps
   ;; a pixel's channels contiguous): channel (or per-image channel) scale, spatial scale, PReLU, bias, residual,
   ;; each rounded to float32 in the reference's order.
   (func (export "epilogue")
