@@ -18,6 +18,7 @@ interface Exports {
   memory: WebAssembly.Memory
   pack(...args: number[]): void
   conv(...args: number[]): void
+  unpad(...args: number[]): void
   epilogue(...args: number[]): void
   xorPopcount(buf: number, bytes: number, reps: number, simd: number): bigint
 }
@@ -141,12 +142,17 @@ export const defaultPopcount = (): Popcount =>
   process.arch === 'x64' || process.arch === 'ia32' ? 'scalar' : 'simd'
 
 /**
- * XOR-popcount throughput of this CPU in WebAssembly, in bits per millisecond: the conv's inner loop with nothing
- * else to do, over 4 KiB that stay in the L1 cache. No packed conv can count its mismatches faster, so it bounds
- * the speed-up over a float conv from above (`bench deploy`). Median of five timings of about 20 ms; each
- * timing's count is checked against a count in JavaScript, so the figure is of work actually done.
+ * XOR-popcount throughput of this CPU in WebAssembly: the conv's inner loop with nothing else to do, over 4 KiB
+ * that stay in the L1 cache. No packed conv can count its mismatches faster, so it bounds the speed-up over a
+ * float conv from above (`bench deploy`). Each timing's count is checked against a count in JavaScript, so the
+ * figure is of work actually done.
  */
-export async function xorPopcountRate(popcount: Popcount = defaultPopcount()): Promise<number> {
+export interface PopcountMeter {
+  /** One timing of about `ms` (set at creation), in bits per millisecond. */
+  bitsPerMs(): number
+}
+
+export async function popcountMeter(popcount: Popcount = defaultPopcount(), ms = 5): Promise<PopcountMeter> {
   const instance = await WebAssembly.instantiate(await wasmModule(), {})
   const exports = instance.exports as unknown as Exports
   const [buf, bytes] = [64, 4096]
@@ -159,17 +165,16 @@ export async function xorPopcountRate(popcount: Popcount = defaultPopcount()): P
   const time = (reps: number) => {
     const t0 = globalThis.performance.now()
     const count = exports.xorPopcount(buf, bytes, reps, simd)
-    const ms = globalThis.performance.now() - t0
+    const elapsed = globalThis.performance.now() - t0
     if (count !== BigInt(perPass * reps))
       throw new Error(`xorPopcount counted ${count} bits, not ${perPass * reps}: the kernel module is broken`)
-    return ms
+    return elapsed
   }
-  // Warm up (tier-up to optimised code), then size the runs to about 20 ms each.
-  let reps = 256
-  while (time(reps) < 5) reps *= 2
-  reps = Math.ceil((reps * 20) / time(reps))
-  const times = Array.from({ length: 5 }, () => time(reps)).sort((a, b) => a - b)
-  return (reps * bytes * 8) / times[2]!
+  // Warm up (tier-up to optimised code), then size a timing to about `ms`.
+  let reps = 64
+  while (time(reps) < ms / 4) reps *= 2
+  reps = Math.ceil((reps * ms) / time(reps))
+  return { bitsPerMs: () => (reps * bytes * 8) / time(reps) }
 }
 
 export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promise<BinaryKernels> {
@@ -218,7 +223,8 @@ export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promi
         const bias = e.bias ? arena.put(e.bias) : 0
         const residual = e.residual ? arena.put(e.residual) : 0
         const count = n * oh * ow * layer.cout
-        const out = arena.scratch(count * 4)
+        // The conv may write three pixels past the output (see the WAT).
+        const out = arena.scratch((count + 3 * layer.cout) * 4)
         // Four pixels' windows, interleaved by unit; the zero fill past each window stays as it is.
         const win = arena.scratch(prepared.units * 64)
         new Uint8Array(arena.memory, win, prepared.units * 64).fill(0)
@@ -232,20 +238,30 @@ export async function wasmKernels(popcount: Popcount = defaultPopcount()): Promi
           layer.stride,
           oh,
           ow,
-          h,
-          w,
-          padTop,
-          padLeft,
           prepared.weights,
           prepared.units,
           layer.cout,
           layer.cin,
-          layer.padOne ? 1 : 0,
-          prepared.tapSums,
           win,
           out,
           popcount === 'simd' ? 1 : 0,
         )
+        // With 0 padding, the border pixels' outside taps come back out.
+        if (!layer.padOne)
+          exports.unpad(
+            out,
+            n,
+            oh,
+            ow,
+            layer.cout,
+            layer.k,
+            layer.stride,
+            h,
+            w,
+            padTop,
+            padLeft,
+            prepared.tapSums,
+          )
         exports.epilogue(
           out,
           n,

@@ -4,7 +4,7 @@
 ;;
 ;; The packed input is stored with its padding border as zero words ([N][HP][WP][words]; a zero bit is a +1
 ;; input), so a window is read without bounds checks and each of its kernel rows (k pixels × words) is
-;; contiguous. A call is pack, conv (raw dot products), epilogue (in place).
+;; contiguous. A call is pack, conv (integer dot products), epilogue (to float, in place).
 (module
   (memory (export "memory") 1)
 
@@ -80,43 +80,80 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $next_b))))
 
-  ;; Which taps of output pixel (oy, ox)'s window fall outside the image: bit ky·k + kx.
-  (func $outside
-    (param $oy i32) (param $ox i32) (param $k i32) (param $stride i32) (param $h i32) (param $w i32)
-    (param $padTop i32) (param $padLeft i32) (result i32)
-    (local $ky i32) (local $kx i32) (local $iy i32) (local $ix i32) (local $mask i32)
-    (local.set $ky (i32.const 0))
-    (block $done_y (loop $next_y
-      (br_if $done_y (i32.ge_u (local.get $ky) (local.get $k)))
-      (local.set $iy (i32.add (i32.sub (i32.mul (local.get $oy) (local.get $stride)) (local.get $padTop)) (local.get $ky)))
-      (local.set $kx (i32.const 0))
-      (block $done_x (loop $next_x
-        (br_if $done_x (i32.ge_u (local.get $kx) (local.get $k)))
-        (local.set $ix (i32.add (i32.sub (i32.mul (local.get $ox) (local.get $stride)) (local.get $padLeft)) (local.get $kx)))
-        (if (i32.or
-              (i32.or (i32.lt_s (local.get $iy) (i32.const 0)) (i32.ge_s (local.get $iy) (local.get $h)))
-              (i32.or (i32.lt_s (local.get $ix) (i32.const 0)) (i32.ge_s (local.get $ix) (local.get $w))))
-          (then (local.set $mask (i32.or (local.get $mask)
-            (i32.shl (i32.const 1) (i32.add (i32.mul (local.get $ky) (local.get $k)) (local.get $kx)))))))
-        (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
-        (br $next_x)))
-      (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
-      (br $next_y)))
-    (local.get $mask))
-
-  ;; The dot product of a window with all +1 counted the outside taps of a 0-padded window as +1 inputs; their
-  ;; contribution (the weights' tap sums) is taken back out.
-  (func $unpad (param $d i32) (param $mask i32) (param $sums i32) (result i32)
+  ;; Which of a window's k taps along one axis fall outside [0, size): bit i for tap i, the window starting at
+  ;; o·stride − pad.
+  (func $axisOutside (param $o i32) (param $stride i32) (param $pad i32) (param $size i32) (param $k i32) (result i32)
+    (local $i i32) (local $at i32) (local $bits i32)
+    (local.set $at (i32.sub (i32.mul (local.get $o) (local.get $stride)) (local.get $pad)))
     (block $done (loop $next
-      (br_if $done (i32.eqz (local.get $mask)))
-      (if (i32.and (local.get $mask) (i32.const 1)) (then
-        (local.set $d (i32.sub (local.get $d) (i32.load (local.get $sums))))))
-      (local.set $mask (i32.shr_u (local.get $mask) (i32.const 1)))
-      (local.set $sums (i32.add (local.get $sums) (i32.const 4)))
+      (br_if $done (i32.ge_u (local.get $i) (local.get $k)))
+      (if (i32.or (i32.lt_s (local.get $at) (i32.const 0)) (i32.ge_s (local.get $at) (local.get $size))) (then
+        (local.set $bits (i32.or (local.get $bits) (i32.shl (i32.const 1) (local.get $i))))))
+      (local.set $at (i32.add (local.get $at) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $next)))
-    (local.get $d))
+    (local.get $bits))
 
-  ;; Sum of the four 32-bit lanes.
+  ;; With 0 padding, after the conv: the conv counted a window's outside taps as +1 inputs (zero bits), so each
+  ;; border pixel's dot products lose those taps' contribution, the weights' tap sums ([cout][k·k]).
+  (func (export "unpad")
+    (param $out i32) (param $n i32) (param $oh i32) (param $ow i32) (param $cout i32) (param $k i32)
+    (param $stride i32) (param $h i32) (param $w i32) (param $padTop i32) (param $padLeft i32) (param $tapSums i32)
+    (local $b i32) (local $oy i32) (local $ox i32) (local $o i32) (local $rows i32) (local $cols i32)
+    (local $mask i32) (local $t i32) (local $ptr i32) (local $sums i32) (local $d i32) (local $bits i32)
+    (block $done_b (loop $next_b
+      (br_if $done_b (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $oy (i32.const 0))
+      (block $done_y (loop $next_y
+        (br_if $done_y (i32.ge_u (local.get $oy) (local.get $oh)))
+        (local.set $rows (call $axisOutside (local.get $oy) (local.get $stride) (local.get $padTop) (local.get $h) (local.get $k)))
+        (local.set $ox (i32.const 0))
+        (block $done_x (loop $next_x
+          (br_if $done_x (i32.ge_u (local.get $ox) (local.get $ow)))
+          (local.set $cols (call $axisOutside (local.get $ox) (local.get $stride) (local.get $padLeft) (local.get $w) (local.get $k)))
+          (if (i32.or (local.get $rows) (local.get $cols)) (then
+            ;; tap ky·k + kx is outside where its row or its column is
+            (local.set $mask (i32.const 0))
+            (local.set $t (i32.const 0))
+            (block $done_t (loop $next_t
+              (br_if $done_t (i32.ge_u (local.get $t) (i32.mul (local.get $k) (local.get $k))))
+              (if (i32.and (i32.or
+                    (i32.shr_u (local.get $rows) (i32.div_u (local.get $t) (local.get $k)))
+                    (i32.shr_u (local.get $cols) (i32.rem_u (local.get $t) (local.get $k))))
+                  (i32.const 1))
+                (then (local.set $mask (i32.or (local.get $mask) (i32.shl (i32.const 1) (local.get $t))))))
+              (local.set $t (i32.add (local.get $t) (i32.const 1)))
+              (br $next_t)))
+            (local.set $ptr (i32.add (local.get $out) (i32.shl (i32.mul
+              (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $oy)) (local.get $ow)) (local.get $ox))
+              (local.get $cout)) (i32.const 2))))
+            (local.set $sums (local.get $tapSums))
+            (local.set $o (i32.const 0))
+            (block $done_o (loop $next_o
+              (br_if $done_o (i32.ge_u (local.get $o) (local.get $cout)))
+              (local.set $d (i32.load (local.get $ptr)))
+              (local.set $bits (local.get $mask))
+              (local.set $t (i32.const 0))
+              (block $done_m (loop $next_m
+                (br_if $done_m (i32.eqz (local.get $bits)))
+                (if (i32.and (local.get $bits) (i32.const 1)) (then
+                  (local.set $d (i32.sub (local.get $d) (i32.load (i32.add (local.get $sums) (i32.shl (local.get $t) (i32.const 2))))))))
+                (local.set $bits (i32.shr_u (local.get $bits) (i32.const 1)))
+                (local.set $t (i32.add (local.get $t) (i32.const 1)))
+                (br $next_m)))
+              (i32.store (local.get $ptr) (local.get $d))
+              (local.set $ptr (i32.add (local.get $ptr) (i32.const 4)))
+              (local.set $sums (i32.add (local.get $sums) (i32.shl (i32.mul (local.get $k) (local.get $k)) (i32.const 2))))
+              (local.set $o (i32.add (local.get $o) (i32.const 1)))
+              (br $next_o)))))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br $next_x)))
+        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (br $next_y)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $next_b))))
+
+    ;; Sum of the four 32-bit lanes.
   (func $lanes (param $v v128) (result i32)
     (i32.add
       (i32.add (i32x4.extract_lane 0 (local.get $v)) (i32x4.extract_lane 1 (local.get $v)))
@@ -174,9 +211,9 @@
     (local.set $s (i32x4.add (local.get $s) (i32x4.add (call $widen (local.get $a0)) (call $widen (local.get $a1)))))
     (i64.add (i64.add (local.get $c0) (local.get $c1)) (i64.extend_i32_u (call $lanes (local.get $s)))))
 
-  ;; The epilogue, in place over the conv's dot products [N][pixels][cout], four channels at a time (NHWC keeps
-  ;; a pixel's channels contiguous): channel (or per-image channel) scale, spatial scale, PReLU, bias, residual,
-  ;; each rounded to float32 in the reference's order.
+  ;; The epilogue, in place over the conv's i32 dot products [N][pixels][cout], making them float32, four channels
+  ;; at a time (NHWC keeps a pixel's channels contiguous): channel (or per-image channel) scale, spatial scale,
+  ;; PReLU, bias, residual, each rounded to float32 in the reference's order.
   (func (export "epilogue")
     (param $out i32) (param $n i32) (param $pixels i32) (param $cout i32) (param $scale i32) (param $perImage i32)
     (param $spatial i32) (param $alpha i32) (param $bias i32) (param $residual i32)
@@ -197,7 +234,7 @@
         (local.set $o (i32.const 0))
         (block $done_v (loop $next_v
           (br_if $done_v (i32.ge_u (local.get $o) (local.get $c4)))
-          (local.set $y (f32x4.mul (v128.load (local.get $ptr)) (v128.load (i32.add (local.get $sc) (i32.shl (local.get $o) (i32.const 2))))))
+          (local.set $y (f32x4.mul (f32x4.convert_i32x4_s (v128.load (local.get $ptr))) (v128.load (i32.add (local.get $sc) (i32.shl (local.get $o) (i32.const 2))))))
           (if (local.get $spatial) (then (local.set $y (f32x4.mul (local.get $y) (local.get $sp)))))
           (if (local.get $alpha) (then
             (local.set $y (v128.bitselect
@@ -214,7 +251,7 @@
           (br $next_v)))
         (block $done_o (loop $next_o
           (br_if $done_o (i32.ge_u (local.get $o) (local.get $cout)))
-          (local.set $f (f32.mul (f32.load (local.get $ptr)) (f32.load (i32.add (local.get $sc) (i32.shl (local.get $o) (i32.const 2))))))
+          (local.set $f (f32.mul (f32.convert_i32_s (i32.load (local.get $ptr))) (f32.load (i32.add (local.get $sc) (i32.shl (local.get $o) (i32.const 2))))))
           (if (local.get $spatial) (then (local.set $f (f32.mul (local.get $f) (f32x4.extract_lane 0 (local.get $sp))))))
           (if (local.get $alpha) (then
             (if (f32.lt (local.get $f) (f32.const 0)) (then
@@ -232,28 +269,28 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $next_b))))
 
-  ;; XNOR-popcount conv: raw dot products (as float) for the epilogue pass. Four horizontally adjacent output
-  ;; pixels at a time (past a row's end, its last pixel again, not stored): their k×k windows are gathered into
-  ;; $win interleaved in 16-byte units ([unit][pixel]), each window zero-filled to whole units, so one weight
-  ;; unit loaded ([cout][units], same zero fill) meets the four pixels' units at fixed offsets.
+  ;; XNOR-popcount conv: integer dot products (i32) for the epilogue pass. Four horizontally adjacent output
+  ;; pixels at a time: their k×k windows are gathered into $win interleaved in 16-byte units ([unit][pixel]),
+  ;; each window zero-filled to whole units, so one weight unit loaded ([cout][units], same zero fill) meets the
+  ;; four pixels' units at fixed offsets. All four are stored without checks, as the hot loop has no register
+  ;; to spare: past a row's end, the row's last pixel again goes to the next row's first pixels, which are
+  ;; written later, or after the last row to three spare pixels the host leaves after the output.
   ;; Two ways to count mismatching bits, the same result: with $simd, i8x16.popcnt (one instruction on ARM,
   ;; NEON CNT; a byte-shuffle sequence on x86); otherwise i64.popcnt (x86's native POPCNT). Byte counts gain at
   ;; most 8 per step and are widened to 32-bit lanes every 31 steps, before a byte could pass 255.
   (func (export "conv")
     (param $bits i32) (param $n i32) (param $hp i32) (param $wp i32) (param $words i32)
     (param $k i32) (param $stride i32) (param $oh i32) (param $ow i32)
-    (param $h i32) (param $w i32) (param $padTop i32) (param $padLeft i32)
-    (param $weights i32) (param $units i32) (param $cout i32) (param $cin i32) (param $padOne i32)
-    (param $tapSums i32) (param $win i32) (param $out i32) (param $simd i32)
+    (param $weights i32) (param $units i32) (param $cout i32) (param $cin i32)
+    (param $win i32) (param $out i32) (param $simd i32)
     (local $segWords i32) (local $rowBytes i32) (local $pixBytes i32) (local $full i32) (local $taps i32)
     (local $b i32) (local $oy i32) (local $ox i32) (local $o i32) (local $i i32) (local $ky i32) (local $j i32)
     (local $live i32) (local $src i32) (local $dst i32) (local $x i32) (local $wptr i32) (local $end i32)
-    (local $steps i32) (local $sums i32) (local $d i32) (local $pixOut i32) (local $p i32) (local $unitBytes i32)
+    (local $steps i32) (local $pixOut i32) (local $p i32) (local $unitBytes i32)
     (local $wv v128) (local $wl i64) (local $wh i64)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
     (local $c0 i64) (local $c1 i64) (local $c2 i64) (local $c3 i64)
-    (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32)
     (local.set $taps (i32.mul (local.get $k) (local.get $k)))
     (local.set $full (i32.mul (local.get $taps) (local.get $cin)))
     (local.set $segWords (i32.mul (local.get $k) (local.get $words)))
@@ -301,17 +338,10 @@
               (br $next_ky)))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next_g)))
-          ;; with 0 padding, which taps of each window are outside the image
-          (if (i32.eqz (local.get $padOne)) (then
-            (local.set $m0 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 0)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
-            (local.set $m1 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 1)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
-            (local.set $m2 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 2)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))
-            (local.set $m3 (call $outside (local.get $oy) (i32.add (local.get $ox) (i32.const 3)) (local.get $k) (local.get $stride) (local.get $h) (local.get $w) (local.get $padTop) (local.get $padLeft)))))
           (local.set $wptr (local.get $weights))
           (local.set $dst (i32.add (local.get $out) (i32.mul
             (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $oy)) (local.get $ow)) (local.get $ox))
             (local.get $pixOut))))
-          (local.set $sums (local.get $tapSums))
           (local.set $o (i32.const 0))
           (block $done_o (loop $next_o
             (br_if $done_o (i32.ge_u (local.get $o) (local.get $cout)))
@@ -377,25 +407,15 @@
                   (local.set $wptr (i32.add (local.get $wptr) (i32.const 16)))
                   (local.set $x (i32.add (local.get $x) (i32.const 64)))
                   (br $next_l)))))
-            ;; d = n − 2·mismatches for each live pixel, less the outside taps with 0 padding, stored as float
-            (if (i32.gt_s (local.get $live) (i32.const 0)) (then
-              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c0)) (i32.const 1))))
-              (if (local.get $m0) (then (local.set $d (call $unpad (local.get $d) (local.get $m0) (local.get $sums)))))
-              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 0) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
-            (if (i32.gt_s (local.get $live) (i32.const 1)) (then
-              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c1)) (i32.const 1))))
-              (if (local.get $m1) (then (local.set $d (call $unpad (local.get $d) (local.get $m1) (local.get $sums)))))
-              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 1) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
-            (if (i32.gt_s (local.get $live) (i32.const 2)) (then
-              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c2)) (i32.const 1))))
-              (if (local.get $m2) (then (local.set $d (call $unpad (local.get $d) (local.get $m2) (local.get $sums)))))
-              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 2) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
-            (if (i32.gt_s (local.get $live) (i32.const 3)) (then
-              (local.set $d (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c3)) (i32.const 1))))
-              (if (local.get $m3) (then (local.set $d (call $unpad (local.get $d) (local.get $m3) (local.get $sums)))))
-              (f32.store (i32.add (local.get $dst) (i32.mul (i32.const 3) (local.get $pixOut))) (f32.convert_i32_s (local.get $d)))))
+            ;; d = n − 2·mismatches (with 0 padding, the unpad pass then takes out the outside taps)
+            (i32.store (local.get $dst) (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c0)) (i32.const 1))))
+            (i32.store (i32.add (local.get $dst) (local.get $pixOut))
+              (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c1)) (i32.const 1))))
+            (i32.store (i32.add (local.get $dst) (i32.shl (local.get $pixOut) (i32.const 1)))
+              (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c2)) (i32.const 1))))
+            (i32.store (i32.add (local.get $dst) (i32.mul (local.get $pixOut) (i32.const 3)))
+              (i32.sub (local.get $full) (i32.shl (i32.wrap_i64 (local.get $c3)) (i32.const 1))))
             (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-            (local.set $sums (i32.add (local.get $sums) (i32.shl (local.get $taps) (i32.const 2))))
             (local.set $o (i32.add (local.get $o) (i32.const 1)))
             (br $next_o)))
           (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
