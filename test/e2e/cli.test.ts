@@ -138,7 +138,7 @@ describe('the command line', () => {
     let firstRun = ''
     for (;;) {
       if (existsSync(join(runs, '.training.lock'))) {
-        firstRun = JSON.parse(readFileSync(join(runs, '.training.lock'), 'utf8')).runId
+        firstRun = JSON.parse(readFileSync(join(runs, '.training.lock'), 'utf8')).what
         break
       }
       await new Promise((resolve) => setTimeout(resolve, 100))

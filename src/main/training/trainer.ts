@@ -17,7 +17,7 @@ import type { z } from 'zod'
 import { datasetDir, MANIFEST_FILE } from '../datasets/store'
 import type { RunStore } from '../runs/run-store'
 import { RunStoreError } from '../runs/run-store'
-import { TrainingLock } from './run-lock'
+import { trainingLock, type ProcessLock } from '../process-lock'
 import type { WorkerClient } from './worker-client'
 
 export type TrainerEvent =
@@ -47,7 +47,7 @@ interface ActiveRun {
 export class Trainer {
   private readonly listeners = new Set<(event: TrainerEvent) => void>()
   private readonly queue: string[] = []
-  private readonly lock: TrainingLock
+  private readonly lock: ProcessLock
   private worker: WorkerClient | null = null
   private active: ActiveRun | null = null
   private pumping = false
@@ -56,7 +56,7 @@ export class Trainer {
     readonly store: RunStore,
     private readonly startWorker: () => WorkerClient,
   ) {
-    this.lock = new TrainingLock(store.root)
+    this.lock = trainingLock(store.root)
   }
 
   on(listener: (event: TrainerEvent) => void): () => void {
@@ -79,7 +79,7 @@ export class Trainer {
     for (const run of runs) {
       const training = run.status === 'running' || run.status === 'paused'
       const ours = this.active?.id === run.id
-      if (training && !ours && holder?.runId !== run.id) {
+      if (training && !ours && holder?.what !== run.id) {
         fixed.push(
           await this.store.update(run.id, (m) => ({
             ...m,
@@ -111,8 +111,8 @@ export class Trainer {
     const holder = await this.lock.holder()
     if (holder && holder.pid !== process.pid) {
       throw new TrainingError(
-        `another workbench process (pid ${holder.pid}) is training run ${holder.runId}: wait for it to finish, ` +
-          `or stop it with \`npm run r2b -- stop ${holder.runId}\``,
+        `another workbench process (pid ${holder.pid}) is training run ${holder.what}: wait for it to finish, ` +
+          `or stop it with \`npm run r2b -- stop ${holder.what}\``,
       )
     }
     if (!existsSync(join(datasetDir(meta.config.data.dataset, this.store.home), MANIFEST_FILE))) {
@@ -227,7 +227,7 @@ export class Trainer {
   private async begin(runId: string): Promise<void> {
     const holder = await this.lock.acquire(runId)
     if (holder)
-      throw new TrainingError(`another workbench process (pid ${holder.pid}) is training run ${holder.runId}`)
+      throw new TrainingError(`another workbench process (pid ${holder.pid}) is training run ${holder.what}`)
     try {
       // Cut the log back to its last checkpoint: the resume point loaded next starts there.
       await this.store.rollBackToLastCheckpoint(runId)

@@ -1,21 +1,18 @@
 /**
- * One run trains at a time per data directory, across processes: a lock file names the process that trains.
- * A lock whose process is gone (killed, crashed, power lost) is stale and taken over.
+ * A lock across processes: a file names the process that holds it and what for. A lock whose process is gone
+ * (killed, crashed, power lost) is stale and taken over. One run trains at a time per data directory; one UI
+ * build runs at a time per checkout.
  */
-import { readFile, rm, writeFile, mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { isAlive } from '../process-alive'
+import { isAlive } from './process-alive'
 
-const LockFile = z.object({ pid: z.int(), runId: z.string(), since: z.string() })
+const LockFile = z.object({ pid: z.int(), what: z.string(), since: z.string() })
 export type LockInfo = z.infer<typeof LockFile>
 
-export class TrainingLock {
-  constructor(private readonly runsDir: string) {}
-
-  private get file(): string {
-    return join(this.runsDir, '.training.lock')
-  }
+export class ProcessLock {
+  constructor(private readonly file: string) {}
 
   /** The live holder, if any. */
   async holder(): Promise<LockInfo | null> {
@@ -28,9 +25,9 @@ export class TrainingLock {
   }
 
   /** Takes the lock for this process, or returns the live holder that prevents it. */
-  async acquire(runId: string): Promise<LockInfo | null> {
-    await mkdir(this.runsDir, { recursive: true })
-    const info: LockInfo = { pid: process.pid, runId, since: new Date().toISOString() }
+  async acquire(what: string): Promise<LockInfo | null> {
+    await mkdir(dirname(this.file), { recursive: true })
+    const info: LockInfo = { pid: process.pid, what, since: new Date().toISOString() }
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await writeFile(this.file, JSON.stringify(info), { flag: 'wx' })
@@ -50,3 +47,6 @@ export class TrainingLock {
     if (holder?.pid === process.pid) await rm(this.file, { force: true })
   }
 }
+
+/** The lock on training in a data directory (`runs/`); its holder's `what` is the run id. */
+export const trainingLock = (runsDir: string) => new ProcessLock(join(runsDir, '.training.lock'))
