@@ -50,3 +50,8 @@ export class ProcessLock {
 
 /** The lock on training in a data directory (`runs/`); its holder's `what` is the run id. */
 export const trainingLock = (runsDir: string) => new ProcessLock(join(runsDir, '.training.lock'))
+
+/** Why this process cannot train now, and what to do about it. */
+export const trainingBusy = (holder: LockInfo) =>
+  `another workbench process (pid ${holder.pid}) is training run ${holder.what}: wait for it to finish, ` +
+  `or stop it with \`npm run r2b -- stop ${holder.what}\``

@@ -141,17 +141,17 @@ export type Popcount = 'simd' | 'scalar'
 export const defaultPopcount = (): Popcount =>
   process.arch === 'x64' || process.arch === 'ia32' ? 'scalar' : 'simd'
 
+export interface PopcountMeter {
+  /** One timing of about `ms` (set at creation), in bits per millisecond. */
+  bitsPerMs(): number
+}
+
 /**
  * XOR-popcount throughput of this CPU in WebAssembly: the conv's inner loop with nothing else to do, over 4 KiB
  * that stay in the L1 cache. No packed conv can count its mismatches faster, so it bounds the speed-up over a
  * float conv from above (`bench deploy`). Each timing's count is checked against a count in JavaScript, so the
  * figure is of work actually done.
  */
-export interface PopcountMeter {
-  /** One timing of about `ms` (set at creation), in bits per millisecond. */
-  bitsPerMs(): number
-}
-
 export async function popcountMeter(popcount: Popcount = defaultPopcount(), ms = 5): Promise<PopcountMeter> {
   const instance = await WebAssembly.instantiate(await wasmModule(), {})
   const exports = instance.exports as unknown as Exports

@@ -17,7 +17,7 @@ import type { z } from 'zod'
 import { datasetDir, MANIFEST_FILE } from '../datasets/store'
 import type { RunStore } from '../runs/run-store'
 import { RunStoreError } from '../runs/run-store'
-import { trainingLock, type ProcessLock } from '../process-lock'
+import { trainingBusy, trainingLock, type ProcessLock } from '../process-lock'
 import type { WorkerClient } from './worker-client'
 
 export type TrainerEvent =
@@ -110,10 +110,7 @@ export class Trainer {
       throw new TrainingError(`run ${runId} is already training or queued`)
     const holder = await this.lock.holder()
     if (holder && holder.pid !== process.pid) {
-      throw new TrainingError(
-        `another workbench process (pid ${holder.pid}) is training run ${holder.what}: wait for it to finish, ` +
-          `or stop it with \`npm run r2b -- stop ${holder.what}\``,
-      )
+      throw new TrainingError(trainingBusy(holder))
     }
     if (!existsSync(join(datasetDir(meta.config.data.dataset, this.store.home), MANIFEST_FILE))) {
       throw new TrainingError(
@@ -226,8 +223,7 @@ export class Trainer {
   /** Reads what the run needs to continue (verifying checksums), then hands it to the worker. */
   private async begin(runId: string): Promise<void> {
     const holder = await this.lock.acquire(runId)
-    if (holder)
-      throw new TrainingError(`another workbench process (pid ${holder.pid}) is training run ${holder.what}`)
+    if (holder) throw new TrainingError(trainingBusy(holder))
     try {
       // Cut the log back to its last checkpoint: the resume point loaded next starts there.
       await this.store.rollBackToLastCheckpoint(runId)

@@ -7,7 +7,7 @@ import type { EngineRecord } from '../../../shared/records'
 import type { RunMeta } from '../../../shared/runs'
 import { RunStore, RunStoreError } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
-import { trainingLock } from '../../process-lock'
+import { trainingBusy, trainingLock } from '../../process-lock'
 import { requestStop, Trainer, TrainingError } from '../../training/trainer'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
@@ -162,10 +162,7 @@ export function registerTrain(cli: CAC): void {
         throw new CliError(`--downsample must be real or binary, got ${downsample}`)
       // Refused before anything is written: a second CLI must not leave a run behind.
       const holder = await trainingLock(store.root).holder()
-      if (holder)
-        throw new CliError(
-          `another workbench process (pid ${holder.pid}) is training run ${holder.what}: wait for it, or stop it with \`npm run r2b -- stop ${holder.what}\``,
-        )
+      if (holder) throw new CliError(trainingBusy(holder))
       const run = await userErrors(() =>
         createRun(store, {
           dataset: String(options.dataset),

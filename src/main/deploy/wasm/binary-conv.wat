@@ -153,7 +153,7 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $next_b))))
 
-    ;; Sum of the four 32-bit lanes.
+  ;; Sum of the four 32-bit lanes.
   (func $lanes (param $v v128) (result i32)
     (i32.add
       (i32.add (i32x4.extract_lane 0 (local.get $v)) (i32x4.extract_lane 1 (local.get $v)))
