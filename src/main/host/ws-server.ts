@@ -25,6 +25,11 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /** WebSocket frames larger than this are refused (the API's requests are small; results travel the other way). */
 const MAX_REQUEST_BYTES = 1 << 20
+/**
+ * Bytes a client may leave unread before its live events are dropped: a stalled tab must not make the server
+ * hold every event of a run in memory. It catches up with `runHistory` once it reads again.
+ */
+const MAX_BUFFERED_BYTES = 8 << 20
 
 export interface WsServerHandle {
   /** The page to open, with the token. */
@@ -39,8 +44,21 @@ function tokenMatches(given: string | null, token: string): boolean {
   return timingSafeEqual(Buffer.from(given), Buffer.from(token))
 }
 
+/** The URL's path, decoded; null for a malformed URL or escape (`/%`, `/%E0%A4%A`). */
+function requestPath(url: string | undefined): string | null {
+  try {
+    return decodeURIComponent(new URL(url ?? '/', 'http://127.0.0.1').pathname)
+  } catch {
+    return null
+  }
+}
+
 async function serveStatic(root: string, request: IncomingMessage, response: ServerResponse) {
-  const path = decodeURIComponent(new URL(request.url ?? '/', 'http://127.0.0.1').pathname)
+  const path = requestPath(request.url)
+  if (path === null || path.includes('\0')) {
+    response.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad request')
+    return
+  }
   const file = normalize(join(root, path === '/' ? 'index.html' : path))
   if (!file.startsWith(root + sep) && file !== root) {
     response.writeHead(403).end()
@@ -55,7 +73,10 @@ async function serveStatic(root: string, request: IncomingMessage, response: Ser
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-cache',
     })
-    createReadStream(file).pipe(response)
+    const stream = createReadStream(file)
+    // A file removed between stat and read, or a client gone mid-transfer, ends this response only.
+    stream.on('error', () => response.destroy())
+    stream.pipe(response)
   } catch {
     response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found')
   }
@@ -72,8 +93,13 @@ export async function startWsServer(
       response.writeHead(405).end()
       return
     }
-    void serveStatic(root, request, response)
+    serveStatic(root, request, response).catch(() => {
+      if (!response.headersSent) response.writeHead(500).end()
+      else response.destroy()
+    })
   })
+  // Malformed HTTP from a client (or a reset mid-request) concerns that connection alone.
+  server.on('clientError', (_error, socket) => socket.destroy())
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES })
 
   await new Promise<void>((resolve, reject) => {
@@ -83,15 +109,24 @@ export async function startWsServer(
   const address = server.address()
   if (!address || typeof address === 'string') throw new Error('the server has no TCP address')
   const origin = `http://127.0.0.1:${address.port}`
+  // The page may be opened as 127.0.0.1 or as localhost; both name this server.
+  const origins = new Set([origin, `http://localhost:${address.port}`])
 
   server.on('upgrade', (request, socket, head) => {
-    const url = new URL(request.url ?? '/', origin)
-    const allowed =
-      url.pathname === '/api' &&
-      tokenMatches(url.searchParams.get('token'), token) &&
-      (request.headers.origin === undefined || request.headers.origin === origin)
+    // Registered first: a client that resets the connection while we answer must not take the server down.
+    socket.on('error', () => socket.destroy())
+    let allowed = false
+    try {
+      const url = new URL(request.url ?? '/', origin)
+      allowed =
+        url.pathname === '/api' &&
+        tokenMatches(url.searchParams.get('token'), token) &&
+        (request.headers.origin === undefined || origins.has(request.headers.origin))
+    } catch {
+      allowed = false
+    }
     if (!allowed) {
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n')
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n')
       return
     }
     sockets.handleUpgrade(request, socket, head, (ws) => connect(ws))
@@ -101,8 +136,12 @@ export async function startWsServer(
     const send = (message: WsServerMessage) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message))
     }
-    const unsubscribe = host.api.onEvent((event) => send({ event }))
+    const unsubscribe = host.api.onEvent((event) => {
+      if (ws.bufferedAmount <= MAX_BUFFERED_BYTES) send({ event })
+    })
     ws.on('close', unsubscribe)
+    // A protocol error (an oversized or malformed frame, a reset) closes this connection, nothing more.
+    ws.on('error', () => ws.terminate())
     ws.on('message', (data, isBinary) => {
       let request: WsRequest
       try {

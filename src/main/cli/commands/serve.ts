@@ -1,9 +1,49 @@
 import type { CAC } from 'cac'
 import { WorkbenchHost } from '../../host/workbench-host'
 import { ensureRendererBuilt } from '../../host/renderer-bundle'
-import { startWsServer } from '../../host/ws-server'
+import { startWsServer, type WsServerHandle } from '../../host/ws-server'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
+
+export interface Served {
+  host: WorkbenchHost
+  server: WsServerHandle
+  close(): Promise<void>
+}
+
+/**
+ * The host and its WebSocket server as `serve` runs them: also what the hardening tests start in a child
+ * process to attack, so they exercise exactly this wiring.
+ */
+export async function startServe(options: {
+  port: number
+  rendererDir: string
+  home?: string
+  workerEnv?: NodeJS.ProcessEnv
+}): Promise<Served> {
+  const host = new WorkbenchHost({
+    appVersion: process.env.npm_package_version ?? '0.0.0',
+    versions: { node: process.versions.node, v8: process.versions.v8 },
+    startWorker: () => launchWorkerProcess(options.workerEnv ? { env: options.workerEnv } : {}),
+    ...(options.home ? { home: options.home } : {}),
+  })
+  host.start()
+  let server: WsServerHandle
+  try {
+    server = await startWsServer(host, { port: options.port, rendererDir: options.rendererDir })
+  } catch (error) {
+    await host.stop()
+    throw new CliError(`cannot listen on 127.0.0.1:${options.port}: ${(error as Error).message}`)
+  }
+  return {
+    host,
+    server,
+    close: async () => {
+      await server.close()
+      await host.stop()
+    },
+  }
+}
 
 /** `serve`: the workbench UI in a browser, against this machine's host (127.0.0.1 only, token in the URL). */
 export function registerServe(cli: CAC): void {
@@ -15,27 +55,14 @@ export function registerServe(cli: CAC): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`--port must be 0-65535, got ${options.port}`)
       const dir = await ensureRendererBuilt((line) => process.stderr.write(`${line}\n`))
-      const host = new WorkbenchHost({
-        appVersion: process.env.npm_package_version ?? '0.0.0',
-        versions: { node: process.versions.node, v8: process.versions.v8 },
-        startWorker: () => launchWorkerProcess(),
-      })
-      host.start()
-      let server
-      try {
-        server = await startWsServer(host, { port, rendererDir: dir })
-      } catch (error) {
-        await host.stop()
-        throw new CliError(`cannot listen on 127.0.0.1:${port}: ${(error as Error).message}`)
-      }
+      const served = await startServe({ port, rendererDir: dir })
       process.stdout.write(
-        `R2B Workbench is serving on 127.0.0.1 only. Open:\n  ${server.url}\n(Ctrl+C stops it)\n`,
+        `R2B Workbench is serving on 127.0.0.1 only. Open:\n  ${served.server.url}\n(Ctrl+C stops it)\n`,
       )
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve)
         process.once('SIGTERM', resolve)
       })
-      await server.close()
-      await host.stop()
+      await served.close()
     })
 }
