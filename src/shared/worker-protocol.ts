@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { BackendReport } from './backend'
+import { Checkpoint } from './checkpoint'
+import { EngineRecord, InspectionResult } from './records'
 import { RunConfig } from './run-config'
 
 /**
@@ -14,11 +16,6 @@ const float32Array = z.custom<Float32Array>(
   'expected a Float32Array',
 )
 
-/** A checkpoint as the engine reads it: manifest (plain JSON) and the float32 payload. */
-export const CheckpointPayload = z.object({
-  manifest: z.looseObject({ stage: z.string(), epoch: z.int().nonnegative() }),
-  data: z.instanceof(ArrayBuffer),
-})
 
 /** main → worker */
 export const WorkerCommand = z.discriminatedUnion('type', [
@@ -33,13 +30,15 @@ export const WorkerCommand = z.discriminatedUnion('type', [
     type: z.literal('train'),
     runId: z.string(),
     config: RunConfig,
-    datasetDir: z.string(),
+    /** The data dir whose store holds the config's dataset (`config.data.dataset`, an id): the worker opens
+     * it there, read-only. */
+    home: z.string().min(1),
     /** Final checkpoints of completed stages, and the last epoch checkpoint of the interrupted one. */
     resume: z
-      .object({ completed: z.record(z.string(), CheckpointPayload), current: CheckpointPayload.nullable() })
+      .object({ completed: z.record(z.string(), Checkpoint), current: Checkpoint.nullable() })
       .nullable(),
     /** Final checkpoints of other runs' stages that this run refers to (`run:<id>/<stage>`). */
-    external: z.record(z.string(), CheckpointPayload),
+    external: z.record(z.string(), Checkpoint),
   }),
   z.object({ type: z.literal('pause') }),
   z.object({ type: z.literal('resume') }),
@@ -49,8 +48,8 @@ export const WorkerCommand = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('inspect'),
     requestId: z.int(),
-    checkpoint: CheckpointPayload,
-    teacher: CheckpointPayload.nullable(),
+    checkpoint: Checkpoint,
+    teacher: Checkpoint.nullable(),
     image: float32Array,
     form: z.enum(['paper', 'larq']),
   }),
@@ -58,11 +57,6 @@ export const WorkerCommand = z.discriminatedUnion('type', [
 ])
 export type WorkerCommand = z.infer<typeof WorkerCommand>
 
-/** One of the engine's records (src/shared/records.ts), checked for its common fields. */
-export const EngineRecordPayload = z.looseObject({
-  kind: z.enum(['stage-start', 'step', 'epoch', 'attention', 'gates', 'checkpoint', 'stage-end']),
-  stage: z.string(),
-})
 
 /** worker → main */
 export const WorkerEvent = z.discriminatedUnion('type', [
@@ -81,7 +75,7 @@ export const WorkerEvent = z.discriminatedUnion('type', [
     meanStepMs: z.number(),
     imagesPerSecond: z.number(),
   }),
-  z.object({ type: z.literal('record'), runId: z.string(), record: EngineRecordPayload }),
+  z.object({ type: z.literal('record'), runId: z.string(), record: EngineRecord }),
   /** After each epoch's checkpoint: the worker's tensor count and resident memory (they must stay flat). */
   z.object({
     type: z.literal('memory'),
@@ -97,7 +91,7 @@ export const WorkerEvent = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('inspect-result'),
     requestId: z.int(),
-    result: z.looseObject({ logits: float32Array }),
+    result: InspectionResult,
   }),
   z.object({ type: z.literal('inspect-failed'), requestId: z.int(), message: z.string() }),
   z.object({ type: z.literal('failed'), message: z.string(), runId: z.string().optional() }),

@@ -101,3 +101,38 @@ export function connect(served: { port: number; token: string }): Promise<ApiCli
     )
   })
 }
+
+/** A second process that takes and releases the training lock on request (test/support/lock-holder.ts). */
+export interface LockHolder {
+  pid: number
+  acquire(what: string): Promise<void>
+  release(): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startLockHolder(home: string): Promise<LockHolder> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/lock-holder.ts'], {
+    cwd: root,
+    env: { ...process.env, R2B_HOME: home },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: child.stdout! })
+  const next = () => new Promise<string>((resolve) => lines.once('line', resolve))
+  if ((await next()) !== 'ready') throw new Error('lock-holder did not start')
+  const ask = async (command: string, expected: string) => {
+    const answer = next()
+    child.stdin!.write(`${command}\n`)
+    const got = await answer
+    if (got !== expected) throw new Error(`lock-holder answered "${got}" to "${command}"`)
+  }
+  return {
+    pid: child.pid!,
+    acquire: (what) => ask(`acquire ${what}`, 'held'),
+    release: () => ask('release', 'released'),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}

@@ -3,6 +3,7 @@
  * itself here; commands print human-readable output by default and JSON with --json.
  */
 import { cac } from 'cac'
+import { oneLine, UserError } from '../../shared/errors'
 import { registerBench } from './commands/bench'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
@@ -15,6 +16,14 @@ import { registerServe } from './commands/serve'
 import { registerSummary } from './commands/summary'
 import { registerTrain } from './commands/train'
 import { CliError } from './errors'
+
+// A reader that stops early (`runs | head`) closes the pipe: that ends the output, not in an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+    throw error
+  })
+}
 
 const cli = cac('r2b')
 registerCheck(cli)
@@ -44,13 +53,16 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // One line, no stack, for errors the user can act on; a stack for bugs.
-  if (error instanceof CliError || (error instanceof Error && error.name === 'CACError')) {
-    process.stderr.write(`error: ${error.message}\n`)
+  // One line, never a stack: errors users can act on say what to do; anything else is a bug, and its stack
+  // is one environment variable away.
+  if (error instanceof UserError || (error instanceof Error && error.name === 'CACError')) {
+    process.stderr.write(`error: ${oneLine(error)}\n`)
+  } else if (process.env.R2B_DEBUG) {
+    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
   } else {
     process.stderr.write(
-      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `error: ${oneLine(error)} (unexpected; run again with R2B_DEBUG=1 for details, and please report it)\n`,
     )
   }
-  process.exitCode = 1
+  process.exitCode = process.exitCode || 1
 })

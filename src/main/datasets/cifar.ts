@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { open, readdir, readFile, stat } from 'node:fs/promises'
+import { open, readdir, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Parser, type ReadEntry } from 'tar'
 import type { SplitName } from '../../shared/datasets'
@@ -13,7 +13,7 @@ import { DatasetError, fsReason, throwIfCancelled } from './errors'
 import type { ImportContext, ImporterResult } from './importer'
 import type { DatasetWriter } from './store'
 import type { ProgressTracker } from './progress'
-import { streamFile } from './streams'
+import { regularFileSize, streamFile } from './streams'
 
 export type CifarKind = 'cifar10' | 'cifar100'
 
@@ -238,7 +238,7 @@ export async function importCifarArchive(context: ImportContext): Promise<Import
   const labelSet = labelSetOf(context)
   const state = new CifarState(context, labelSet)
   const { maxEntryBytes, maxArchiveBytes } = context.limits
-  const size = (await stat(archive)).size
+  const size = await regularFileSize(archive)
   context.progress.setTotals(null, size)
   context.progress.setPhase('importing')
 
@@ -388,13 +388,14 @@ export async function importCifarFolder(context: ImportContext): Promise<Importe
   const sizes: number[] = []
   for (const file of files) {
     const full = join(dir, file.name)
-    const size = (await stat(full)).size
+    const size = await regularFileSize(full)
     checkWholeRecords(full, size, kind)
     sizes.push(size)
   }
   for (const name of names) {
     if (!NAME_FILES.has(name)) continue
     const full = join(dir, name)
+    await regularFileSize(full)
     try {
       state.texts.set(name, [full, await readFile(full, 'utf8')])
     } catch (error) {

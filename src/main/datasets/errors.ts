@@ -1,8 +1,10 @@
+import { UserError } from '../../shared/errors'
+
 /**
  * An import or store error the user can act on: its message names the file and what is wrong, and fits on
  * one line. Anything else escaping the datasets code is a bug.
  */
-export class DatasetError extends Error {
+export class DatasetError extends UserError {
   override name = 'DatasetError'
 }
 
@@ -10,7 +12,7 @@ export class DatasetError extends Error {
 export class ImportCancelledError extends DatasetError {
   override name = 'ImportCancelledError'
   constructor() {
-    super('import cancelled')
+    super('import cancelled: nothing was stored')
   }
 }
 

@@ -9,10 +9,16 @@ import { basename, dirname, join } from 'node:path'
 import type { SplitName } from '../../shared/datasets'
 import { DatasetError, fsReason, throwIfCancelled } from './errors'
 import type { ImportContext, ImporterResult } from './importer'
-import { streamFile } from './streams'
+import { regularFileSize, streamFile } from './streams'
 
 const IDX_NAME = /^(train|t10k|test)-(images|labels)[.-]idx([13])-ubyte(\.gz)?$/
 const MAX_SIDE = 4096
+/**
+ * How many times larger than its .gz an IDX file may claim to be. Real image data compresses 2-8x (MNIST's
+ * images 4.8x, Fashion-MNIST's 1.8x); a header claiming gigabytes behind a few megabytes is a decompression
+ * bomb, refused before anything is written.
+ */
+const MAX_INFLATION = 64
 
 export interface IdxFiles {
   dir: string
@@ -77,12 +83,7 @@ async function streamIdx(
   onData: (chunk: Uint8Array) => void | Promise<void>,
 ): Promise<IdxHeader> {
   const gzipped = file.endsWith('.gz')
-  let size: number
-  try {
-    size = (await stat(file)).size
-  } catch (error) {
-    throw new DatasetError(`${file}: ${fsReason(error)}`)
-  }
+  const size = await regularFileSize(file)
   let pending = Buffer.alloc(0)
   let header: IdxHeader | null = null
   let received = 0
@@ -107,6 +108,17 @@ async function streamIdx(
       )
     }
     const dataBytes = dims.reduce((a, b) => a * b, 1)
+    if (gzipped && dataBytes > Math.max(size, 1 << 20) * MAX_INFLATION) {
+      throw new DatasetError(
+        `${file}: the header says ${describeDims(dims)} (${dataBytes} bytes), over ${MAX_INFLATION}× its ${size} compressed bytes: ` +
+          'refused as a decompression bomb (gunzip it first if it is genuine)',
+      )
+    }
+    if (dataBytes > context.limits.maxDatasetBytes) {
+      throw new DatasetError(
+        `${file}: the header says ${describeDims(dims)} (${dataBytes} bytes), more than the ${context.limits.maxDatasetBytes}-byte import limit`,
+      )
+    }
     if (!gzipped && size !== headerBytes + dataBytes) {
       const problem = size < headerBytes + dataBytes ? 'truncated' : 'longer than its header says'
       throw new DatasetError(
@@ -188,7 +200,7 @@ export async function importIdx(context: ImportContext): Promise<ImporterResult>
     ...(files.test ? [files.test.labels, files.test.images] : []),
   ]
   let total = 0
-  for (const file of all) total += (await stat(file)).size
+  for (const file of all) total += await regularFileSize(file)
   context.progress.setTotals(null, total)
   context.progress.setPhase('importing')
   const hash = createHash('sha256')
@@ -197,6 +209,18 @@ export async function importIdx(context: ImportContext): Promise<ImporterResult>
   const testLabels = files.test ? await readLabels(context, files.test.labels, hash) : null
   let numClasses = 0
   for (const label of trainLabels) numClasses = Math.max(numClasses, label + 1)
+  // Classes are 0…K-1: a class without a single training image means a stray label (a 255 among 0-9 would
+  // otherwise make 256 classes), not a real class.
+  const seen = new Uint8Array(numClasses)
+  for (const label of trainLabels) seen[label] = 1
+  const missing = seen.indexOf(0)
+  if (missing >= 0) {
+    const stray = trainLabels.findIndex((label) => label > missing)
+    throw new DatasetError(
+      `${files.train.labels}: no training image has label ${missing}, yet label ${trainLabels[stray]} appears (at index ${stray}): ` +
+        'IDX labels must be the classes 0…K-1; the file looks damaged',
+    )
+  }
   if (testLabels) {
     const bad = testLabels.findIndex((label) => label >= numClasses)
     if (bad >= 0) {

@@ -129,7 +129,9 @@ interface Probe {
 
 async function probe(path: string, maxPixels: number): Promise<Probe> {
   try {
-    const { size } = await stat(path)
+    const info = await stat(path)
+    if (!info.isFile()) return { ok: false, gray: false, bytes: 0, reason: 'not a regular file (a pipe, socket or device)' }
+    const { size } = info
     if (size > MAX_FILE_BYTES)
       return { ok: false, gray: false, bytes: size, reason: `file of ${size} bytes is too large` }
     // Only the header is read here; the pixel limit is checked below so the message can say what it is.

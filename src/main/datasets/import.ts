@@ -12,6 +12,7 @@ import { findIdxFiles, importIdx } from './idx'
 import { importImageFolder } from './image-folder'
 import { DEFAULT_LIMITS, type ImportOptions, type ImportResult, type Importer } from './importer'
 import { ProgressTracker } from './progress'
+import { regularFileSize } from './streams'
 import { dataHome } from '../paths'
 import { DatasetWriter, readManifest } from './store'
 
@@ -26,6 +27,7 @@ async function detectFormat(path: string, named?: ImportFormat): Promise<Importe
   } catch (error) {
     throw new DatasetError(`${path}: ${fsReason(error)}`)
   }
+  if (!isDirectory) await regularFileSize(path)
   if (named === 'cifar10' || named === 'cifar100') {
     return isDirectory ? importCifarFolder : importCifarArchive
   }

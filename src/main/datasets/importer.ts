@@ -10,12 +10,15 @@ export interface ImportLimits {
   maxArchiveBytes: number
   /** Largest image, in pixels, that an image-folder import decodes. */
   maxImagePixels: number
+  /** Largest dataset, in stored bytes, any import may write (IDX headers are checked against it up front). */
+  maxDatasetBytes: number
 }
 
 export const DEFAULT_LIMITS: ImportLimits = {
   maxEntryBytes: 256 * 1024 * 1024,
   maxArchiveBytes: 512 * 1024 * 1024,
   maxImagePixels: 64 * 1024 * 1024,
+  maxDatasetBytes: 64 * 1024 * 1024 * 1024,
 }
 
 export interface ImportOptions {

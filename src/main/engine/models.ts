@@ -4,6 +4,7 @@
  * head, so a teacher and a student can be matched point by point.
  */
 import * as tf from '@tensorflow/tfjs'
+import type { ModelBuild } from '../../shared/checkpoint'
 import type { RunConfig, StudentSpec } from '../../shared/run-config'
 import type { SummaryRow } from '../../shared/records'
 import {
@@ -17,29 +18,6 @@ import {
   type ForwardContext,
 } from './layers'
 import { BinaryBlock, DownsampleShortcut, type BinaryBlockOptions } from './r2b-block'
-import type { WeightScale } from './quantizers'
-
-/** Everything needed to rebuild a model: plain JSON, stored in checkpoints. */
-export interface ModelBuild {
-  architecture: 'resnet' | 'binary'
-  activation: StudentSpec['activation']
-  weights: StudentSpec['weights']
-  scaling: StudentSpec['scaling']
-  width: number
-  stem: 'imagenet' | 'cifar'
-  downsample: 'real' | 'binary'
-  padValue: 0 | 1
-  steClip: number
-  gateReduction: number
-  weightScale: WeightScale
-  bnMomentum: number
-  bnEpsilon: number
-  preluInit: number
-  inputSize: number
-  channels: number
-  classes: number
-  seed: number
-}
 
 export const TRANSFER_POINTS = [
   'block_1',

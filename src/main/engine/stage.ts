@@ -304,7 +304,7 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
   const probes = probeIndices(config.eval.probes, data.testSize)
   const probeBatch = probes.length ? await data.testImages(probes) : null
   const started = now()
-  let test: Accuracy = { top1: 0, top5: 0, loss: 0 }
+  let test: Accuracy | null = null
   let stopped = false
   let completed = false
 

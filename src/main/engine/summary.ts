@@ -11,8 +11,9 @@
  *   Binary weights are stored at 1 bit, every other parameter at 32 bits.
  * - OPs = BOPs / 64 + FLOPs (the single figure of Bi-Real Net and ReActNet).
  */
+import type { ModelBuild } from '../../shared/checkpoint'
 import type { ModelSummary, SummaryRow, SummaryTotals } from '../../shared/records'
-import { ResNet18, resolveStem, type ModelBuild } from './models'
+import { ResNet18, resolveStem } from './models'
 
 export function summaryTotals(rows: SummaryRow[]): SummaryTotals {
   const sum = (key: 'binaryParams' | 'floatParams' | 'nonTrainableParams' | 'bops' | 'flops') =>
@@ -56,7 +57,7 @@ export interface SummaryOptions {
   /** fp: real weights, tanh (r2b) or identity (baseline) activations; ban: sign activations; bnn: both binary. */
   stage: 'fp' | 'ban' | 'bnn'
   input: number
-  channels: number
+  channels: 1 | 3
   classes: number
   stem: 'auto' | 'imagenet' | 'cifar'
   downsample: 'real' | 'binary'

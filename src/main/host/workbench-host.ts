@@ -22,7 +22,6 @@ import { encodeFloat32, encodeUint8 } from '../../shared/binary'
 import type { SplitName } from '../../shared/datasets'
 import type { EngineRecord, TensorData } from '../../shared/records'
 import type { RunConfig } from '../../shared/run-config'
-import type { LogLine } from '../../shared/runs'
 import { importDataset } from '../datasets/import'
 import type { DatasetReader } from '../datasets/reader'
 import { listDatasets, removeDataset, renameDataset } from '../datasets/store'
@@ -32,7 +31,8 @@ import { dataHome } from '../paths'
 import { RunStore } from '../runs/run-store'
 import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
-import { Trainer, TrainingError } from '../training/trainer'
+import { TrainingError } from '../training/errors'
+import { Trainer } from '../training/trainer'
 import type { WorkerClient } from '../training/worker-client'
 
 export interface HostOptions {
@@ -46,8 +46,6 @@ export interface HostOptions {
   pickPath?: () => Promise<string | null>
 }
 
-/** The records the UI plots live; the heavy ones are announced as `snapshot` events and read on demand. */
-const LIVE_RECORDS = new Set(['stage-start', 'step', 'epoch', 'stage-end'])
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
@@ -265,8 +263,9 @@ export class WorkbenchHost {
   private forwardRecord(runId: string, record: EngineRecord): void {
     if (record.kind === 'attention' || record.kind === 'gates') {
       this.emit({ type: 'snapshot', runId, kind: record.kind, stage: record.stage, epoch: record.epoch })
-    } else if (LIVE_RECORDS.has(record.kind)) {
-      this.emit({ type: 'record', runId, record: record as unknown as LogLine })
+    } else if (record.kind !== 'checkpoint') {
+      // The light records, as the log holds them; checkpoints reach the UI as the run's `epochsDone`.
+      this.emit({ type: 'record', runId, record })
     }
   }
 

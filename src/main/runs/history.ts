@@ -3,7 +3,7 @@
  * boundaries), per-step loss components and learning rate (downsampled to a cap), and the latest snapshots.
  * Read by the HTML report and the API host.
  */
-import type { EpochRecord, StepRecord } from '../../shared/records'
+import type { EpochRecord, StageStartRecord, StepRecord } from '../../shared/records'
 import type { LogLine, RunMeta } from '../../shared/runs'
 import type { RunStore } from './run-store'
 
@@ -37,16 +37,18 @@ export async function loadHistory(store: RunStore, runId: string, maxSteps = 400
     spans.set(spec.name, span)
     stages.push(span)
     epochOffset += spec.epochs
-    const perEpoch = lines.find((l) => l.kind === 'stage-start' && l.stage === spec.name)?.stepsPerEpoch
-    stepOffset += spec.epochs * (typeof perEpoch === 'number' ? perEpoch : spec.stepsPerEpoch)
+    const perEpoch = lines.find(
+      (l): l is StageStartRecord => l.kind === 'stage-start' && l.stage === spec.name,
+    )?.stepsPerEpoch
+    stepOffset += spec.epochs * (perEpoch ?? spec.stepsPerEpoch)
   }
   const epochs = lines
-    .filter((l) => l.kind === 'epoch')
-    .map((l) => {
-      const record = l as unknown as EpochRecord
-      return { ...record, globalEpoch: (spans.get(record.stage)?.firstEpoch ?? 0) + record.epoch + 1 }
-    })
-  const allSteps = lines.filter((l) => l.kind === 'step') as unknown as StepRecord[]
+    .filter((l): l is EpochRecord => l.kind === 'epoch')
+    .map((record) => ({
+      ...record,
+      globalEpoch: (spans.get(record.stage)?.firstEpoch ?? 0) + record.epoch + 1,
+    }))
+  const allSteps = lines.filter((l): l is StepRecord => l.kind === 'step')
   const stepStride = Math.max(1, Math.ceil(allSteps.length / maxSteps))
   const steps = allSteps
     .filter((_, i) => i % stepStride === 0)

@@ -13,27 +13,28 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type {
-  AttentionRecord,
-  CheckpointManifest,
-  CheckpointRecord,
-  EngineRecord,
-  GateRecord,
-} from '../../shared/records'
+import { payloadProblems, StoredCheckpointManifest, type CheckpointManifest } from '../../shared/checkpoint'
+import type { AttentionRecord, CheckpointRecord, GateRecord, LightRecord } from '../../shared/records'
+import { firstIssue, UserError } from '../../shared/errors'
 import type { RunConfig } from '../../shared/run-config'
 import {
+  checkpointPath,
   LogLine,
   RunId,
   RunMeta,
+  snapshotFile,
   SnapshotIndexEntry,
   type CheckpointLine,
+  type ResumedLine,
   type RunStatus,
 } from '../../shared/runs'
+import type { z } from 'zod'
 import { writeFileAtomic } from '../atomic-write'
 import { dataHome } from '../paths'
 import { isAlive } from '../process-alive'
+import { trainingLock } from '../process-lock'
 
-export class RunStoreError extends Error {
+export class RunStoreError extends UserError {
   override name = 'RunStoreError'
 }
 
@@ -45,20 +46,46 @@ export function runsDir(home: string = dataHome()): string {
   return join(home, 'runs')
 }
 
+/** Reads and validates one JSON file; every failure names the file, the field and what to do. */
+async function readJson<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    throw new RunStoreError(`${file} is missing: ${what}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new RunStoreError(`${file} is not valid JSON (truncated or edited?): ${what}`)
+  }
+  const parsed = schema.safeParse(json)
+  if (!parsed.success) throw new RunStoreError(`${file}: ${firstIssue(parsed.error)}: ${what}`)
+  return parsed.data
+}
+
 /** Parses JSON lines; an unparsable or invalid *last* line is a torn write and is dropped, anywhere else an error. */
-function parseLines<T>(text: string, parse: (value: unknown) => T, file: string): T[] {
+function parseLines<T>(text: string, schema: z.ZodType<T>, file: string): T[] {
   const raw = text.split('\n')
   const lines: T[] = []
   for (let i = 0; i < raw.length; i++) {
     const line = raw[i] as string
     const isLast = i === raw.length - 1 || (i === raw.length - 2 && raw[raw.length - 1] === '')
     if (line === '') continue
+    let problem: string
     try {
-      lines.push(parse(JSON.parse(line)))
-    } catch (error) {
-      if (isLast && !text.endsWith('\n')) break
-      throw new RunStoreError(`${file}: line ${i + 1} is not a valid record (${(error as Error).message})`)
+      const parsed = schema.safeParse(JSON.parse(line))
+      if (parsed.success) {
+        lines.push(parsed.data)
+        continue
+      }
+      problem = firstIssue(parsed.error)
+    } catch {
+      problem = 'not JSON'
     }
+    if (isLast && !text.endsWith('\n')) break
+    throw new RunStoreError(`${file}: line ${i + 1} is not a valid record (${problem})`)
   }
   return lines
 }
@@ -133,18 +160,12 @@ export class RunStore {
 
   async read(id: string): Promise<RunMeta> {
     const file = join(this.dir(id), RUN_FILE)
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch {
-      throw new RunStoreError(`no run "${id}" (see \`npm run r2b -- runs\`)`)
-    }
-    const parsed = RunMeta.safeParse(JSON.parse(text))
-    if (!parsed.success)
-      throw new RunStoreError(
-        `${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
-      )
-    return parsed.data
+    if (!existsSync(file)) throw new RunStoreError(`no run "${id}" (see \`npm run r2b -- runs\`)`)
+    const meta = await readJson(file, RunMeta, 'restore it from a backup or remove the run folder')
+    // A copied or edited folder must not speak for another run: listings and writes go by the folder.
+    if (meta.id !== id)
+      throw new RunStoreError(`${file} says it is run "${meta.id}", but its folder is "${id}": rename one to match`)
+    return meta
   }
 
   async exists(id: string): Promise<boolean> {
@@ -191,9 +212,15 @@ export class RunStore {
     return next
   }
 
+  /** Deletes a run, unless a process (this one or another) is training it. */
   async remove(id: string): Promise<void> {
     const dir = this.dir(id)
     if (!(await this.exists(id))) throw new RunStoreError(`no run "${id}"`)
+    const holder = await trainingLock(this.root).holder()
+    if (holder?.what === id)
+      throw new RunStoreError(
+        `run ${id} is training (pid ${holder.pid}): stop it first with \`npm run r2b -- stop ${id}\``,
+      )
     // Renamed first so a half-deleted run never lists as a run.
     const trash = join(this.root, `.${process.pid}-${id}.deleted-${randomBytes(2).toString('hex')}`)
     await rename(dir, trash)
@@ -203,7 +230,7 @@ export class RunStore {
   // --- metrics log ---------------------------------------------------------------------------------------
 
   /** Appends light records (one JSON line each); heavy ones go through writeSnapshot / writeCheckpoint. */
-  async appendLog(id: string, records: readonly (EngineRecord | LogLine)[]): Promise<void> {
+  async appendLog(id: string, records: readonly (LightRecord | CheckpointLine | ResumedLine)[]): Promise<void> {
     if (records.length === 0) return
     const text = records.map((r) => `${JSON.stringify(r)}\n`).join('')
     await appendFile(join(this.dir(id), LOG_FILE), text)
@@ -211,7 +238,13 @@ export class RunStore {
 
   async readLog(id: string): Promise<LogLine[]> {
     const file = join(this.dir(id), LOG_FILE)
-    return parseLines(await readFile(file, 'utf8'), (v) => LogLine.parse(v), file)
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch {
+      throw new RunStoreError(`${file} is missing: run ${id} has lost its metrics log and cannot be shown or resumed`)
+    }
+    return parseLines(text, LogLine, file)
   }
 
   // --- snapshots -----------------------------------------------------------------------------------------
@@ -242,7 +275,7 @@ export class RunStore {
       index.push({ name: a.name, shape: a.shape, offset })
       offset += a.data.length
     }
-    const file = join(record.stage, `e${record.epoch}-${record.kind}.bin`)
+    const file = snapshotFile(record.stage, record.epoch, record.kind)
     const dir = join(this.dir(id), 'snapshots')
     await mkdir(join(dir, record.stage), { recursive: true })
     await writeFileAtomic(join(dir, file), new Uint8Array(payload.buffer))
@@ -261,16 +294,25 @@ export class RunStore {
   async snapshotIndex(id: string): Promise<SnapshotIndexEntry[]> {
     const file = join(this.dir(id), 'snapshots', SNAPSHOT_INDEX)
     if (!existsSync(file)) return []
-    return parseLines(await readFile(file, 'utf8'), (v) => SnapshotIndexEntry.parse(v), file)
+    return parseLines(await readFile(file, 'utf8'), SnapshotIndexEntry, file)
   }
 
   async readSnapshot(id: string, entry: SnapshotIndexEntry): Promise<SnapshotArrays> {
-    const bytes = await readFile(join(this.dir(id), 'snapshots', entry.file))
+    // The entry was validated, but may come from a caller: its file is the one its fields name, always.
+    const file = join(this.dir(id), 'snapshots', snapshotFile(entry.stage, entry.epoch, entry.kind))
+    let bytes: Buffer
+    try {
+      bytes = await readFile(file)
+    } catch {
+      throw new RunStoreError(`${file} is missing: the run's snapshot index names it`)
+    }
+    if (bytes.byteLength % 4 !== 0)
+      throw new RunStoreError(`${file} is ${bytes.byteLength} bytes, not whole float32 values: it is damaged`)
     const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
     const arrays = new Map<string, Float32Array>()
     for (const a of entry.arrays) {
       const size = a.shape.reduce((x, y) => x * y, 1)
-      if (a.offset + size > all.length) throw new RunStoreError(`snapshots/${entry.file} is truncated`)
+      if (a.offset + size > all.length) throw new RunStoreError(`${file} is truncated`)
       arrays.set(a.name, all.subarray(a.offset, a.offset + size))
     }
     return { entry, arrays }
@@ -284,7 +326,7 @@ export class RunStore {
    */
   async writeCheckpoint(id: string, record: CheckpointRecord, final = false): Promise<CheckpointLine> {
     const data = new Uint8Array(record.data)
-    const path = join(record.stage, `e${record.epoch}`)
+    const path = checkpointPath(record.stage, record.epoch)
     const base = join(this.dir(id), 'checkpoints')
     const target = join(base, path)
     const temp = `${target}.${randomBytes(4).toString('hex')}.tmp`
@@ -307,7 +349,7 @@ export class RunStore {
       bytes: data.byteLength,
       final,
     }
-    await this.appendLog(id, [line as unknown as LogLine])
+    await this.appendLog(id, [line])
     // The commit point must survive a power cut: flush the log.
     const log = await open(join(this.dir(id), LOG_FILE), 'r+')
     await log.sync()
@@ -320,12 +362,10 @@ export class RunStore {
     id: string,
     line: CheckpointLine,
   ): Promise<{ manifest: CheckpointManifest; data: ArrayBuffer }> {
-    const dir = join(this.dir(id), 'checkpoints', line.path)
+    const dir = join(this.dir(id), 'checkpoints', checkpointPath(line.stage, line.epoch))
     let bytes: Buffer
-    let manifestText: string
     try {
       bytes = await readFile(join(dir, 'data.bin'))
-      manifestText = await readFile(join(dir, 'manifest.json'), 'utf8')
     } catch {
       throw new RunStoreError(
         `checkpoint ${line.path} of run ${id} is missing: the run cannot continue from it`,
@@ -337,13 +377,22 @@ export class RunStore {
         `checkpoint ${line.path} of run ${id} is corrupted (checksum mismatch in ${join(dir, 'data.bin')}): refusing to load it`,
       )
     }
-    const manifest = JSON.parse(manifestText) as CheckpointManifest
+    const { sha256: _sum, bytes: _size, ...manifest } = await readJson(
+      join(dir, 'manifest.json'),
+      StoredCheckpointManifest,
+      `checkpoint ${line.path} of run ${id} cannot be loaded`,
+    )
+    const problems = payloadProblems(manifest, data.byteLength)
+    if (manifest.stage !== line.stage || manifest.epoch !== line.epoch)
+      problems.unshift(`it says stage ${manifest.stage}, epoch ${manifest.epoch}`)
+    if (problems.length)
+      throw new RunStoreError(`checkpoint ${line.path} of run ${id} does not match its log line: ${problems[0]}`)
     return { manifest, data: data.slice().buffer }
   }
 
   /** The checkpoint lines of the log, oldest first. */
   async checkpoints(id: string): Promise<CheckpointLine[]> {
-    return (await this.readLog(id)).filter((l) => l.kind === 'checkpoint') as unknown as CheckpointLine[]
+    return (await this.readLog(id)).filter((l) => l.kind === 'checkpoint')
   }
 
   /**
@@ -362,8 +411,7 @@ export class RunStore {
     if (last >= 0 && next?.kind === 'stage-end' && next.stopped !== true) last += 1
     const kept = lines.slice(0, last + 1)
     await writeFileAtomic(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''))
-    const checkpoint = [...kept].reverse().find((l) => l.kind === 'checkpoint') as unknown as
-      CheckpointLine | undefined
+    const checkpoint = kept.filter((l) => l.kind === 'checkpoint').at(-1)
     // Snapshots carry the 0-based epoch they were taken after; that epoch's checkpoint counts epoch + 1.
     const done = new Set(
       kept.filter((l) => l.kind === 'checkpoint').map((l) => `${l.stage}/${l.epoch ?? -1}`),

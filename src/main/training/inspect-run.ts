@@ -2,12 +2,13 @@
  * Interactive inspection of a run: the attention maps (student and its teacher) and gate values of any test
  * image under any saved checkpoint, computed by the worker. Shared by the CLI and the API host.
  */
+import { oneLine } from '../../shared/errors'
 import type { InspectionResult } from '../../shared/records'
 import type { CheckpointLine, RunMeta } from '../../shared/runs'
 import type { WorkerEvent } from '../../shared/worker-protocol'
 import { normalisationTable, normaliseBatch } from '../engine/augment'
 import type { RunStore } from '../runs/run-store'
-import { TrainingError } from './trainer'
+import { TrainingError } from './errors'
 import type { WorkerClient } from './worker-client'
 
 export interface InspectRequest {
@@ -95,23 +96,21 @@ export async function inspectRun(
     const teacherCheckpoint = teacher ? await store.readCheckpoint(teacher.runId, teacher.line) : null
     const spec = run.config.stages.find((s) => s.name === stage)!
     const requestId = nextRequest++
-    const answer = new Promise<Extract<WorkerEvent, { type: 'inspect-result' }>>((resolve, reject) => {
-      const off = worker.on((event) => {
-        if (
-          (event.type === 'inspect-result' || event.type === 'inspect-failed') &&
-          event.requestId === requestId
-        ) {
-          off()
-          if (event.type === 'inspect-result') resolve(event)
-          else reject(new TrainingError(`inspection failed: ${event.message}`))
-        }
+    const answer = worker
+      .waitForEvent(
+        (event): event is Extract<WorkerEvent, { type: 'inspect-result' }> =>
+          event.type === 'inspect-result' && event.requestId === requestId,
+        'the inspection result',
+        (event) => (event.type === 'inspect-failed' && event.requestId === requestId ? event.message : null),
+      )
+      .catch((error: unknown) => {
+        throw new TrainingError(`inspection failed: ${oneLine(error)}`)
       })
-    })
     worker.send({
       type: 'inspect',
       requestId,
-      checkpoint: checkpoint as never,
-      teacher: teacherCheckpoint as never,
+      checkpoint,
+      teacher: teacherCheckpoint,
       image,
       form: spec.losses.attention.form,
     })
@@ -128,7 +127,7 @@ export async function inspectRun(
         pixels: raw.pixels,
         shape: reader.manifest.shape,
       },
-      result: result as unknown as InspectionResult,
+      result,
       classes: reader.manifest.classes,
     }
   } finally {

@@ -4,13 +4,15 @@
  */
 import { ConfigError, makeRunConfig, type PipelineName, type PresetName } from '../../shared/run-config'
 import { PipelineName as PipelineSchema, PresetName as PresetSchema } from '../../shared/run-config'
+import { DisplayName } from '../../shared/names'
 import type { RunMeta } from '../../shared/runs'
 import { DatasetError } from '../datasets/errors'
 import { BUNDLED_ID } from '../datasets/fashion-mnist'
 import { ensureBundledDataset } from '../datasets/import'
 import { readManifest } from '../datasets/store'
 import type { RunStore } from '../runs/run-store'
-import { TrainingError } from './trainer'
+import { checkDatasetFits } from './dataset-fit'
+import { TrainingError } from './errors'
 
 export interface NewRunRequest {
   dataset: string
@@ -72,14 +74,12 @@ export async function createRun(store: RunStore, request: NewRunRequest): Promis
     if (error instanceof ConfigError) throw new TrainingError(error.message)
     throw error
   }
-  if (
-    config.data.inputSize !== size ||
-    config.data.channels !== channels ||
-    config.data.classes !== manifest.classes.length
-  ) {
-    throw new TrainingError(
-      `the data.* settings must match dataset ${manifest.id} (${size}×${size}×${channels}, ${manifest.classes.length} classes)`,
-    )
+  checkDatasetFits(config, manifest)
+  let name: string | undefined
+  if (request.name !== undefined) {
+    const parsed = DisplayName.safeParse(request.name)
+    if (!parsed.success) throw new TrainingError(`run name: ${parsed.error.issues[0]?.message}`)
+    name = parsed.data
   }
-  return store.create(config, { name: request.name })
+  return store.create(config, { name })
 }

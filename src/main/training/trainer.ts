@@ -12,9 +12,12 @@ import { join } from 'node:path'
 import type { BackendReport } from '../../shared/backend'
 import type { EngineRecord } from '../../shared/records'
 import type { RunMeta, CheckpointLine, LogLine } from '../../shared/runs'
-import type { CheckpointPayload, WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
-import type { z } from 'zod'
-import { datasetDir, MANIFEST_FILE } from '../datasets/store'
+import type { Checkpoint } from '../../shared/checkpoint'
+import type { WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
+import { oneLine } from '../../shared/errors'
+import { readManifest } from '../datasets/store'
+import { checkDatasetFits } from './dataset-fit'
+import { TrainingError } from './errors'
 import type { RunStore } from '../runs/run-store'
 import { RunStoreError } from '../runs/run-store'
 import { trainingBusy, trainingLock, type ProcessLock } from '../process-lock'
@@ -25,14 +28,10 @@ export type TrainerEvent =
   | { type: 'run'; run: RunMeta }
   | Extract<WorkerEvent, { type: 'memory' }>
 
-export class TrainingError extends Error {
-  override name = 'TrainingError'
-}
 
 /** A file another process (e.g. `r2b stop RUN`) drops into the run folder to ask the trainer to stop. */
 export const STOP_REQUEST = 'stop-request'
 
-type Payload = z.infer<typeof CheckpointPayload>
 
 interface ActiveRun {
   id: string
@@ -73,21 +72,26 @@ export class Trainer {
    * the machine lost power. They become `interrupted`, resumable from their last checkpoint.
    */
   async reconcile(): Promise<RunMeta[]> {
-    const holder = await this.lock.holder()
+    // Runs first, the lock second: a run that starts meanwhile takes the lock before it says `running`,
+    // so a run read as training is either held by then or truly abandoned.
     const { runs } = await this.store.list()
+    const holder = await this.lock.holder()
     const fixed: RunMeta[] = []
     for (const run of runs) {
-      const training = run.status === 'running' || run.status === 'paused'
-      const ours = this.active?.id === run.id
-      if (training && !ours && holder?.what !== run.id) {
-        fixed.push(
-          await this.store.update(run.id, (m) => ({
-            ...m,
-            status: 'interrupted',
-            error: `the process training it ended unexpectedly; continue with \`npm run r2b -- resume ${run.id}\``,
-          })),
-        )
-      }
+      if (!isTraining(run.status) || this.active?.id === run.id || holder?.what === run.id) continue
+      let changed = false
+      const meta = await this.store.update(run.id, (m) => {
+        // Re-read under the write: only a run still marked training is changed.
+        if (!isTraining(m.status)) return m
+        changed = true
+        return {
+          ...m,
+          status: 'interrupted',
+          error: `the process training it ended unexpectedly; continue with \`npm run r2b -- resume ${run.id}\``,
+          stages: m.stages.map((s) => (s.status === 'running' ? { ...s, status: 'stopped' } : s)),
+        }
+      })
+      if (changed) fixed.push(meta)
     }
     return fixed
   }
@@ -112,11 +116,15 @@ export class Trainer {
     if (holder && holder.pid !== process.pid) {
       throw new TrainingError(trainingBusy(holder))
     }
-    if (!existsSync(join(datasetDir(meta.config.data.dataset, this.store.home), MANIFEST_FILE))) {
+    let manifest
+    try {
+      manifest = await readManifest(meta.config.data.dataset, this.store.home)
+    } catch (error) {
       throw new TrainingError(
-        `dataset "${meta.config.data.dataset}" of run ${runId} is not in the store (deleted?): import it again, see \`npm run r2b -- datasets\``,
+        `dataset "${meta.config.data.dataset}" of run ${runId} cannot be read (${oneLine(error)}): import it again, see \`npm run r2b -- datasets\``,
       )
     }
+    checkDatasetFits(meta.config, manifest)
     // Everything a resume will load is checked now, before anything on disk changes.
     await this.loadResumePoint(runId)
     const done = new Promise<RunMeta>((resolve) => {
@@ -188,6 +196,11 @@ export class Trainer {
     return this.worker
   }
 
+  /** Ends the worker at once (a second Ctrl+C): the active run becomes interrupted, as after a crash. */
+  abort(): void {
+    this.worker?.kill('SIGKILL')
+  }
+
   async shutdown(): Promise<void> {
     await this.worker?.shutdown()
     this.worker = null
@@ -253,7 +266,7 @@ export class Trainer {
         type: 'train',
         runId,
         config: meta.config,
-        datasetDir: datasetDir(meta.config.data.dataset, this.store.home),
+        home: this.store.home,
         resume: last ? { completed, current } : null,
         external,
       })
@@ -274,9 +287,8 @@ export class Trainer {
   private async loadResumePoint(runId: string) {
     const lines = await this.store.checkpoints(runId)
     const last = lines.at(-1) ?? null
-    const load = async (line: CheckpointLine) =>
-      (await this.store.readCheckpoint(runId, line)) as unknown as Payload
-    const completed: Record<string, Payload> = {}
+    const load = (line: CheckpointLine) => this.store.readCheckpoint(runId, line)
+    const completed: Record<string, Checkpoint> = {}
     for (const line of lines.filter((l) => l.final)) completed[line.stage] = await load(line)
     const current = last && !last.final ? await load(last) : null
     return { last, completed, current }
@@ -291,8 +303,8 @@ export class Trainer {
   }
 
   /** Final checkpoints of other runs' stages this run refers to (`run:<id>/<stage>`). */
-  private async externalCheckpoints(meta: RunMeta): Promise<Record<string, Payload>> {
-    const out: Record<string, Payload> = {}
+  private async externalCheckpoints(meta: RunMeta): Promise<Record<string, Checkpoint>> {
+    const out: Record<string, Checkpoint> = {}
     for (const stage of meta.config.stages) {
       for (const ref of [stage.teacher, stage.init]) {
         if (!ref.startsWith('run:') || out[ref]) continue
@@ -301,7 +313,7 @@ export class Trainer {
           .filter((l) => l.stage === otherStage && l.final)
           .at(-1)
         if (!line) throw new TrainingError(`${ref}: run ${otherRun} has no finished stage "${otherStage}"`)
-        out[ref] = (await this.store.readCheckpoint(otherRun, line)) as unknown as Payload
+        out[ref] = await this.store.readCheckpoint(otherRun, line)
       }
     }
     return out
@@ -311,7 +323,7 @@ export class Trainer {
     const active = this.active
     if (!active) return
     if (event.type === 'record' && event.runId === active.id) {
-      const record = event.record as unknown as EngineRecord
+      const record = event.record
       active.chain = active.chain
         .then(() => this.persist(active, record))
         .catch((error: unknown) => {
@@ -351,7 +363,7 @@ export class Trainer {
           record,
           record.epoch === spec?.epochs,
         )
-        active.meta = await this.store.update(id, (m) => ({
+        active.meta = await this.updateActive(active, (m) => ({
           ...m,
           stages: m.stages.map((s) => (s.name === record.stage ? { ...s, epochsDone: line.epoch } : s)),
         }))
@@ -368,23 +380,32 @@ export class Trainer {
       this.worker?.send({ type: 'stop' })
     }
     if (record.kind === 'stage-start' || record.kind === 'epoch' || record.kind === 'stage-end') {
-      active.meta = await this.store.update(id, (m) => ({
+      active.meta = await this.updateActive(active, (m) => ({
         ...m,
         stages: m.stages.map((s) => {
           if (s.name !== record.stage) return s
           if (record.kind === 'stage-start') return { ...s, status: 'running' }
           if (record.kind === 'epoch') return { ...s, testTop1: record.test.top1, testTop5: record.test.top5 }
-          return {
-            ...s,
-            status: record.stopped ? 'stopped' : 'finished',
-            testTop1: record.test.top1,
-            testTop5: record.test.top5,
-          }
+          const status = record.stopped ? 'stopped' : 'finished'
+          if (!record.test) return { ...s, status }
+          return { ...s, status, testTop1: record.test.top1, testTop5: record.test.top5 }
         }),
       }))
       this.emit({ type: 'run', run: active.meta })
     }
     this.emit({ type: 'record', runId: id, record })
+  }
+
+  /**
+   * A change to the active run's record. While this process trains the run, its status is this process's
+   * to say: whatever another process wrote there meanwhile is overwritten, not adopted.
+   */
+  private updateActive(active: ActiveRun, change: (meta: RunMeta) => RunMeta): Promise<RunMeta> {
+    return this.store.update(active.id, (m) => ({
+      ...change(m),
+      status: active.meta.status,
+      error: active.meta.error,
+    }))
   }
 
   private async finish(status: RunMeta['status'], error: string | null): Promise<void> {
@@ -394,7 +415,13 @@ export class Trainer {
     clearInterval(active.stopPoll)
     let meta: RunMeta
     try {
-      meta = await this.setStatus(active.id, status, error)
+      // A stage left mid-way (failure, kill, stop) no longer says it is running.
+      meta = await this.store.update(active.id, (m) => ({
+        ...m,
+        status,
+        error,
+        stages: m.stages.map((s) => (s.status === 'running' ? { ...s, status: 'stopped' } : s)),
+      }))
     } catch (problem) {
       if (!(problem instanceof RunStoreError)) throw problem
       meta = { ...active.meta, status, error }
@@ -404,6 +431,10 @@ export class Trainer {
     active.settle(meta)
     void this.pump()
   }
+}
+
+function isTraining(status: RunMeta['status']): boolean {
+  return status === 'running' || status === 'paused'
 }
 
 function isSettled(status: RunMeta['status']): boolean {

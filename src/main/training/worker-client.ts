@@ -54,23 +54,41 @@ export class WorkerClient {
 
   /** Resolves with the first event that matches, rejects on a `failed` event or if the worker exits first. */
   waitFor<T extends WorkerEvent['type']>(type: T): Promise<Extract<WorkerEvent, { type: T }>> {
+    return this.waitForEvent(
+      (event): event is Extract<WorkerEvent, { type: T }> => event.type === type,
+      `"${type}"`,
+    )
+  }
+
+  /**
+   * Resolves with the first event `match` accepts. Rejects with the worker's words when it reports a
+   * failure that is not a run's (a run's failure belongs to the trainer), and when it exits first: a waiter
+   * never outlives the worker it waits on.
+   */
+  waitForEvent<E extends WorkerEvent>(
+    match: (event: WorkerEvent) => event is E,
+    what: string,
+    fails: (event: WorkerEvent) => string | null = () => null,
+  ): Promise<E> {
     return new Promise((resolve, reject) => {
+      if (this.exited) return reject(new Error(`the training worker has exited: no ${what}`))
       const stop = () => {
         offEvent()
         offExit()
       }
       const offEvent = this.on((event) => {
-        if (event.type === type) {
+        const failure = event.type === 'failed' && event.runId === undefined ? event.message : fails(event)
+        if (match(event)) {
           stop()
-          resolve(event as Extract<WorkerEvent, { type: T }>)
-        } else if (event.type === 'failed') {
+          resolve(event)
+        } else if (failure !== null) {
           stop()
-          reject(new Error(event.message))
+          reject(new Error(failure))
         }
       })
       const offExit = this.onExit((code, signal) => {
         stop()
-        reject(new Error(`the training worker exited (${signal ?? `code ${code}`}) before "${type}"`))
+        reject(new Error(`the training worker exited (${signal ?? `code ${code}`}) before ${what}`))
       })
     })
   }

@@ -2,13 +2,17 @@
  * The training worker's entry: one file for Electron's utilityProcess, a Node child process and worker
  * thread alike. It selects the backend, announces it, then serves commands from main.
  */
+import { firstIssue } from '../../shared/errors'
 import { WorkerCommand, type WorkerEvent } from '../../shared/worker-protocol'
 import { initBackend, releaseBackend } from './backend'
 import { loadCheckData, runBackendCheck } from './backend-check'
 import { connectToParent } from './port'
 import { TrainingJob } from './training-job'
 import { inspectImage } from '../engine/inspect'
-import type { Checkpoint } from '../engine/checkpoint'
+
+// Ctrl+C in a terminal reaches every process of its group, this one too. Main decides what it means (stop at
+// the next step, or end this worker); the worker must not die of it on its own.
+process.on('SIGINT', () => {})
 
 const port = connectToParent()
 const send = (event: WorkerEvent) => port.post(event)
@@ -34,8 +38,8 @@ async function train(command: Extract<WorkerCommand, { type: 'train' }>): Promis
 async function inspect(command: Extract<WorkerCommand, { type: 'inspect' }>): Promise<void> {
   try {
     const result = await inspectImage({
-      checkpoint: command.checkpoint as unknown as Checkpoint,
-      teacher: command.teacher as unknown as Checkpoint | null,
+      checkpoint: command.checkpoint,
+      teacher: command.teacher,
       image: command.image,
       form: command.form,
     })
@@ -93,6 +97,12 @@ backendReady.then(
 
 port.onMessage((raw) => {
   const parsed = WorkerCommand.safeParse(raw)
-  if (!parsed.success) return fail(new Error(`worker received an invalid command: ${parsed.error.message}`))
+  if (!parsed.success) {
+    const problem = `worker received an invalid command: ${firstIssue(parsed.error)}`
+    // A request that carries an id gets its answer, so its waiter does not wait on.
+    const requestId = (raw as { requestId?: unknown } | null)?.requestId
+    if (typeof requestId === 'number') return send({ type: 'inspect-failed', requestId, message: problem })
+    return fail(new Error(problem))
+  }
   backendReady.then(() => handle(parsed.data)).catch(fail)
 })

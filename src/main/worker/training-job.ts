@@ -3,16 +3,12 @@
  * every record back to main, which persists it. Pause holds the pipeline between steps; stop ends it at the
  * next step boundary (the last epoch checkpoint stays the resume point).
  */
-import { basename, dirname } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import type { WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
 import { openDataset } from '../datasets/reader'
-import type { Checkpoint } from '../engine/checkpoint'
 import { runPipeline } from '../engine/pipeline'
 
 type TrainCommand = Extract<WorkerCommand, { type: 'train' }>
-
-const asCheckpoint = (payload: { manifest: unknown; data: ArrayBuffer }) => payload as unknown as Checkpoint
 
 export class TrainingJob {
   private readonly signal = { aborted: false }
@@ -28,26 +24,18 @@ export class TrainingJob {
   }
 
   async run(): Promise<void> {
-    const { config, datasetDir, resume, external, runId } = this.command
-    // The dataset folder is <home>/datasets/<id>: the reader opens it by id under its home.
-    const reader = await openDataset(basename(datasetDir), dirname(dirname(datasetDir)))
+    const { config, home, resume, external, runId } = this.command
+    const reader = await openDataset(config.data.dataset, home)
     try {
       const pipeline = runPipeline({
         config,
         data: reader,
         signal: this.signal,
-        resume: resume
-          ? {
-              completed: Object.fromEntries(
-                Object.entries(resume.completed).map(([k, v]) => [k, asCheckpoint(v)]),
-              ),
-              current: resume.current ? asCheckpoint(resume.current) : null,
-            }
-          : undefined,
+        resume: resume ?? undefined,
         loadStage: async (otherRun, stage) => {
           const checkpoint = external[`run:${otherRun}/${stage}`]
           if (!checkpoint) throw new Error(`run:${otherRun}/${stage} was not provided to the worker`)
-          return asCheckpoint(checkpoint)
+          return checkpoint
         },
       })
       let next = await pipeline.next()

@@ -4,40 +4,29 @@
  */
 import type { CAC } from 'cac'
 import { datasetRecord, ImportFormat, type DatasetManifest } from '../../../shared/datasets'
-import { DatasetError } from '../../datasets/errors'
 import { ensureBundledDataset, importDataset } from '../../datasets/import'
 import { inspectDataset } from '../../datasets/inspect'
 import { listDatasets, removeDataset, renameDataset } from '../../datasets/store'
+import { ImportCancelledError } from '../../datasets/errors'
 import { CliError } from '../errors'
+import { onInterrupt } from '../interrupt'
+import { textOption } from '../args'
 import { importProgressBar } from '../progress'
 
 function print(text: string): void {
   process.stdout.write(`${text}\n`)
 }
 
-/** Runs `work`, turning dataset errors into one-line CLI errors. */
-async function userErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    if (error instanceof DatasetError) throw new CliError(error.message)
-    throw error
-  }
-}
-
-/** Cancels the import on Ctrl-C; the store is left as it was. */
+/** Cancels the import on Ctrl-C; the store is left as it was. Later presses wait for the clean-up. */
 function cancelOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController()
-  const onSignal = (): void => controller.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    },
-  }
+  const dispose = onInterrupt((press) => {
+    if (press === 1) {
+      process.stderr.write('\ncancelling the import…\n')
+      controller.abort()
+    } else process.stderr.write('still removing the partial import; it takes a moment\n')
+  })
+  return { signal: controller.signal, dispose }
 }
 
 function optionalNumber(value: unknown, flag: string): number | undefined {
@@ -80,18 +69,16 @@ async function importCommand(path: string, flags: ImportFlags): Promise<void> {
   const bar = importProgressBar('import')
   const cancel = cancelOnInterrupt()
   try {
-    const result = await userErrors(() =>
-      importDataset(String(path), {
-        ...(flags.name !== undefined ? { name: String(flags.name) } : {}),
-        ...(format ? { format } : {}),
-        ...(labels ? { labels } : {}),
-        size: optionalNumber(flags.size, '--size'),
-        seed: optionalNumber(flags.seed, '--seed'),
-        testFraction: optionalNumber(flags.testFraction, '--test-fraction'),
-        signal: cancel.signal,
-        onProgress: bar.update,
-      }),
-    )
+    const result = await importDataset(String(path), {
+      ...(flags.name !== undefined ? { name: textOption('--name') ?? '' } : {}),
+      ...(format ? { format } : {}),
+      ...(labels ? { labels } : {}),
+      size: optionalNumber(flags.size, '--size'),
+      seed: optionalNumber(flags.seed, '--seed'),
+      testFraction: optionalNumber(flags.testFraction, '--test-fraction'),
+      signal: cancel.signal,
+      onProgress: bar.update,
+    })
     bar.stop()
     if (flags.json) {
       print(JSON.stringify(datasetRecord(result.manifest)))
@@ -104,6 +91,10 @@ async function importCommand(path: string, flags: ImportFlags): Promise<void> {
         process.stderr.write(`  ${file.file}: ${file.reason}\n`)
       if (result.skipped.count > 20) process.stderr.write(`  … (all listed in the dataset's manifest.json)\n`)
     }
+  } catch (error) {
+    // The conventional status of a command ended by Ctrl+C, after it cleaned up.
+    if (error instanceof ImportCancelledError) process.exitCode = 130
+    throw error
   } finally {
     bar.stop()
     cancel.dispose()
@@ -113,7 +104,7 @@ async function importCommand(path: string, flags: ImportFlags): Promise<void> {
 async function ensureBundled(): Promise<void> {
   const bar = importProgressBar('registering the bundled Fashion-MNIST')
   try {
-    await userErrors(() => ensureBundledDataset({ onProgress: bar.update }))
+    await ensureBundledDataset({ onProgress: bar.update })
   } finally {
     bar.stop()
   }
@@ -148,25 +139,23 @@ async function datasetsCommand(
     case 'rm':
     case 'remove': {
       const target = need(id, 'dataset id')
-      await userErrors(() => removeDataset(target))
+      await removeDataset(target)
       if (flags.json) print(JSON.stringify({ removed: target }))
       else print(`removed ${target}`)
       return
     }
     case 'rename': {
       const target = need(id, 'dataset id')
-      const manifest = await userErrors(() => renameDataset(target, need(name, 'new name')))
+      const manifest = await renameDataset(target, need(name, 'new name'))
       print(flags.json ? JSON.stringify(datasetRecord(manifest)) : `renamed ${describe(manifest)}`)
       return
     }
     case 'inspect': {
       const target = need(id, 'dataset id')
-      const inspection = await userErrors(() =>
-        inspectDataset(target, {
-          ...(flags.samples !== undefined ? { samplesDir: String(flags.samples) } : {}),
-          perClass: optionalNumber(flags.perClass, '--per-class') ?? 1,
-        }),
-      )
+      const inspection = await inspectDataset(target, {
+        ...(flags.samples !== undefined ? { samplesDir: String(flags.samples) } : {}),
+        perClass: optionalNumber(flags.perClass, '--per-class') ?? 1,
+      })
       if (flags.json) {
         const { manifest, classes, samples } = inspection
         print(JSON.stringify({ ...datasetRecord(manifest), manifest, classCounts: classes, samples }))

@@ -5,7 +5,7 @@ import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
 import { importProgressBar } from '../progress'
 import { writeReport } from './report'
-import { collect, stageTable, trainWithProgress, userErrors } from './train'
+import { collect, stageTable, trainWithProgress } from './train'
 
 /**
  * `demo`: the main job on the embedded default. Trains the quick preset of the R2B chain on the bundled
@@ -24,20 +24,18 @@ export function registerDemo(cli: CAC): void {
       await ensureBundledDataset({ home: store.home, onProgress: (event) => bar.update(event) })
       bar.stop()
       const set = collect(options.set)
-      const run = await userErrors(() =>
-        createRun(store, {
-          dataset: 'fashion-mnist',
-          preset: 'quick',
-          pipeline: 'r2b',
-          set,
-          name: 'demo: r2b on Fashion-MNIST',
-        }),
-      )
+      const run = await createRun(store, {
+        dataset: 'fashion-mnist',
+        preset: 'quick',
+        pipeline: 'r2b',
+        set,
+        name: 'demo: r2b on Fashion-MNIST',
+      })
       say(
         `run ${run.id}: teacher → tanh → ban (sign activations) → bnn (fully binary), ${run.config.stages.length} stages`,
       )
       const started = Date.now()
-      const done = await userErrors(() => trainWithProgress(store, run.id, false))
+      const done = await trainWithProgress(store, run.id, false, { fresh: true })
       const minutes = ((Date.now() - started) / 60_000).toFixed(1)
       const report = await writeReport(store, run.id, join(store.dir(run.id), 'report'))
       process.stdout.write(

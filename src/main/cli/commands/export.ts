@@ -1,24 +1,11 @@
 /** `export RUN [--stage bnn] --out FILE`: the bit-packed deployment file of a fully binary stage. */
 import type { CAC } from 'cac'
-import { DatasetError } from '../../datasets/errors'
-import { DeployError } from '../../deploy/errors'
 import { measureAgreement } from '../../deploy/agreement'
 import { exportRun, type ExportReport } from '../../deploy/export-run'
 import { kernelsForBackend } from '../../deploy/kernels'
-import { RunStore, RunStoreError } from '../../runs/run-store'
+import { RunStore } from '../../runs/run-store'
 import { initBackend, releaseBackend } from '../../worker/backend'
 import { CliError } from '../errors'
-
-/** Runs `work`, turning errors a user can act on into one-line CLI errors. */
-export async function deployErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    if (error instanceof DeployError || error instanceof RunStoreError || error instanceof DatasetError)
-      throw new CliError(error.message)
-    throw error
-  }
-}
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
 
@@ -42,17 +29,15 @@ export function registerExport(cli: CAC): void {
     .action(async (run: string, flags: { stage: string; out?: string; json?: boolean; verify?: boolean }) => {
       if (!flags.out) throw new CliError('export: --out FILE is required')
       const store = new RunStore()
-      const report = await deployErrors(() =>
-        exportRun(store, String(run), String(flags.stage), String(flags.out)),
-      )
+      const report = await exportRun(store, String(run), String(flags.stage), String(flags.out))
       if (!flags.verify) {
         process.stdout.write(`${flags.json ? JSON.stringify(report) : describeExport(report)}\n`)
         return
       }
       const backend = await initBackend()
-      const agreement = await deployErrors(async () =>
-        measureAgreement(store, String(run), String(flags.stage), await kernelsForBackend()),
-      ).finally(releaseBackend)
+      const agreement = await kernelsForBackend()
+        .then((kernels) => measureAgreement(store, String(run), String(flags.stage), kernels))
+        .finally(releaseBackend)
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ ...report, backend: backend.backend, agreement })}\n`)
         return

@@ -6,7 +6,6 @@ import { RunStore } from '../../runs/run-store'
 import { inspectRun } from '../../training/inspect-run'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
-import { userErrors } from './train'
 
 function optionalInt(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined
@@ -35,13 +34,11 @@ export function registerInspect(cli: CAC): void {
       const worker = launchWorkerProcess()
       try {
         await worker.waitFor('ready')
-        const found = await userErrors(() =>
-          inspectRun(store, worker, runId, {
-            image,
-            stage: options.stage === undefined ? undefined : String(options.stage),
-            epoch: optionalInt(options.epoch, '--epoch'),
-          }),
-        )
+        const found = await inspectRun(store, worker, runId, {
+          image,
+          stage: options.stage === undefined ? undefined : String(options.stage),
+          epoch: optionalInt(options.epoch, '--epoch'),
+        })
         const out = resolve(
           options.out === undefined
             ? join(store.dir(runId), 'inspect', `${found.stage}-e${found.epoch}-image${image}`)

@@ -2,7 +2,6 @@
 import type { CAC } from 'cac'
 import { predictImages } from '../../deploy/predict'
 import { initBackend, releaseBackend } from '../../worker/backend'
-import { deployErrors } from './export'
 
 export function registerPredict(cli: CAC): void {
   cli
@@ -10,9 +9,7 @@ export function registerPredict(cli: CAC): void {
     .option('--json', 'Print JSON')
     .action(async (model: string, images: string[], flags: { json?: boolean }) => {
       const backend = await initBackend()
-      const results = await deployErrors(() => predictImages(String(model), images.map(String))).finally(
-        releaseBackend,
-      )
+      const results = await predictImages(String(model), images.map(String)).finally(releaseBackend)
       for (const r of results) if (r.converted) process.stderr.write(`note: ${r.converted}\n`)
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ backend: backend.backend, predictions: results })}\n`)

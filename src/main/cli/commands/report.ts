@@ -4,7 +4,6 @@ import type { CAC } from 'cac'
 import { writeFileAtomic } from '../../atomic-write'
 import { buildReport } from '../../reports/html-report'
 import { RunStore } from '../../runs/run-store'
-import { userErrors } from './train'
 
 /** Writes the report page (atomically) and returns its path. */
 export async function writeReport(store: RunStore, runId: string, outDir: string): Promise<string> {
@@ -24,10 +23,10 @@ export function registerReport(cli: CAC): void {
     .option('--out <dir>', 'Folder for index.html (default: the run folder’s report/)')
     .action(async (runId: string, options: { out?: string }) => {
       const store = new RunStore()
-      const file = await userErrors(async () => {
+      const file = await (async () => {
         await store.read(runId)
         return writeReport(store, runId, resolve(options.out ?? join(store.dir(runId), 'report')))
-      })
+      })()
       process.stdout.write(`wrote ${file}\nopen it in a browser: file://${file}\n`)
     })
 }

@@ -57,7 +57,7 @@ export function registerSummary(cli: CAC): void {
         model: choice('model', flags.model, ['teacher', 'r2b', 'baseline'] as const),
         stage: choice('stage', flags.stage, ['fp', 'ban', 'bnn'] as const),
         input: positive('input', flags.input),
-        channels: Number(choice('channels', String(flags.channels), ['1', '3'] as const)),
+        channels: choice('channels', String(flags.channels), ['1', '3'] as const) === '1' ? 1 : 3,
         classes: positive('classes', flags.classes),
         stem: choice('stem', flags.stem, ['auto', 'imagenet', 'cifar'] as const),
         downsample: choice('downsample', flags.downsample, ['real', 'binary'] as const),

@@ -5,25 +5,17 @@
 import type { CAC } from 'cac'
 import type { EngineRecord } from '../../../shared/records'
 import type { RunMeta } from '../../../shared/runs'
-import { RunStore, RunStoreError } from '../../runs/run-store'
+import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
 import { trainingBusy, trainingLock } from '../../process-lock'
-import { requestStop, Trainer, TrainingError } from '../../training/trainer'
+import { requestStop, Trainer } from '../../training/trainer'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
+import { onInterrupt } from '../interrupt'
 import { progressBar } from '../progress'
+import { textOption } from '../args'
 
 const pct = (x: number | null) => (x === null ? '   –  ' : `${(100 * x).toFixed(1).padStart(5)}%`)
-
-/** Runs `work`, turning the user's mistakes into one-line errors. */
-export async function userErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    if (error instanceof TrainingError || error instanceof RunStoreError) throw new CliError(error.message)
-    throw error
-  }
-}
 
 export function stageTable(run: RunMeta): string {
   const rows = run.stages.map(
@@ -74,8 +66,17 @@ function eventJson(record: EngineRecord): object {
   }
 }
 
-/** Trains (or resumes) a run in this process with a progress bar per stage; Ctrl+C stops it resumably. */
-export async function trainWithProgress(store: RunStore, runId: string, json: boolean): Promise<RunMeta> {
+/**
+ * Trains (or resumes) a run in this process with a progress bar per stage; Ctrl+C stops it resumably. A
+ * `fresh` run (just created by this command) that cannot be queued is deleted again: a refused `train`
+ * leaves no run behind.
+ */
+export async function trainWithProgress(
+  store: RunStore,
+  runId: string,
+  json: boolean,
+  options: { fresh?: boolean } = {},
+): Promise<RunMeta> {
   const trainer = new Trainer(store, () => launchWorkerProcess())
   let bar: ReturnType<typeof progressBar> | null = null
   let latest = ''
@@ -104,21 +105,30 @@ export async function trainWithProgress(store: RunStore, runId: string, json: bo
       latest = ''
     }
   })
-  let interrupts = 0
-  const onSigint = () => {
-    interrupts++
-    if (interrupts === 1) {
+  // The worker ignores the terminal's Ctrl+C; this process decides: stop at the next step, or, on a second
+  // press, end the worker now (the run is then interrupted, resumable from its last checkpoint).
+  const offInterrupt = onInterrupt((press) => {
+    if (press === 1) {
       process.stderr.write('\nstopping at the next step (Ctrl+C again to abort now)…\n')
       void trainer.stop(runId).catch(() => {})
-    } else process.exit(130)
-  }
-  process.on('SIGINT', onSigint)
+    } else {
+      process.stderr.write('aborting: the run keeps its last checkpoint\n')
+      process.exitCode = 130
+      trainer.abort()
+    }
+  })
   try {
     await trainer.reconcile()
-    const run = await trainer.train(runId)
-    return run
+    let queued: { done: Promise<RunMeta> }
+    try {
+      queued = await trainer.enqueue(runId)
+    } catch (error) {
+      if (options.fresh) await store.remove(runId).catch(() => {})
+      throw error
+    }
+    return await queued.done
   } finally {
-    process.off('SIGINT', onSigint)
+    offInterrupt()
     off()
     ;(bar as ReturnType<typeof progressBar> | null)?.stop()
     await trainer.shutdown()
@@ -163,24 +173,22 @@ export function registerTrain(cli: CAC): void {
       // Refused before anything is written: a second CLI must not leave a run behind.
       const holder = await trainingLock(store.root).holder()
       if (holder) throw new CliError(trainingBusy(holder))
-      const run = await userErrors(() =>
-        createRun(store, {
-          dataset: String(options.dataset),
-          preset: String(options.preset),
-          pipeline: String(options.pipeline),
-          downsample,
-          seed: options.seed === undefined ? undefined : Number(options.seed),
-          set: collect(options.set),
-          name: options.name === undefined ? undefined : String(options.name),
-        }),
-      )
+      const run = await createRun(store, {
+        dataset: String(options.dataset),
+        preset: String(options.preset),
+        pipeline: String(options.pipeline),
+        downsample,
+        seed: options.seed === undefined ? undefined : Number(options.seed),
+        set: collect(options.set),
+        name: options.name === undefined ? undefined : (textOption('--name') ?? ''),
+      })
       if (json)
         process.stdout.write(`${JSON.stringify({ event: 'run', runId: run.id, config: run.config })}\n`)
       else
         process.stderr.write(
           `run ${run.id}: ${run.config.pipeline} on ${run.config.data.dataset}, preset ${run.config.preset}\n`,
         )
-      const done = await userErrors(() => trainWithProgress(store, run.id, json))
+      const done = await trainWithProgress(store, run.id, json, { fresh: true })
       report(done, json)
       if (done.status !== 'finished') process.exitCode = 1
     })
@@ -190,10 +198,10 @@ export function registerTrain(cli: CAC): void {
     .option('--json', 'One JSON object per event on stdout, then a summary')
     .action(async (runId: string, options: { json?: boolean }) => {
       const store = new RunStore()
-      const done = await userErrors(async () => {
+      const done = await (async () => {
         await store.read(runId)
         return trainWithProgress(store, runId, Boolean(options.json))
-      })
+      })()
       report(done, Boolean(options.json))
       if (done.status !== 'finished') process.exitCode = 1
     })
@@ -229,7 +237,7 @@ export function registerTrain(cli: CAC): void {
     .option('--json', 'Print the run metadata as JSON')
     .action(async (runId: string, options: { json?: boolean }) => {
       const store = new RunStore()
-      const run = await userErrors(() => store.read(runId))
+      const run = await store.read(runId)
       if (options.json) {
         process.stdout.write(`${JSON.stringify(run, null, 2)}\n`)
         return
@@ -256,7 +264,7 @@ export function registerTrain(cli: CAC): void {
     .command('stop <run>', 'Ask the process training a run to stop it (resumable later)')
     .action(async (runId: string) => {
       const store = new RunStore()
-      const run = await userErrors(() => store.read(runId))
+      const run = await store.read(runId)
       if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'queued')
         throw new CliError(`run ${runId} is ${run.status}, not training`)
       await requestStop(store, runId)

@@ -11,7 +11,7 @@ import { decodeExport, packSignStream } from '../../../../src/main/deploy/format
 import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { popcountMeter, wasmKernels } from '../../../../src/main/deploy/kernels-wasm'
 import { PackedModel, type BinaryKernels } from '../../../../src/main/deploy/packed-model'
-import type { ModelBuild } from '../../../../src/main/engine/models'
+import type { ModelBuild } from '../../../../src/shared/checkpoint'
 import { Rng } from '../../../../src/shared/random'
 import { initBackend } from '../../../../src/main/worker/backend'
 import { binaryBuild, convCases, exportOf, randomBinaryCheckpoint, randomCase, randomImages } from './support'

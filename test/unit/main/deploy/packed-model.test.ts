@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { modelFromCheckpoint } from '../../../../src/main/engine/checkpoint'
-import type { ModelBuild } from '../../../../src/main/engine/models'
+import type { ModelBuild } from '../../../../src/shared/checkpoint'
 import { decodeExport } from '../../../../src/main/deploy/format'
 import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { PackedModel } from '../../../../src/main/deploy/packed-model'

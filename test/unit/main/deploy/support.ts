@@ -1,7 +1,8 @@
 /** Fixtures: fully binary models with every parameter randomised, as checkpoints. */
+import type { ModelBuild } from '../../../../src/shared/checkpoint'
 import * as tf from '@tensorflow/tfjs'
 import { saveCheckpoint, type Checkpoint } from '../../../../src/main/engine/checkpoint'
-import { ResNet18, type ModelBuild } from '../../../../src/main/engine/models'
+import { ResNet18 } from '../../../../src/main/engine/models'
 import { Rng } from '../../../../src/shared/random'
 import { binaryConvLayer, convGeometry, signConvReference } from '../../../../src/main/deploy/binary-conv'
 import { foldCheckpoint, type ExportMeta } from '../../../../src/main/deploy/fold'

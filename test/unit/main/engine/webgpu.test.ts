@@ -94,8 +94,8 @@ describe('engine on webgpu', () => {
 
     const end = (records: EngineRecord[]) => records.find((r): r is StageEndRecord => r.kind === 'stage-end')!
     // 10 classes, chance 10%: stated margins after 30 steps of 16 images each.
-    expect(end(first.records).test.top1).toBeGreaterThan(0.3)
-    expect(end(second.records).test.top1).toBeGreaterThan(0.2)
+    expect(end(first.records).test?.top1).toBeGreaterThan(0.3)
+    expect(end(second.records).test?.top1).toBeGreaterThan(0.2)
     const steps = second.records.filter((r) => r.kind === 'step')
     expect(steps.every((s) => s.loss.attention > 0 && s.loss.distillation > 0)).toBe(true)
   }, 300_000)

@@ -17,6 +17,7 @@ import type {
   StepRecord,
 } from '../../../../src/shared/records'
 import { makeRunConfig } from '../../../../src/shared/run-config'
+import { modelBuild } from '../../../../src/main/engine/models'
 import { RunStore } from '../../../../src/main/runs/run-store'
 
 let store: RunStore
@@ -50,7 +51,7 @@ function checkpoint(stage: string, epoch: number, values: number[]): CheckpointR
       stage,
       epoch,
       step: epoch * 10,
-      model: {},
+      model: modelBuild(config, config.stages[0]!.student),
       tensors: [{ name: 'w', group: 'weights', shape: [values.length], offset: 0 }],
     },
     data: data.buffer,
@@ -103,7 +104,7 @@ describe('the run store', () => {
     await store.appendLog(run.id, [step('teacher', 0, 0), step('teacher', 0, 1)])
     appendFileSync(join(store.dir(run.id), 'events.jsonl'), '{"kind":"step","stage":"tea')
     const lines = await store.readLog(run.id)
-    expect(lines.map((l) => l.step)).toEqual([0, 1])
+    expect(lines.map((l) => (l.kind === 'step' ? l.step : null))).toEqual([0, 1])
   })
 
   it('treats a corrupt line in the middle of the log as an error, not as a torn write', async () => {
@@ -189,11 +190,15 @@ describe('the run store', () => {
     // Epoch 2 was interrupted halfway: its steps and snapshot must go.
     await store.appendLog(run.id, [step('teacher', 1, 2), step('teacher', 1, 3)])
     await store.writeSnapshot(run.id, gates(1))
-    await store.appendLog(run.id, [{ kind: 'stage-end', stage: 'teacher', stopped: true } as never])
+    await store.appendLog(run.id, [
+      { kind: 'stage-end', stage: 'teacher', stageIndex: 0, test: null, seconds: 1, stopped: true },
+    ])
     const last = await store.rollBackToLastCheckpoint(run.id)
     expect(last).toMatchObject({ stage: 'teacher', epoch: 1 })
     expect(
-      (await store.readLog(run.id)).map((l) => `${l.kind}:${l.kind === 'checkpoint' ? l.epoch : l.step}`),
+      (await store.readLog(run.id)).map(
+        (l) => `${l.kind}:${l.kind === 'checkpoint' ? l.epoch : l.kind === 'step' ? l.step : ''}`,
+      ),
     ).toEqual(['step:0', 'step:1', 'checkpoint:1'])
     expect((await store.snapshotIndex(run.id)).map((e) => e.epoch)).toEqual([0])
   })
