@@ -10,6 +10,7 @@ import {
   CONTENT_SECURITY_POLICY,
   isAllowedNavigation,
   isExternalLink,
+  isTrustedSender,
   secureWebPreferences,
 } from './host/window-policy'
 import { setAppDataHome } from './paths'
@@ -29,6 +30,11 @@ function startUtilityWorker(): WorkerClient {
   })
 }
 
+/** The one document the window shows: the dev server's page in development, the built file otherwise. */
+function appUrl(): string {
+  return process.env.ELECTRON_RENDERER_URL ?? `file://${join(import.meta.dirname, '../renderer/index.html')}`
+}
+
 function createWindow(host: WorkbenchHost): BrowserWindow {
   const window = new BrowserWindow({
     width: 1400,
@@ -45,16 +51,19 @@ function createWindow(host: WorkbenchHost): BrowserWindow {
   const unsubscribe = host.api.onEvent((event) => window.webContents.send(IPC_EVENT, event))
   window.on('closed', unsubscribe)
 
-  const appUrl =
-    process.env.ELECTRON_RENDERER_URL ?? `file://${join(import.meta.dirname, '../renderer/index.html')}`
-  window.webContents.on('will-navigate', (event, url) => {
-    if (!isAllowedNavigation(url, appUrl)) event.preventDefault()
+  const url = appUrl()
+  window.webContents.on('will-navigate', (event, target) => {
+    if (!isAllowedNavigation(target, url)) event.preventDefault()
+  })
+  // A server redirect is a navigation too (the dev server's pages could answer one).
+  window.webContents.on('will-redirect', (event, target) => {
+    if (!isAllowedNavigation(target, url)) event.preventDefault()
   })
   window.webContents.setWindowOpenHandler(({ url }) => {
     if (isExternalLink(url)) void shell.openExternal(url)
     return { action: 'deny' }
   })
-  void window.loadURL(appUrl)
+  void window.loadURL(url)
   return window
 }
 
@@ -90,7 +99,11 @@ app.whenReady().then(() => {
     },
   })
   host.start()
-  ipcMain.handle(IPC_CALL, (_event, method: unknown, args: unknown) => host.handleCall({ method, args }))
+  ipcMain.handle(IPC_CALL, (event, method: unknown, args: unknown) => {
+    if (!isTrustedSender(event.senderFrame?.url, appUrl()))
+      throw new Error('refused: the call does not come from the workbench page')
+    return host.handleCall({ method, args })
+  })
 
   createWindow(host)
   app.on('activate', () => {

@@ -72,7 +72,12 @@ export function connect(served: { port: number; token: string }): Promise<ApiCli
     const events: unknown[] = []
     let next = 1
     ws.on('message', (data) => {
-      const message = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: string; event?: unknown }
+      const message = JSON.parse(String(data)) as {
+        id?: number
+        result?: unknown
+        error?: string
+        event?: unknown
+      }
       if (message.event !== undefined) events.push(message.event)
       else if (message.id !== undefined) {
         const waiter = pending.get(message.id)

@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto'
 import type { Dirent } from 'node:fs'
-import { readdir, readFile, stat } from 'node:fs/promises'
-import { basename, extname, join, relative } from 'node:path'
+import { readdir, readFile, realpath, stat } from 'node:fs/promises'
+import { basename, extname, isAbsolute, join, relative } from 'node:path'
 import sharp from 'sharp'
 import type { SkippedFile, SplitName } from '../../shared/datasets'
 import { mixSeed, mulberry32, permutation } from '../../shared/random'
@@ -37,26 +37,61 @@ export interface FolderScan {
   subRoots: boolean
 }
 
-/** The visible entries of `dir` that `keep` accepts, sorted by name. */
-async function listEntries(dir: string, keep: (entry: Dirent) => boolean): Promise<string[]> {
+type EntryKind = 'file' | 'dir'
+
+/**
+ * What an entry is, links followed: a symbolic link counts as what it points to when that stays inside the
+ * imported folder; a link out of it, a broken link and a link loop are reported, never silently dropped.
+ */
+async function entryKind(path: string, entry: Dirent, root: string): Promise<EntryKind | SkippedFile> {
+  if (!entry.isSymbolicLink()) {
+    if (entry.isDirectory()) return 'dir'
+    if (entry.isFile()) return 'file'
+    return { file: path, reason: 'not a regular file (a pipe, socket or device)' }
+  }
+  let target: string
   try {
-    return (await readdir(dir, { withFileTypes: true }))
-      .filter((entry) => keep(entry) && !entry.name.startsWith('.'))
-      .map((entry) => entry.name)
-      .sort()
+    target = await realpath(path)
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    return { file: path, reason: code === 'ELOOP' ? 'a symbolic link loop' : 'a broken symbolic link' }
+  }
+  const inside = relative(root, target)
+  if (inside.startsWith('..') || isAbsolute(inside))
+    return { file: path, reason: `a symbolic link out of the imported folder (to ${target}): copy it in instead` }
+  const info = await stat(target)
+  if (info.isDirectory()) return 'dir'
+  if (info.isFile()) return 'file'
+  return { file: path, reason: 'a link to something that is not a regular file' }
+}
+
+/** The visible entries of `dir` of one kind, sorted by name; links that cannot be followed go to `skipped`. */
+async function listEntries(dir: string, kind: EntryKind, root: string, skipped: SkippedFile[]): Promise<string[]> {
+  let entries: Dirent[]
+  try {
+    entries = await readdir(dir, { withFileTypes: true })
   } catch (error) {
     throw new DatasetError(`${dir}: ${fsReason(error)}`)
   }
+  const names: string[] = []
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue
+    const found = await entryKind(join(dir, entry.name), entry, root)
+    if (found === kind) names.push(entry.name)
+    else if (typeof found === 'object' && !skipped.some((s) => s.file === found.file)) skipped.push(found)
+  }
+  return names.sort()
 }
-
-const listDirs = (dir: string) => listEntries(dir, (entry) => entry.isDirectory())
-const listFiles = (dir: string) => listEntries(dir, (entry) => entry.isFile())
 
 /**
  * Lists classes and files and assigns each file to a split. The hold-out depends only on the sorted file
  * names, the seed and the fraction, so the same folder always splits the same way.
  */
 export async function scanImageFolder(root: string, seed: number, testFraction: number): Promise<FolderScan> {
+  const unsupported: SkippedFile[] = []
+  const rootReal = await realpath(root).catch(() => root)
+  const listDirs = (dir: string) => listEntries(dir, 'dir', rootReal, unsupported)
+  const listFiles = (dir: string) => listEntries(dir, 'file', rootReal, unsupported)
   const top = await listDirs(root)
   const lower = new Map(top.map((name) => [name.toLowerCase(), name]))
   const trainRoot = lower.get('train')
@@ -87,7 +122,6 @@ export async function scanImageFolder(root: string, seed: number, testFraction: 
   const classIndex = new Map(classes.map((name, i) => [name, i]))
 
   const files: ImageFile[] = []
-  const unsupported: SkippedFile[] = []
   for (const { dir, split, classes: present } of perRoot) {
     for (const name of present) {
       const index = classIndex.get(name)!

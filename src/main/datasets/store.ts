@@ -84,6 +84,9 @@ export async function readManifest(id: string, home?: string): Promise<DatasetMa
       `${file}: invalid manifest (${issue?.path.join('.') || 'root'}: ${issue?.message})`,
     )
   }
+  // A copied folder must not pose as another dataset: runs name datasets by folder.
+  if (parsed.data.id !== id)
+    throw new DatasetError(`${file} says it is dataset "${parsed.data.id}", but its folder is "${id}": rename one to match`)
   return parsed.data
 }
 

@@ -48,6 +48,14 @@ export function isAllowedNavigation(target: string, appUrl: string): boolean {
   }
 }
 
+/**
+ * Whether an IPC call comes from the app's own page: the sending frame must show the app's document. A
+ * frame that somehow shows anything else (an injected iframe, a page navigated away) gets no API.
+ */
+export function isTrustedSender(frameUrl: string | undefined, appUrl: string): boolean {
+  return frameUrl !== undefined && isAllowedNavigation(frameUrl, appUrl)
+}
+
 /** Links the UI opens (documentation, the paper) go to the system browser, and only over https. */
 export function isExternalLink(url: string): boolean {
   try {

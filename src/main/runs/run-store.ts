@@ -390,6 +390,21 @@ export class RunStore {
     return { manifest, data: data.slice().buffer }
   }
 
+  /**
+   * Removes checkpoint folders a killed writer left half written (`<stage>/e<N>.<hex>.tmp`). Only the
+   * process about to train the run calls this, holding the training lock: no writer is live.
+   */
+  private async sweepCheckpointTemps(id: string): Promise<void> {
+    const base = join(this.dir(id), 'checkpoints')
+    const stages = await readdir(base, { withFileTypes: true }).catch(() => [])
+    for (const stage of stages.filter((entry) => entry.isDirectory())) {
+      for (const name of await readdir(join(base, stage.name))) {
+        if (/^e\d+\.[0-9a-f]+\.tmp$/.test(name))
+          await rm(join(base, stage.name, name), { recursive: true, force: true })
+      }
+    }
+  }
+
   /** The checkpoint lines of the log, oldest first. */
   async checkpoints(id: string): Promise<CheckpointLine[]> {
     return (await this.readLog(id)).filter((l) => l.kind === 'checkpoint')
@@ -400,6 +415,7 @@ export class RunStore {
    * dropped (atomically rewritten). Returns that checkpoint line, or null when no epoch was completed.
    */
   async rollBackToLastCheckpoint(id: string): Promise<CheckpointLine | null> {
+    await this.sweepCheckpointTemps(id)
     const file = join(this.dir(id), LOG_FILE)
     const lines = await this.readLog(id)
     let last = -1

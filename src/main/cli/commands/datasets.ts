@@ -54,7 +54,7 @@ interface ImportFlags {
   json?: boolean
 }
 
-async function importCommand(path: string, flags: ImportFlags): Promise<void> {
+async function importCommand(path: string, flags: ImportFlags, rawArgs: readonly string[]): Promise<void> {
   let format: ImportFormat | undefined
   if (flags.format !== undefined) {
     const parsed = ImportFormat.safeParse(String(flags.format))
@@ -70,7 +70,7 @@ async function importCommand(path: string, flags: ImportFlags): Promise<void> {
   const cancel = cancelOnInterrupt()
   try {
     const result = await importDataset(String(path), {
-      ...(flags.name !== undefined ? { name: textOption('--name') ?? '' } : {}),
+      ...(flags.name !== undefined ? { name: textOption('--name', rawArgs) ?? '' } : {}),
       ...(format ? { format } : {}),
       ...(labels ? { labels } : {}),
       size: optionalNumber(flags.size, '--size'),
@@ -205,7 +205,7 @@ export function registerDatasets(cli: CAC): void {
       'Image folders without train/ and test/: held-out share (default 0.2)',
     )
     .option('--json', 'Print the new dataset record as JSON')
-    .action((path: string, flags: ImportFlags) => importCommand(path, flags))
+    .action((path: string, flags: ImportFlags) => importCommand(path, flags, cli.rawArgs))
 
   cli
     .command(

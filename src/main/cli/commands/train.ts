@@ -180,7 +180,7 @@ export function registerTrain(cli: CAC): void {
         downsample,
         seed: options.seed === undefined ? undefined : Number(options.seed),
         set: collect(options.set),
-        name: options.name === undefined ? undefined : (textOption('--name') ?? ''),
+        name: options.name === undefined ? undefined : (textOption('--name', cli.rawArgs) ?? ''),
       })
       if (json)
         process.stdout.write(`${JSON.stringify({ event: 'run', runId: run.id, config: run.config })}\n`)

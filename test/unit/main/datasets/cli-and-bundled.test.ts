@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { cac } from 'cac'
 import { afterEach, describe, expect, it } from 'vitest'
 import { registerDatasets } from '../../../../src/main/cli/commands/datasets'
-import { CliError } from '../../../../src/main/cli/errors'
+import { UserError } from '../../../../src/shared/errors'
 import { BUNDLED_TEST_PER_CLASS, FASHION_MNIST_CLASSES } from '../../../../src/main/datasets/fashion-mnist'
 import { ensureBundledDataset } from '../../../../src/main/datasets/import'
 import { readManifest } from '../../../../src/main/datasets/store'
@@ -76,7 +76,7 @@ describe('datasets CLI and the bundled Fashion-MNIST', () => {
     expect((await ensureBundledDataset({ home })).createdAt).toBe(manifest.createdAt)
 
     expect(await run('datasets', 'rm', 'tiny')).toBe('removed tiny\n')
-    await expect(run('datasets', 'rm', 'tiny')).rejects.toThrow(CliError)
+    await expect(run('datasets', 'rm', 'tiny')).rejects.toThrow(UserError)
     await expect(run('import', join(home, 'missing'))).rejects.toThrow(/missing: does not exist/)
     await expect(run('import', archive, '--format', 'zip')).rejects.toThrow(/--format zip: use one of/)
     expect(await storeEntries(home)).toEqual(['fashion-mnist'])

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { importDataset } from '../../../../src/main/datasets/import'
@@ -79,7 +79,14 @@ describe('image folder import', () => {
     const home = await tempDir()
     const root = await tempDir()
     await writeImageFolder(root, ['p', 'q'], [3, 3], { width: 12, height: 12, gray: true })
-    const { manifest } = await importDataset(root, { home, size: 6, testFraction: 0 })
+    await mkdir(join(root, 'train'))
+    await mkdir(join(root, 'test'))
+    for (const c of ['p', 'q']) {
+      await rename(join(root, c), join(root, 'train', c))
+      await mkdir(join(root, 'test', c))
+      await copyFile(join(root, 'train', c, '00000.png'), join(root, 'test', c, '00000.png'))
+    }
+    const { manifest } = await importDataset(root, { home, size: 6 })
     expect(manifest.shape).toEqual([6, 6, 1])
     const images = await readFile(join(datasetDir(manifest.id, home), imagesFile('train')))
     expect(images.length).toBe(6 * 36)
@@ -99,7 +106,9 @@ describe('image folder import', () => {
     await sharp(raw, { raw: { width: 90, height: 30, channels: 3 } })
       .png()
       .toFile(join(root, 'only', 'a.png'))
-    const { manifest } = await importDataset(root, { home, size: 5 })
+    // A second copy, held out for test: a dataset needs both splits.
+    await copyFile(join(root, 'only', 'a.png'), join(root, 'only', 'b.png'))
+    const { manifest } = await importDataset(root, { home, size: 5, testFraction: 0.5 })
     const images = await readFile(join(datasetDir(manifest.id, home), imagesFile('train')))
     // Resampling blurs the edges a little; the crop keeps only the middle third.
     for (const x of [0, 2, 4]) {
@@ -131,9 +140,9 @@ describe('image folder import', () => {
   it('refuses an image whose declared size is absurd (decompression bomb) and skips it', async () => {
     const home = await tempDir()
     const root = await tempDir()
-    await writeImageFolder(root, ['a'], [2], { width: 8, height: 8 })
+    await writeImageFolder(root, ['a'], [3], { width: 8, height: 8 })
     await writeFile(join(root, 'a', 'bomb.png'), await pngDeclaring(20000, 20000))
-    const { skipped } = await importDataset(root, { home, size: 8 })
+    const { skipped } = await importDataset(root, { home, size: 8, testFraction: 0.5 })
     expect(skipped.files).toEqual([
       {
         file: join(root, 'a', 'bomb.png'),

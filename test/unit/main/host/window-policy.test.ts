@@ -3,6 +3,7 @@ import {
   CONTENT_SECURITY_POLICY,
   isAllowedNavigation,
   isExternalLink,
+  isTrustedSender,
   secureWebPreferences,
 } from '../../../../src/main/host/window-policy'
 import { readFileSync } from 'node:fs'
@@ -43,6 +44,15 @@ describe('the window security policy', () => {
     expect(isAllowedNavigation('http://localhost:5173/', 'http://localhost:5173/')).toBe(true)
     expect(isAllowedNavigation('http://localhost:5174/', 'http://localhost:5173/')).toBe(false)
     expect(isAllowedNavigation('not a url', app)).toBe(false)
+  })
+
+  it('answers IPC only from a frame that shows the app document', () => {
+    const app = 'file:///opt/r2b/out/renderer/index.html'
+    expect(isTrustedSender(app, app)).toBe(true)
+    expect(isTrustedSender(`${app}#/runs`, app)).toBe(true)
+    expect(isTrustedSender('https://evil.example/', app)).toBe(false)
+    expect(isTrustedSender('file:///tmp/other.html', app)).toBe(false)
+    expect(isTrustedSender(undefined, app)).toBe(false)
   })
 
   it('opens only https links, outside the app', () => {
