@@ -58,7 +58,9 @@ main().catch((error: unknown) => {
   if (error instanceof UserError || (error instanceof Error && error.name === 'CACError')) {
     process.stderr.write(`error: ${oneLine(error)}\n`)
   } else if (process.env.R2B_DEBUG) {
-    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.stderr.write(
+      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    )
   } else {
     process.stderr.write(
       `error: ${oneLine(error)} (unexpected; run again with R2B_DEBUG=1 for details, and please report it)\n`,

@@ -2,6 +2,7 @@ import type { CAC } from 'cac'
 import type { BackendReport } from '../../../shared/backend'
 import { requestedBackend } from '../../worker/backend'
 import { launchWorkerProcess } from '../../training/worker-client'
+import { numberOption } from '../args'
 import { CliError } from '../errors'
 import { progressBar } from '../progress'
 
@@ -30,12 +31,8 @@ export function registerCheck(cli: CAC): void {
     .option('--batch <n>', 'Batch size', { default: 32 })
     .option('--json', 'Print the result as JSON')
     .action(async (options: { steps: number; batch: number; json?: boolean }) => {
-      const steps = Number(options.steps)
-      const batchSize = Number(options.batch)
-      if (!Number.isInteger(steps) || steps < 1)
-        throw new CliError(`--steps must be a positive integer, got ${options.steps}`)
-      if (!Number.isInteger(batchSize) || batchSize < 1)
-        throw new CliError(`--batch must be a positive integer, got ${options.batch}`)
+      const steps = numberOption(options.steps, '--steps', { integer: true, min: 1, max: 10_000 }) ?? 20
+      const batchSize = numberOption(options.batch, '--batch', { integer: true, min: 1, max: 1024 }) ?? 32
       try {
         requestedBackend() // a bad R2B_BACKEND fails here, before a worker starts
       } catch (error) {

@@ -10,7 +10,7 @@ import { listDatasets, removeDataset, renameDataset } from '../../datasets/store
 import { ImportCancelledError } from '../../datasets/errors'
 import { CliError } from '../errors'
 import { onInterrupt } from '../interrupt'
-import { textOption } from '../args'
+import { numberOption, textOption } from '../args'
 import { importProgressBar } from '../progress'
 
 function print(text: string): void {
@@ -27,13 +27,6 @@ function cancelOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
     } else process.stderr.write('still removing the partial import; it takes a moment\n')
   })
   return { signal: controller.signal, dispose }
-}
-
-function optionalNumber(value: unknown, flag: string): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!Number.isFinite(n)) throw new CliError(`${flag} ${String(value)}: expected a number`)
-  return n
 }
 
 function describe(manifest: DatasetManifest): string {
@@ -73,9 +66,9 @@ async function importCommand(path: string, flags: ImportFlags, rawArgs: readonly
       ...(flags.name !== undefined ? { name: textOption('--name', rawArgs) ?? '' } : {}),
       ...(format ? { format } : {}),
       ...(labels ? { labels } : {}),
-      size: optionalNumber(flags.size, '--size'),
-      seed: optionalNumber(flags.seed, '--seed'),
-      testFraction: optionalNumber(flags.testFraction, '--test-fraction'),
+      size: numberOption(flags.size, '--size', { integer: true, min: 1, max: 1024 }),
+      seed: numberOption(flags.seed, '--seed', { integer: true, min: 0 }),
+      testFraction: numberOption(flags.testFraction, '--test-fraction', { min: 0, max: 0.9 }),
       signal: cancel.signal,
       onProgress: bar.update,
     })
@@ -154,7 +147,7 @@ async function datasetsCommand(
       const target = need(id, 'dataset id')
       const inspection = await inspectDataset(target, {
         ...(flags.samples !== undefined ? { samplesDir: String(flags.samples) } : {}),
-        perClass: optionalNumber(flags.perClass, '--per-class') ?? 1,
+        perClass: numberOption(flags.perClass, '--per-class', { integer: true, min: 1, max: 100 }) ?? 1,
       })
       if (flags.json) {
         const { manifest, classes, samples } = inspection

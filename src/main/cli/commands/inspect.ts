@@ -5,15 +5,8 @@ import { attentionFigure, gateFigure } from '../../reports/inspection-figure'
 import { RunStore } from '../../runs/run-store'
 import { inspectRun } from '../../training/inspect-run'
 import { launchWorkerProcess } from '../../training/worker-client'
+import { numberOption } from '../args'
 import { CliError } from '../errors'
-
-function optionalInt(value: unknown, name: string): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0)
-    throw new CliError(`${name} must be a non-negative integer, got ${String(value)}`)
-  return n
-}
 
 /** `inspect`: one test image's attention maps (student vs teacher) and gates under a saved checkpoint, as PNG. */
 export function registerInspect(cli: CAC): void {
@@ -28,7 +21,7 @@ export function registerInspect(cli: CAC): void {
     .option('--out <dir>', 'Folder for the PNG files (default: inside the run folder)')
     .option('--json', 'Print the result as JSON')
     .action(async (runId: string, options: Record<string, unknown>) => {
-      const image = optionalInt(options.image, '--image')
+      const image = numberOption(options.image, '--image', { integer: true, min: 0 })
       if (image === undefined) throw new CliError('--image <n> is required: the index of a test image')
       const store = new RunStore()
       const worker = launchWorkerProcess()
@@ -37,7 +30,7 @@ export function registerInspect(cli: CAC): void {
         const found = await inspectRun(store, worker, runId, {
           image,
           stage: options.stage === undefined ? undefined : String(options.stage),
-          epoch: optionalInt(options.epoch, '--epoch'),
+          epoch: numberOption(options.epoch, '--epoch', { integer: true, min: 0 }),
         })
         const out = resolve(
           options.out === undefined

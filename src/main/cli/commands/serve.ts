@@ -3,6 +3,7 @@ import { WorkbenchHost } from '../../host/workbench-host'
 import { ensureRendererBuilt } from '../../host/renderer-bundle'
 import { startWsServer, type WsServerHandle } from '../../host/ws-server'
 import { launchWorkerProcess } from '../../training/worker-client'
+import { numberOption } from '../args'
 import { CliError } from '../errors'
 
 export interface Served {
@@ -51,9 +52,7 @@ export function registerServe(cli: CAC): void {
     .command('serve', 'Serve the workbench UI and API on 127.0.0.1 for a browser')
     .option('--port <port>', 'Port (default: a free one)')
     .action(async (options: { port?: string | number }) => {
-      const port = options.port === undefined ? 0 : Number(options.port)
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new CliError(`--port must be 0-65535, got ${options.port}`)
+      const port = numberOption(options.port, '--port', { integer: true, min: 0, max: 65535 }) ?? 0
       const dir = await ensureRendererBuilt((line) => process.stderr.write(`${line}\n`))
       const served = await startServe({ port, rendererDir: dir })
       process.stdout.write(

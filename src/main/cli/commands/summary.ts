@@ -1,6 +1,7 @@
 import type { CAC } from 'cac'
 import { formatSummary, summariseModel, summaryBuild, type SummaryOptions } from '../../engine/summary'
 import { initBackend } from '../../worker/backend'
+import { numberOption } from '../args'
 import { CliError } from '../errors'
 
 function choice<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
@@ -12,10 +13,8 @@ function choice<T extends string>(flag: string, value: unknown, allowed: readonl
 }
 
 function positive(flag: string, value: unknown, integer = true): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new CliError(`--${flag} ${String(value)}: expected a positive ${integer ? 'integer' : 'number'}`)
-  }
+  const n = numberOption(value, `--${flag}`, { integer, min: integer ? 1 : 0 }) as number
+  if (n <= 0) throw new CliError(`--${flag} ${String(value)}: expected a positive number`)
   return n
 }
 

@@ -13,7 +13,7 @@ import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
 import { onInterrupt } from '../interrupt'
 import { progressBar } from '../progress'
-import { textOption } from '../args'
+import { numberOption, textOption } from '../args'
 
 const pct = (x: number | null) => (x === null ? '   –  ' : `${(100 * x).toFixed(1).padStart(5)}%`)
 
@@ -178,7 +178,7 @@ export function registerTrain(cli: CAC): void {
         preset: String(options.preset),
         pipeline: String(options.pipeline),
         downsample,
-        seed: options.seed === undefined ? undefined : Number(options.seed),
+        seed: numberOption(options.seed, '--seed', { integer: true, min: 0, max: 2 ** 31 - 1 }),
         set: collect(options.set),
         name: options.name === undefined ? undefined : (textOption('--name', cli.rawArgs) ?? ''),
       })
