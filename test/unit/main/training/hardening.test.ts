@@ -16,6 +16,8 @@ import { createRun } from '../../../../src/main/training/new-run'
 import { Trainer } from '../../../../src/main/training/trainer'
 import { launchWorkerProcess, type WorkerClient } from '../../../../src/main/training/worker-client'
 import { importFashionSubset } from '../../../fixtures/fashion-subset'
+import { startLockHolder } from '../../../support/served'
+import { trainWithProgress } from '../../../../src/main/cli/commands/train'
 
 let home: string
 let store: RunStore
@@ -123,6 +125,20 @@ describe('what cannot train is refused in one line, before anything changes', ()
       expect((await store.read(run.id)).status).toBe('queued')
     } finally {
       writeFileSync(file, original)
+    }
+  })
+
+  it('a fresh run whose train is refused (another process trains) is removed again, not left queued', async () => {
+    const holder = await startLockHolder(home)
+    try {
+      await holder.acquire('another-run')
+      const run = await tinyRun()
+      await expect(trainWithProgress(store, run.id, true, { fresh: true })).rejects.toThrow(
+        /another workbench process \(pid \d+\) is training run another-run/,
+      )
+      expect(await store.exists(run.id)).toBe(false)
+    } finally {
+      await holder.stop()
     }
   })
 
