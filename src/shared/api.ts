@@ -3,7 +3,7 @@ import { BackendReport } from './backend'
 import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
 import { DisplayName } from './names'
-import { PipelineName, PresetName, RunConfig } from './run-config'
+import { PipelineName, PresetName, RunConfig, StageName } from './run-config'
 import { LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
 
 /**
@@ -90,7 +90,6 @@ export const RunHistory = z.object({
 export type RunHistory = z.infer<typeof RunHistory>
 
 const SnapshotKind = z.enum(['attention', 'gates'])
-const StageName = z.string().regex(/^[\w+-]+$/)
 
 export const SnapshotData = z.object({
   entry: SnapshotIndexEntry,
@@ -179,7 +178,7 @@ export const apiSchemas = {
   cancelImport: { args: z.tuple([ImportId]), result: z.null() },
   /** The desktop app's native picker; null when cancelled or when the host has no display. */
   pickImportPath: { args: z.tuple([]), result: z.string().nullable() },
-  renameDataset: { args: z.tuple([DatasetId, z.string().trim().min(1).max(200)]), result: DatasetManifest },
+  renameDataset: { args: z.tuple([DatasetId, DisplayName]), result: DatasetManifest },
   removeDataset: { args: z.tuple([DatasetId]), result: z.null() },
 
   listRuns: { args: z.tuple([]), result: RunListing },

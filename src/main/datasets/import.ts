@@ -5,6 +5,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { DatasetManifest, ImportFormat } from '../../shared/datasets'
+import { DisplayName } from '../../shared/names'
 import { findCifarFolder, importCifarArchive, importCifarFolder } from './cifar'
 import { DatasetError, fsReason, throwIfCancelled } from './errors'
 import { BUNDLED_ID, importBundledFashionMnist } from './fashion-mnist'
@@ -61,6 +62,12 @@ async function runImport(
   options: ImportOptions,
   id?: string,
 ): Promise<ImportResult> {
+  let name: string | undefined
+  if (options.name !== undefined) {
+    const parsed = DisplayName.safeParse(options.name)
+    if (!parsed.success) throw new DatasetError(`dataset name: ${parsed.error.issues[0]?.message}`)
+    name = parsed.data
+  }
   const progress = new ProgressTracker(options.onProgress)
   throwIfCancelled(options.signal)
   const writer = await DatasetWriter.create(options.home)
@@ -78,7 +85,8 @@ async function runImport(
     const { defaultName, ...info } = result
     const manifest = await writer.commit({
       ...info,
-      name: options.name?.trim() || defaultName,
+      // A file or folder name may hold anything; the default name keeps it printable.
+      name: name ?? (defaultName.replace(/\p{Cc}+/gu, ' ').trim().slice(0, 200) || 'dataset'),
       ...(id ? { id } : {}),
     })
     progress.emit(true)

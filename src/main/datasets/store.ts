@@ -16,6 +16,7 @@ import {
   type SkippedFile,
   type SplitName,
 } from '../../shared/datasets'
+import { DisplayName } from '../../shared/names'
 import { writeFileAtomic } from '../atomic-write'
 import { dataHome } from '../paths'
 import { isAlive } from '../process-alive'
@@ -119,8 +120,9 @@ export async function listDatasets(home?: string): Promise<DatasetListing> {
 }
 
 export async function renameDataset(id: string, name: string, home?: string): Promise<DatasetManifest> {
-  if (!name.trim()) throw new DatasetError('a dataset name cannot be empty')
-  const manifest = { ...(await readManifest(id, home)), name: name.trim() }
+  const parsed = DisplayName.safeParse(name)
+  if (!parsed.success) throw new DatasetError(`dataset name: ${parsed.error.issues[0]?.message}`)
+  const manifest = { ...(await readManifest(id, home)), name: parsed.data }
   await writeFileAtomic(join(datasetDir(id, home), MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`)
   return manifest
 }
