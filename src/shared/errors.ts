@@ -12,7 +12,9 @@ export class UserError extends Error {
 /** The first line of an error's message (zod and Node errors can span many), for one-line reports. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error)
-  return text.split('\n').find((line) => line.trim() !== '') ?? (error instanceof Error ? error.name : 'error')
+  return (
+    text.split('\n').find((line) => line.trim() !== '') ?? (error instanceof Error ? error.name : 'error')
+  )
 }
 
 /** The first problem zod found, as `field: message`, for one-line errors that name the field. */

@@ -87,7 +87,9 @@ export const AugmentSpec = z.object({
 export type AugmentSpec = z.infer<typeof AugmentSpec>
 
 /** A stage's name: a folder name in the run (`checkpoints/<stage>/`), so letters, digits, `_`, `+`, `-`. */
-export const StageName = z.string().regex(/^[\w+-]{1,64}$/, 'a stage name is 1-64 of letters, digits, _, + and -')
+export const StageName = z
+  .string()
+  .regex(/^[\w+-]{1,64}$/, 'a stage name is 1-64 of letters, digits, _, + and -')
 export type StageName = z.infer<typeof StageName>
 
 export const StageSpec = z.object({
@@ -171,7 +173,12 @@ export const RunConfig = z.object({
   version: z.literal(1).default(1),
   preset: PresetName.default('quick'),
   pipeline: PipelineName.default('r2b'),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(1),
   data: DataSpec.prefault({}),
   model: ModelSpec.prefault({}),
   eval: EvalSpec.prefault({}),

@@ -16,7 +16,6 @@ const float32Array = z.custom<Float32Array>(
   'expected a Float32Array',
 )
 
-
 /** main → worker */
 export const WorkerCommand = z.discriminatedUnion('type', [
   /** Train the small backend-check network on the bundled data for a few steps. */
@@ -56,7 +55,6 @@ export const WorkerCommand = z.discriminatedUnion('type', [
   z.object({ type: z.literal('shutdown') }),
 ])
 export type WorkerCommand = z.infer<typeof WorkerCommand>
-
 
 /** worker → main */
 export const WorkerEvent = z.discriminatedUnion('type', [

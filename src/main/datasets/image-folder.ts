@@ -58,7 +58,10 @@ async function entryKind(path: string, entry: Dirent, root: string): Promise<Ent
   }
   const inside = relative(root, target)
   if (inside.startsWith('..') || isAbsolute(inside))
-    return { file: path, reason: `a symbolic link out of the imported folder (to ${target}): copy it in instead` }
+    return {
+      file: path,
+      reason: `a symbolic link out of the imported folder (to ${target}): copy it in instead`,
+    }
   const info = await stat(target)
   if (info.isDirectory()) return 'dir'
   if (info.isFile()) return 'file'
@@ -66,7 +69,12 @@ async function entryKind(path: string, entry: Dirent, root: string): Promise<Ent
 }
 
 /** The visible entries of `dir` of one kind, sorted by name; links that cannot be followed go to `skipped`. */
-async function listEntries(dir: string, kind: EntryKind, root: string, skipped: SkippedFile[]): Promise<string[]> {
+async function listEntries(
+  dir: string,
+  kind: EntryKind,
+  root: string,
+  skipped: SkippedFile[],
+): Promise<string[]> {
   let entries: Dirent[]
   try {
     entries = await readdir(dir, { withFileTypes: true })
@@ -164,7 +172,8 @@ interface Probe {
 async function probe(path: string, maxPixels: number): Promise<Probe> {
   try {
     const info = await stat(path)
-    if (!info.isFile()) return { ok: false, gray: false, bytes: 0, reason: 'not a regular file (a pipe, socket or device)' }
+    if (!info.isFile())
+      return { ok: false, gray: false, bytes: 0, reason: 'not a regular file (a pipe, socket or device)' }
     const { size } = info
     if (size > MAX_FILE_BYTES)
       return { ok: false, gray: false, bytes: size, reason: `file of ${size} bytes is too large` }

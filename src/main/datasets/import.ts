@@ -86,7 +86,13 @@ async function runImport(
     const manifest = await writer.commit({
       ...info,
       // A file or folder name may hold anything; the default name keeps it printable.
-      name: name ?? (defaultName.replace(/\p{Cc}+/gu, ' ').trim().slice(0, 200) || 'dataset'),
+      name:
+        name ??
+        (defaultName
+          .replace(/\p{Cc}+/gu, ' ')
+          .trim()
+          .slice(0, 200) ||
+          'dataset'),
       ...(id ? { id } : {}),
     })
     progress.emit(true)

@@ -87,7 +87,9 @@ export async function readManifest(id: string, home?: string): Promise<DatasetMa
   }
   // A copied folder must not pose as another dataset: runs name datasets by folder.
   if (parsed.data.id !== id)
-    throw new DatasetError(`${file} says it is dataset "${parsed.data.id}", but its folder is "${id}": rename one to match`)
+    throw new DatasetError(
+      `${file} says it is dataset "${parsed.data.id}", but its folder is "${id}": rename one to match`,
+    )
   return parsed.data
 }
 
@@ -370,7 +372,10 @@ export class DatasetWriter {
     const train = this.sink('train')
     const test = this.sink('test')
     // A dataset trains on one split and is evaluated on the other: without both it cannot be used.
-    for (const [split, sink] of [['train', train], ['test', test]] as const) {
+    for (const [split, sink] of [
+      ['train', train],
+      ['test', test],
+    ] as const) {
       if (sink.count === 0)
         throw new DatasetError(
           `${info.source.path}: no ${split} images found (${SPLIT_HINTS[info.format]}); nothing was imported`,

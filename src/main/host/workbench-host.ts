@@ -46,7 +46,6 @@ export interface HostOptions {
   pickPath?: () => Promise<string | null>
 }
 
-
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }

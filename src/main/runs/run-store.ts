@@ -164,7 +164,9 @@ export class RunStore {
     const meta = await readJson(file, RunMeta, 'restore it from a backup or remove the run folder')
     // A copied or edited folder must not speak for another run: listings and writes go by the folder.
     if (meta.id !== id)
-      throw new RunStoreError(`${file} says it is run "${meta.id}", but its folder is "${id}": rename one to match`)
+      throw new RunStoreError(
+        `${file} says it is run "${meta.id}", but its folder is "${id}": rename one to match`,
+      )
     return meta
   }
 
@@ -230,7 +232,10 @@ export class RunStore {
   // --- metrics log ---------------------------------------------------------------------------------------
 
   /** Appends light records (one JSON line each); heavy ones go through writeSnapshot / writeCheckpoint. */
-  async appendLog(id: string, records: readonly (LightRecord | CheckpointLine | ResumedLine)[]): Promise<void> {
+  async appendLog(
+    id: string,
+    records: readonly (LightRecord | CheckpointLine | ResumedLine)[],
+  ): Promise<void> {
     if (records.length === 0) return
     const text = records.map((r) => `${JSON.stringify(r)}\n`).join('')
     await appendFile(join(this.dir(id), LOG_FILE), text)
@@ -242,7 +247,9 @@ export class RunStore {
     try {
       text = await readFile(file, 'utf8')
     } catch {
-      throw new RunStoreError(`${file} is missing: run ${id} has lost its metrics log and cannot be shown or resumed`)
+      throw new RunStoreError(
+        `${file} is missing: run ${id} has lost its metrics log and cannot be shown or resumed`,
+      )
     }
     return parseLines(text, LogLine, file)
   }
@@ -377,7 +384,11 @@ export class RunStore {
         `checkpoint ${line.path} of run ${id} is corrupted (checksum mismatch in ${join(dir, 'data.bin')}): refusing to load it`,
       )
     }
-    const { sha256: _sum, bytes: _size, ...manifest } = await readJson(
+    const {
+      sha256: _sum,
+      bytes: _size,
+      ...manifest
+    } = await readJson(
       join(dir, 'manifest.json'),
       StoredCheckpointManifest,
       `checkpoint ${line.path} of run ${id} cannot be loaded`,
@@ -386,7 +397,9 @@ export class RunStore {
     if (manifest.stage !== line.stage || manifest.epoch !== line.epoch)
       problems.unshift(`it says stage ${manifest.stage}, epoch ${manifest.epoch}`)
     if (problems.length)
-      throw new RunStoreError(`checkpoint ${line.path} of run ${id} does not match its log line: ${problems[0]}`)
+      throw new RunStoreError(
+        `checkpoint ${line.path} of run ${id} does not match its log line: ${problems[0]}`,
+      )
     return { manifest, data: data.slice().buffer }
   }
 

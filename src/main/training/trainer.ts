@@ -28,10 +28,8 @@ export type TrainerEvent =
   | { type: 'run'; run: RunMeta }
   | Extract<WorkerEvent, { type: 'memory' }>
 
-
 /** A file another process (e.g. `r2b stop RUN`) drops into the run folder to ask the trainer to stop. */
 export const STOP_REQUEST = 'stop-request'
-
 
 interface ActiveRun {
   id: string

@@ -94,7 +94,8 @@ export function runCurves(config: RunConfig, log: readonly LogLine[]): RunCurves
       })
     } else if (line.kind === 'stage-end') {
       const test = line.test as Accuracy | null
-      if (test) curves.stageEnds[line.stage] = { top1: test.top1, top5: test.top5, stopped: line.stopped === true }
+      if (test)
+        curves.stageEnds[line.stage] = { top1: test.top1, top5: test.top5, stopped: line.stopped === true }
     }
   }
   return curves
