@@ -91,17 +91,34 @@ export type RunHistory = z.infer<typeof RunHistory>
 
 const SnapshotKind = z.enum(['attention', 'gates'])
 
-export const SnapshotData = z.object({
-  entry: SnapshotIndexEntry,
-  arrays: z.array(EncodedTensor.extend({ name: z.string() })),
-})
+/** A snapshot as the UI reads it: the record the engine wrote, its arrays base64-encoded. */
+export const SnapshotData = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('attention'),
+    stage: StageName,
+    epochsCompleted: z.int().positive(),
+    probes: z.array(z.int().nonnegative()),
+    form: z.enum(['paper', 'larq']),
+    points: z.array(
+      z.object({ point: z.string(), student: EncodedTensor, teacher: EncodedTensor.nullable() }),
+    ),
+  }),
+  z.object({
+    kind: z.literal('gates'),
+    stage: StageName,
+    epochsCompleted: z.int().positive(),
+    probes: z.array(z.int().nonnegative()),
+    subset: z.int().nonnegative(),
+    gates: z.array(z.object({ block: z.string(), mean: EncodedTensor, perProbe: EncodedTensor })),
+  }),
+])
 export type SnapshotData = z.infer<typeof SnapshotData>
 
 export const InspectRequest = z.object({
   run: RunId,
   stage: StageName,
-  /** The 0-based epoch the checkpoint was taken after (as snapshots count); null: the stage's last one. */
-  epoch: z.int().nonnegative().nullable(),
+  /** Epochs of the stage completed at the checkpoint (as snapshots count them); null: its last one. */
+  epochsCompleted: z.int().positive().nullable(),
   /** Index in the test split. */
   image: z.int().nonnegative(),
 })
@@ -109,7 +126,7 @@ export type InspectRequest = z.infer<typeof InspectRequest>
 
 export const Inspection = z.object({
   stage: z.string(),
-  epoch: z.int().nonnegative(),
+  epochsCompleted: z.int().nonnegative(),
   image: z.int().nonnegative(),
   label: z.int().nonnegative(),
   logits: Base64,
@@ -125,7 +142,7 @@ export const ExportSummary = z.object({
   fileBytes: z.int().nonnegative(),
   minimumBytes: z.int().nonnegative(),
   float32Bytes: z.int().nonnegative(),
-  epoch: z.int().nonnegative(),
+  epochsCompleted: z.int().nonnegative(),
 })
 export type ExportSummary = z.infer<typeof ExportSummary>
 
@@ -184,7 +201,8 @@ export const apiSchemas = {
   listRuns: { args: z.tuple([]), result: RunListing },
   runHistory: { args: z.tuple([RunId]), result: RunHistory },
   readSnapshot: {
-    args: z.tuple([RunId, SnapshotKind, StageName, z.int().nonnegative()]),
+    /** Run, kind, stage, epochs completed. */
+    args: z.tuple([RunId, SnapshotKind, StageName, z.int().positive()]),
     result: SnapshotData,
   },
   /** Maps and gates of any test image under a saved checkpoint, computed by the worker. */
@@ -216,8 +234,8 @@ export const WorkbenchEvent = z.discriminatedUnion('type', [
     type: z.literal('snapshot'),
     runId: RunId,
     kind: SnapshotKind,
-    stage: z.string(),
-    epoch: z.int().nonnegative(),
+    stage: StageName,
+    epochsCompleted: z.int().positive(),
   }),
   z.object({
     type: z.literal('import'),

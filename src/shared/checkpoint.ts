@@ -41,10 +41,10 @@ export type CheckpointTensor = z.infer<typeof CheckpointTensor>
 
 export const CheckpointManifest = z.object({
   format: z.literal('r2b-checkpoint'),
-  version: z.literal(1),
+  version: z.literal(2),
   stage: StageName,
-  /** Epochs completed: training resumes at this epoch. */
-  epoch: z.int().nonnegative(),
+  /** Epochs of the stage completed: training resumes at this epoch index. */
+  epochsCompleted: z.int().nonnegative(),
   /** Optimiser steps completed. */
   step: z.int().nonnegative(),
   model: ModelBuild,
@@ -57,6 +57,17 @@ export const StoredCheckpointManifest = CheckpointManifest.extend({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.int().nonnegative(),
 })
+
+/** A format-1 manifest (`version: 1`, `epoch` for epochs completed) in format 2's terms. */
+function migrateManifest(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || (value as { version?: unknown }).version !== 1)
+    return value
+  const { epoch, ...rest } = value as Record<string, unknown>
+  return { ...rest, version: 2, epochsCompleted: epoch }
+}
+
+/** What readers parse a stored manifest with (either format), and a checkpoint sent by an older writer. */
+export const ReadCheckpointManifest = z.preprocess(migrateManifest, StoredCheckpointManifest)
 
 /** A checkpoint in memory: the manifest and its payload. */
 export const Checkpoint = z.object({ manifest: CheckpointManifest, data: z.instanceof(ArrayBuffer) })

@@ -123,11 +123,13 @@ export const AttentionPoint = z.object({
 })
 export type AttentionPoint = z.infer<typeof AttentionPoint>
 
+/** Epochs of the stage completed when a snapshot or checkpoint was taken (≥ 1). */
+const EpochsCompleted = z.int().positive()
+
 export const AttentionRecord = z.object({
   kind: z.literal('attention'),
   stage: StageName,
-  /** The 0-based epoch the maps were taken after. */
-  epoch: Epoch,
+  epochsCompleted: EpochsCompleted,
   /** Indices of the probe images in the test split. */
   probes: z.array(z.int().nonnegative()),
   /** The normalisation of the stage's attention loss (`paper`: L2, `larq`: max). */
@@ -150,8 +152,7 @@ export type GateValues = z.infer<typeof GateValues>
 export const GateRecord = z.object({
   kind: z.literal('gates'),
   stage: StageName,
-  /** The 0-based epoch the gates were taken after. */
-  epoch: Epoch,
+  epochsCompleted: EpochsCompleted,
   probes: z.array(z.int().nonnegative()),
   /** Images the mean runs over. */
   subset: z.int().nonnegative(),
@@ -163,8 +164,7 @@ export type GateRecord = z.infer<typeof GateRecord>
 export const CheckpointRecord = z.object({
   kind: z.literal('checkpoint'),
   stage: StageName,
-  /** Epochs completed. */
-  epoch: Epoch,
+  epochsCompleted: EpochsCompleted,
   manifest: CheckpointManifest,
   data: z.instanceof(ArrayBuffer),
 })

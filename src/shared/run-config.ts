@@ -27,8 +27,27 @@ export type StudentSpec = z.infer<typeof StudentSpec>
 /** `none`, `stage:<name>` (an earlier stage of this run) or `run:<runId>/<stage>` (a stage of another run). */
 export const StageRef = z
   .string()
-  .regex(/^(none|stage:[\w+-]+|run:[\w.+-]+\/[\w+-]+)$/, 'expected none, stage:<name> or run:<runId>/<stage>')
+  .regex(
+    /^(none|stage:[\w+-]{1,64}|run:[a-z0-9][a-z0-9-]{0,79}\/[\w+-]{1,64})$/,
+    'expected none, stage:<name> or run:<runId>/<stage>',
+  )
 export type StageRef = z.infer<typeof StageRef>
+
+/** A stage reference taken apart: the one place that reads the `stage:` / `run:` syntax. */
+export type StageTarget =
+  { kind: 'none' } | { kind: 'stage'; stage: string } | { kind: 'run'; run: string; stage: string }
+
+export function parseStageRef(ref: StageRef): StageTarget {
+  if (ref === 'none') return { kind: 'none' }
+  if (ref.startsWith('stage:')) return { kind: 'stage', stage: ref.slice('stage:'.length) }
+  const [run = '', stage = ''] = ref.slice('run:'.length).split('/')
+  return { kind: 'run', run, stage }
+}
+
+export function formatStageRef(target: StageTarget): StageRef {
+  if (target.kind === 'none') return 'none'
+  return target.kind === 'stage' ? `stage:${target.stage}` : `run:${target.run}/${target.stage}`
+}
 
 export const LossSpec = z.object({
   crossEntropy: z
@@ -169,8 +188,14 @@ export const presetNames = ['quick', 'cifar100-paper', 'imagenet-paper'] as cons
 export const PresetName = z.enum(presetNames)
 export type PresetName = z.infer<typeof PresetName>
 
+/** The engines that train a run: tfjs (TypeScript: WebGPU, wasm) and PyTorch (python/: CUDA, MPS, CPU). */
+export const EngineName = z.enum(['tfjs', 'torch'])
+export type EngineName = z.infer<typeof EngineName>
+
 export const RunConfig = z.object({
   version: z.literal(1).default(1),
+  /** Which engine trains it; everything it writes follows docs/run-format.md either way. */
+  engine: EngineName.default('tfjs'),
   preset: PresetName.default('quick'),
   pipeline: PipelineName.default('r2b'),
   seed: z
@@ -192,7 +217,8 @@ export const RunConfig = z.object({
           ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate stage ${stage.name}` })
         for (const key of ['teacher', 'init'] as const) {
           const ref = stage[key]
-          if (ref.startsWith('stage:') && !seen.has(ref.slice(6))) {
+          const target = parseStageRef(ref)
+          if (target.kind === 'stage' && !seen.has(target.stage)) {
             ctx.addIssue({ code: 'custom', path: [i, key], message: `${ref} is not an earlier stage` })
           }
         }

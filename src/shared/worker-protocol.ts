@@ -79,7 +79,7 @@ export const WorkerEvent = z.discriminatedUnion('type', [
     type: z.literal('memory'),
     runId: z.string(),
     stage: z.string(),
-    epoch: z.int(),
+    epochsCompleted: z.int(),
     numTensors: z.int(),
     rssBytes: z.number(),
   }),

@@ -187,7 +187,7 @@ export async function benchDeploy(
     seed: 1,
   }
   const graph = new ResNet18(build, 'bench')
-  const checkpoint = await saveCheckpoint(graph, { stage: 'bnn', epoch: 0, step: 0 })
+  const checkpoint = await saveCheckpoint(graph, { stage: 'bnn', epochsCompleted: 0, step: 0 })
   const folded = foldCheckpoint(checkpoint, {
     runId: 'bench',
     stage: 'bnn',

@@ -16,7 +16,8 @@ export interface ExportReport {
   file: string
   runId: string
   stage: string
-  epoch: number
+  /** Epochs of the stage completed at the checkpoint exported. */
+  epochsCompleted: number
   /** Whether the checkpoint is the stage's final one (a stopped stage exports its last epoch). */
   final: boolean
   fileBytes: number
@@ -78,7 +79,7 @@ export async function exportRun(
     file,
     runId,
     stage,
-    epoch: checkpoint.manifest.epoch,
+    epochsCompleted: checkpoint.manifest.epochsCompleted,
     final: line.final,
     ...report,
     float32Bytes,

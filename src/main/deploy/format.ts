@@ -34,7 +34,14 @@ export type ExportTensorEntry = z.infer<typeof ExportTensorEntry>
 export const ExportHeader = z.object({
   format: z.literal('r2b-binary-model'),
   version: z.literal(EXPORT_VERSION),
-  source: z.object({ runId: z.string(), stage: z.string(), epoch: z.int().nonnegative() }),
+  /** The checkpoint it was folded from. Files written before format 2 of run folders say `epoch`. */
+  source: z.preprocess(
+    (v) =>
+      typeof v === 'object' && v !== null && 'epoch' in v && !('epochsCompleted' in v)
+        ? { ...v, epochsCompleted: (v as { epoch: unknown }).epoch }
+        : v,
+    z.object({ runId: z.string(), stage: z.string(), epochsCompleted: z.int().nonnegative() }),
+  ),
   model: z.object({
     width: z.number().positive(),
     stem: z.enum(['imagenet', 'cifar']),

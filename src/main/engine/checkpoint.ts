@@ -11,7 +11,7 @@ export type { Checkpoint }
 
 export async function saveCheckpoint(
   model: ResNet18,
-  meta: { stage: string; epoch: number; step: number },
+  meta: { stage: string; epochsCompleted: number; step: number },
   optimizer: AdamW | null = null,
 ): Promise<Checkpoint> {
   const entries: { name: string; group: CheckpointTensor['group']; tensor: tf.Tensor }[] = []
@@ -35,9 +35,9 @@ export async function saveCheckpoint(
   return {
     manifest: {
       format: 'r2b-checkpoint',
-      version: 1,
+      version: 2,
       stage: meta.stage,
-      epoch: meta.epoch,
+      epochsCompleted: meta.epochsCompleted,
       step: optimizer ? optimizer.step : meta.step,
       model: { ...model.build },
       tensors,

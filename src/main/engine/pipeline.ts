@@ -4,7 +4,7 @@
  * (`run:<id>/<stage>`, loaded through `loadStage`). The pipeline trains them in order, keeps each trained
  * student only as long as a later stage refers to it, and yields every stage's records.
  */
-import type { RunConfig, StageRef } from '../../shared/run-config'
+import { parseStageRef, type RunConfig, type StageRef } from '../../shared/run-config'
 import type { EngineRecord } from '../../shared/records'
 import { modelFromCheckpoint, type Checkpoint } from './checkpoint'
 import type { DataSource } from './data'
@@ -36,7 +36,10 @@ function references(config: RunConfig, index: number): string[] {
   if (!spec) return []
   const refs: StageRef[] = [spec.init]
   if (usesTeacher(spec)) refs.push(spec.teacher)
-  return refs.filter((r) => r.startsWith('stage:')).map((r) => r.slice(6))
+  return refs.flatMap((ref) => {
+    const target = parseStageRef(ref)
+    return target.kind === 'stage' ? [target.stage] : []
+  })
 }
 
 export async function* runPipeline(options: PipelineOptions): AsyncGenerator<EngineRecord, PipelineResult> {
@@ -47,17 +50,17 @@ export async function* runPipeline(options: PipelineOptions): AsyncGenerator<Eng
   config.stages.forEach((_, i) => references(config, i).forEach((name) => lastUse.set(name, i)))
 
   const resolve = async (ref: StageRef): Promise<ResNet18 | null> => {
-    if (ref === 'none') return null
-    if (ref.startsWith('stage:')) {
-      const name = ref.slice(6)
-      const model = trained.get(name)
+    const target = parseStageRef(ref)
+    if (target.kind === 'none') return null
+    if (target.kind === 'stage') {
+      const model = trained.get(target.stage)
       if (!model) throw new Error(`${ref} has not been trained in this run`)
       return model
     }
     const cached = external.get(ref)
     if (cached) return cached
     if (!options.loadStage) throw new Error(`${ref}: no loader for other runs' stages`)
-    const [runId, stage] = ref.slice(4).split('/') as [string, string]
+    const { run: runId, stage } = target
     const model = modelFromCheckpoint(await options.loadStage(runId, stage), `${runId}/${stage}`)
     external.set(ref, model)
     return model

@@ -298,7 +298,7 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
   let startEpoch = 0
   if (options.resume) {
     restoreCheckpoint(student, options.resume, trainer.optimizer)
-    startEpoch = options.resume.manifest.epoch
+    startEpoch = options.resume.manifest.epochsCompleted
   }
   const form = spec.losses.attention.form
   const probes = probeIndices(config.eval.probes, data.testSize)
@@ -418,23 +418,24 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
             teacher: t ? { shape: t.shape, data: t.data } : null,
           }
         })
-        yield { kind: 'attention', stage: spec.name, epoch, probes, form, points }
+        yield { kind: 'attention', stage: spec.name, epochsCompleted: epoch + 1, probes, form, points }
         if (studentProbe.gates.length) {
           const gates: GateValues[] = studentProbe.gates.map((g) => ({
             block: g.block,
             mean: evaluation.gateMeans.get(g.block) ?? new Float32Array(g.shape[1] ?? 0),
             perProbe: { shape: g.shape, data: g.data },
           }))
-          yield { kind: 'gates', stage: spec.name, epoch, probes, subset: evaluation.gateImages, gates }
+          const subset = evaluation.gateImages
+          yield { kind: 'gates', stage: spec.name, epochsCompleted: epoch + 1, probes, subset, gates }
         }
       }
 
       const checkpoint = await saveCheckpoint(
         student,
-        { stage: spec.name, epoch: epoch + 1, step },
+        { stage: spec.name, epochsCompleted: epoch + 1, step },
         trainer.optimizer,
       )
-      yield { kind: 'checkpoint', stage: spec.name, epoch: epoch + 1, ...checkpoint }
+      yield { kind: 'checkpoint', stage: spec.name, epochsCompleted: epoch + 1, ...checkpoint }
     }
     yield {
       kind: 'stage-end',

@@ -20,7 +20,8 @@ import { API_METHODS, type ApiMethod } from '../../shared/api-methods'
 import type { BackendReport } from '../../shared/backend'
 import { encodeFloat32, encodeUint8 } from '../../shared/binary'
 import type { SplitName } from '../../shared/datasets'
-import type { EngineRecord, TensorData } from '../../shared/records'
+import type { TensorData } from '../../shared/records'
+import { encodeSnapshotData } from '../../shared/snapshot-wire'
 import type { RunConfig } from '../../shared/run-config'
 import { importDataset } from '../datasets/import'
 import type { DatasetReader } from '../datasets/reader'
@@ -72,7 +73,11 @@ export class WorkbenchHost {
     this.trainer = new Trainer(this.store, options.startWorker)
     this.offTrainer = this.trainer.on((event) => {
       if (event.type === 'run') this.emit({ type: 'run', run: event.run })
-      else if (event.type === 'record') this.forwardRecord(event.runId, event.record)
+      else if (event.type === 'record') this.emit({ type: 'record', runId: event.runId, record: event.record })
+      else if (event.type === 'snapshot') {
+        const { kind, stage, epochsCompleted } = event.entry
+        this.emit({ type: 'snapshot', runId: event.runId, kind, stage, epochsCompleted })
+      }
     })
   }
 
@@ -186,20 +191,13 @@ export class WorkbenchHost {
       ])
       return { run, log, snapshots }
     },
-    readSnapshot: async (id, kind, stage, epoch) => {
+    readSnapshot: async (id, kind, stage, epochsCompleted) => {
       const entry = (await this.store.snapshotIndex(id))
-        .filter((e) => e.kind === kind && e.stage === stage && e.epoch === epoch)
+        .filter((e) => e.kind === kind && e.stage === stage && e.epochsCompleted === epochsCompleted)
         .at(-1)
-      if (!entry) throw new Error(`run ${id} has no ${kind} snapshot of stage ${stage} at epoch ${epoch}`)
-      const { arrays } = await this.store.readSnapshot(id, entry)
-      return {
-        entry,
-        arrays: entry.arrays.map((a) => ({
-          name: a.name,
-          shape: a.shape,
-          data: encodeFloat32(arrays.get(a.name) as Float32Array),
-        })),
-      }
+      if (!entry)
+        throw new Error(`run ${id} has no ${kind} snapshot of stage ${stage} after epoch ${epochsCompleted}`)
+      return encodeSnapshotData(await this.store.readSnapshot(id, entry))
     },
     inspectImage: (request) => this.inspect(request),
     exportStage: (runId, stage) => this.export(runId, stage),
@@ -259,15 +257,6 @@ export class WorkbenchHost {
     for (const listener of this.listeners) listener(event)
   }
 
-  private forwardRecord(runId: string, record: EngineRecord): void {
-    if (record.kind === 'attention' || record.kind === 'gates') {
-      this.emit({ type: 'snapshot', runId, kind: record.kind, stage: record.stage, epoch: record.epoch })
-    } else if (record.kind !== 'checkpoint') {
-      // The light records, as the log holds them; checkpoints reach the UI as the run's `epochsDone`.
-      this.emit({ type: 'record', runId, record })
-    }
-  }
-
   /** Queues a run; throws the trainer's refusal (finished, already queued, locked, dataset or checkpoint missing). */
   private async queue(id: string): Promise<void> {
     const { done } = await this.trainer.enqueue(id)
@@ -297,16 +286,15 @@ export class WorkbenchHost {
   }
 
   private async inspect(request: InspectRequest): Promise<Inspection> {
-    // Snapshots count the 0-based epoch they follow; checkpoints count epochs completed.
     const found = await inspectRun(this.store, this.trainer.workerClient(), request.run, {
       image: request.image,
       stage: request.stage,
-      epoch: request.epoch === null ? undefined : request.epoch + 1,
+      epochsCompleted: request.epochsCompleted ?? undefined,
     })
     const { result } = found
     return {
       stage: found.stage,
-      epoch: found.epoch - 1,
+      epochsCompleted: found.epochsCompleted,
       image: request.image,
       label: found.image.label,
       logits: encodeFloat32(result.logits),
@@ -331,7 +319,7 @@ export class WorkbenchHost {
       fileBytes: report.fileBytes,
       minimumBytes: report.minimumBytes,
       float32Bytes: report.float32Bytes,
-      epoch: report.epoch,
+      epochsCompleted: report.epochsCompleted,
     }
   }
 

@@ -5,69 +5,38 @@
  */
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { loadHistory, type RunHistory } from '../runs/history'
-import type { RunStore, SnapshotArrays } from '../runs/run-store'
+import { runCurves, stageMarks, type RunCurves } from '../../shared/figures/curves'
+import { attentionGrid, gateMatrix, probeMaps } from '../../shared/figures/maps'
+import { capPoints, emaSmooth } from '../../shared/figures/series'
+import type { AttentionRecord, GateRecord } from '../../shared/records'
+import type { RunMeta } from '../../shared/runs'
+import type { RunStore } from '../runs/run-store'
 
 type Figure = { id: string; title: string; note?: string; data: object[]; layout: object }
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const percent = (x: number) => Math.round(1000 * x) / 10
 
-/** Exponential moving average, TensorBoard-style (debiased), for noisy per-step curves. */
-export function smooth(values: number[], weight: number): number[] {
-  let last = 0
-  return values.map((v, i) => {
-    last = last * weight + (1 - weight) * v
-    return last / (1 - weight ** (i + 1))
-  })
-}
-
-function stageLines(history: RunHistory, axis: 'epoch' | 'step') {
-  const spans = history.stages.slice(1)
-  return {
-    shapes: spans.map((s) => ({
-      type: 'line',
-      xref: 'x',
-      yref: 'paper',
-      x0: axis === 'epoch' ? s.firstEpoch + 0.5 : s.firstStep,
-      x1: axis === 'epoch' ? s.firstEpoch + 0.5 : s.firstStep,
-      y0: 0,
-      y1: 1,
-      line: { dash: 'dot', width: 1, color: '#888' },
-    })),
-    annotations: history.stages.map((s) => ({
-      xref: 'x',
-      yref: 'paper',
-      x: axis === 'epoch' ? s.firstEpoch + 0.6 : s.firstStep,
-      y: 1.02,
-      xanchor: 'left',
-      showarrow: false,
-      text: s.stage,
-      font: { size: 11 },
-    })),
-  }
-}
-
-function curves(history: RunHistory): Figure[] {
-  const e = history.epochs
-  const x = e.map((r) => r.globalEpoch)
+function curveFigures(curves: RunCurves): Figure[] {
+  const e = curves.epochs
+  const x = e.map((r) => r.x)
   const accuracy: Figure = {
     id: 'accuracy',
     title: 'Accuracy across stages',
     data: [
-      { name: 'test top-1', x, y: e.map((r) => percent(r.test.top1)), mode: 'lines+markers' },
-      { name: 'test top-5', x, y: e.map((r) => percent(r.test.top5)), mode: 'lines+markers' },
+      { name: 'test top-1', x, y: e.map((r) => percent(r.testTop1)), mode: 'lines+markers' },
+      { name: 'test top-5', x, y: e.map((r) => percent(r.testTop5)), mode: 'lines+markers' },
       {
         name: 'train top-1',
         x,
-        y: e.map((r) => percent(r.train.top1)),
+        y: e.map((r) => percent(r.trainTop1)),
         mode: 'lines',
         line: { dash: 'dash' },
       },
       {
         name: 'train top-5',
         x,
-        y: e.map((r) => percent(r.train.top5)),
+        y: e.map((r) => percent(r.trainTop5)),
         mode: 'lines',
         line: { dash: 'dash' },
       },
@@ -75,66 +44,63 @@ function curves(history: RunHistory): Figure[] {
     layout: {
       xaxis: { title: { text: 'epoch (all stages, in order)' }, tickformat: 'd' },
       yaxis: { title: { text: 'accuracy (%)' }, range: [0, 100] },
-      ...stageLines(history, 'epoch'),
+      ...stageMarks(curves, 'epoch'),
     },
   }
-  const s = history.steps
-  const sx = s.map((r) => r.globalStep)
-  const component = (name: string, values: number[]) => [
-    {
-      name: `${name} (raw)`,
-      x: sx,
-      y: values,
-      mode: 'lines',
-      opacity: 0.25,
-      showlegend: false,
-      legendgroup: name,
-    },
-    { name, x: sx, y: smooth(values, 0.8), mode: 'lines', legendgroup: name },
-  ]
+  const s = curves.steps
+  const sx = s.map((r) => r.x)
+  const component = (name: string, values: number[]) => {
+    const raw = capPoints({ x: sx, y: values })
+    const smooth = capPoints({ x: sx, y: emaSmooth(values, 0.8) })
+    return [
+      { name: `${name} (raw)`, ...raw, mode: 'lines', opacity: 0.25, showlegend: false, legendgroup: name },
+      { name, ...smooth, mode: 'lines', legendgroup: name },
+    ]
+  }
   const losses: Figure = {
     id: 'losses',
     title: 'Loss components',
-    note: `Smoothed with an exponential moving average (weight 0.8); raw values faint.${history.stepStride > 1 ? ` Every ${history.stepStride}th step shown.` : ''}`,
+    note:
+      'Unweighted components; the total is the weighted sum minimised. Smoothed with an exponential moving ' +
+      'average (weight 0.8); raw values faint. Log scale: the components differ by orders of magnitude.',
     data: [
       ...component(
         'cross-entropy',
-        s.map((r) => r.loss.crossEntropy),
+        s.map((r) => r.crossEntropy),
       ),
       ...component(
-        'attention (weighted)',
-        s.map((r) => r.loss.attention),
+        'attention',
+        s.map((r) => r.attention),
       ),
       ...component(
-        'distillation (weighted)',
-        s.map((r) => r.loss.distillation),
+        'distillation',
+        s.map((r) => r.distillation),
       ),
       ...component(
         'total',
-        s.map((r) => r.loss.total),
+        s.map((r) => r.total),
       ),
     ],
     layout: {
       xaxis: { title: { text: 'training step (all stages)' } },
-      yaxis: { title: { text: 'loss' } },
-      ...stageLines(history, 'step'),
+      yaxis: { title: { text: 'loss' }, type: 'log' },
+      ...stageMarks(curves, 'step'),
     },
   }
+  const rate = capPoints({ x: sx, y: s.map((r) => r.learningRate) })
+  const throughput = capPoints({
+    x: sx,
+    y: emaSmooth(
+      s.map((r) => r.imagesPerSecond),
+      0.8,
+    ),
+  })
   const schedule: Figure = {
     id: 'schedule',
     title: 'Learning rate and throughput',
     data: [
-      { name: 'learning rate', x: sx, y: s.map((r) => r.learningRate), mode: 'lines' },
-      {
-        name: 'images/s',
-        x: sx,
-        y: smooth(
-          s.map((r) => r.imagesPerSecond),
-          0.8,
-        ),
-        mode: 'lines',
-        yaxis: 'y2',
-      },
+      { name: 'learning rate', ...rate, mode: 'lines' },
+      { name: 'images/s', ...throughput, mode: 'lines', yaxis: 'y2' },
     ],
     layout: {
       xaxis: { title: { text: 'training step (all stages)' } },
@@ -145,43 +111,42 @@ function curves(history: RunHistory): Figure[] {
         side: 'right',
         rangemode: 'tozero',
       },
-      ...stageLines(history, 'step'),
+      ...stageMarks(curves, 'step'),
     },
   }
   return [accuracy, losses, schedule]
 }
 
 /** Teacher (top row) and student (bottom row) maps of the first probe at every transfer point, one colour scale. */
-function attentionGrid(stage: string, epoch: number, snapshot: SnapshotArrays): Figure {
-  const points = [...new Set(snapshot.entry.arrays.map((a) => a.name.split('/')[0] as string))]
-  const hasTeacher = snapshot.entry.arrays.some((a) => a.name.endsWith('/teacher'))
-  const rows = hasTeacher ? ['teacher', 'student'] : ['student']
+function attentionFigure(record: AttentionRecord): Figure {
+  const grid = attentionGrid(probeMaps(record.points, 0), record.form)
+  const hasTeacher = grid.points.some((p) => p.teacher)
+  const roles = hasTeacher ? (['teacher', 'student'] as const) : (['student'] as const)
   const data: object[] = []
   const layout: Record<string, unknown> = {
-    grid: { rows: rows.length, columns: points.length, pattern: 'independent', xgap: 0.04, ygap: 0.08 },
-    coloraxis: { colorscale: 'Viridis', cmin: 0, colorbar: { title: { text: 'attention' } } },
-    height: 180 * rows.length + 80,
-    annotations: [] as object[],
+    grid: { rows: roles.length, columns: grid.points.length, pattern: 'independent', xgap: 0.04, ygap: 0.08 },
+    coloraxis: { colorscale: 'Viridis', cmin: 0, cmax: grid.max, colorbar: { title: { text: 'attention' } } },
+    height: 180 * roles.length + 80,
   }
-  rows.forEach((role, r) =>
-    points.forEach((point, c) => {
-      const array = snapshot.entry.arrays.find((a) => a.name === `${point}/${role}`)
-      const values = snapshot.arrays.get(`${point}/${role}`)
-      if (!array || !values) return
-      const [, h, w] = array.shape as [number, number, number]
-      const z = Array.from({ length: h }, (_, y) => Array.from(values.subarray(y * w, (y + 1) * w)))
-      const axis = r * points.length + c + 1
+  roles.forEach((role, r) =>
+    grid.points.forEach((p, c) => {
+      const z = p[role]
+      if (!z) return
+      const axis = r * grid.points.length + c + 1
       data.push({
         type: 'heatmap',
         z,
         coloraxis: 'coloraxis',
         xaxis: `x${axis}`,
         yaxis: `y${axis}`,
-        hovertemplate: `${role} ${point}<br>x %{x}, y %{y}<br>%{z:.3f}<extra></extra>`,
+        hovertemplate: `${role} ${p.point}<br>x %{x}, y %{y}<br>%{z:.3f}<extra></extra>`,
       })
       layout[`xaxis${axis}`] = {
         showticklabels: false,
-        title: r === rows.length - 1 ? { text: point } : undefined,
+        title:
+          r === roles.length - 1
+            ? { text: p.loss === null ? p.point : `${p.point} (L_att ${p.loss.toFixed(4)})` }
+            : undefined,
       }
       layout[`yaxis${axis}`] = {
         showticklabels: false,
@@ -192,30 +157,23 @@ function attentionGrid(stage: string, epoch: number, snapshot: SnapshotArrays): 
     }),
   )
   return {
-    id: `attention-${stage}`,
-    title: `Attention maps, stage ${stage}, after epoch ${epoch + 1} (test image ${snapshot.entry.probes[0]})`,
+    id: `attention-${record.stage}`,
+    title: `Attention maps, stage ${record.stage}, after epoch ${record.epochsCompleted} (test image ${record.probes[0]})`,
     data,
     layout,
   }
 }
 
-function gateHeatmap(stage: string, epoch: number, snapshot: SnapshotArrays): Figure {
-  const blocks = snapshot.entry.arrays
-    .filter((a) => a.name.endsWith('/mean'))
-    .map((a) => a.name.split('/')[0] as string)
-  const width = Math.max(...blocks.map((b) => snapshot.arrays.get(`${b}/mean`)?.length ?? 0))
-  const z = blocks.map((b) => {
-    const values = Array.from(snapshot.arrays.get(`${b}/mean`) ?? [])
-    return [...values, ...Array<null>(width - values.length).fill(null)]
-  })
+function gateFigure(record: GateRecord): Figure {
+  const matrix = gateMatrix(record)
   return {
-    id: `gates-${stage}`,
-    title: `Mean gate values, stage ${stage}, after epoch ${epoch + 1} (over ${snapshot.entry.meta.subset} test images)`,
+    id: `gates-${record.stage}`,
+    title: `Mean gate values, stage ${record.stage}, after epoch ${record.epochsCompleted} (over ${record.subset} test images)`,
     data: [
       {
         type: 'heatmap',
-        z,
-        y: blocks,
+        z: matrix.z,
+        y: matrix.blocks,
         colorscale: 'Viridis',
         zmin: 0,
         zmax: 1,
@@ -226,34 +184,30 @@ function gateHeatmap(stage: string, epoch: number, snapshot: SnapshotArrays): Fi
     layout: {
       xaxis: { title: { text: 'output channel' } },
       yaxis: { title: { text: 'binary convolution' }, autorange: 'reversed', automargin: true },
-      height: 120 + 22 * blocks.length,
+      height: 120 + 22 * matrix.blocks.length,
     },
   }
 }
 
-async function snapshotFigures(store: RunStore, history: RunHistory): Promise<Figure[]> {
-  const index = await store.snapshotIndex(history.run.id)
+async function snapshotFigures(store: RunStore, run: RunMeta): Promise<Figure[]> {
+  const index = await store.snapshotIndex(run.id)
   const figures: Figure[] = []
-  for (const { stage } of history.stages) {
+  for (const { name: stage } of run.config.stages) {
     for (const kind of ['attention', 'gates'] as const) {
       const latest = index.filter((e) => e.stage === stage && e.kind === kind).at(-1)
       if (!latest) continue
-      const snapshot = await store.readSnapshot(history.run.id, latest)
-      figures.push(
-        kind === 'attention'
-          ? attentionGrid(stage, latest.epoch, snapshot)
-          : gateHeatmap(stage, latest.epoch, snapshot),
-      )
+      const record = await store.readSnapshot(run.id, latest)
+      figures.push(record.kind === 'attention' ? attentionFigure(record) : gateFigure(record))
     }
   }
   return figures
 }
 
-function stageTableHtml(history: RunHistory): string {
-  const rows = history.run.stages
+function stageTableHtml(run: RunMeta): string {
+  const rows = run.stages
     .map(
       (s) =>
-        `<tr><td>${escape(s.name)}</td><td>${s.status}</td><td>${s.epochsDone}/${s.epochs}</td><td>${
+        `<tr><td>${escape(s.name)}</td><td>${s.status}</td><td>${s.epochsCompleted}/${s.epochs}</td><td>${
           s.testTop1 === null ? '–' : `${percent(s.testTop1)}%`
         }</td><td>${s.testTop5 === null ? '–' : `${percent(s.testTop5)}%`}</td></tr>`,
     )
@@ -262,12 +216,11 @@ function stageTableHtml(history: RunHistory): string {
 }
 
 export async function buildReport(store: RunStore, runId: string): Promise<string> {
-  const history = await loadHistory(store, runId)
-  const figures = [...curves(history), ...(await snapshotFigures(store, history))]
+  const [run, log] = await Promise.all([store.read(runId), store.readLog(runId)])
+  const figures = [...curveFigures(runCurves(run.config, log)), ...(await snapshotFigures(store, run))]
   const require = createRequire(import.meta.url)
   const plotly = await readFile(require.resolve('plotly.js-dist-min'), 'utf8')
-  const run = history.run
-  const backend = run.environment.backend
+  const { engine, device } = run.environment
   const sections = figures
     .map(
       (f) =>
@@ -294,8 +247,8 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}dt{color:#5f6
 <dt>pipeline</dt><dd>${escape(run.config.pipeline)}, preset ${escape(run.config.preset)}</dd>
 <dt>dataset</dt><dd>${escape(run.config.data.dataset)} (${run.config.data.inputSize}×${run.config.data.inputSize}×${run.config.data.channels}, ${run.config.data.classes} classes)</dd>
 <dt>model</dt><dd>ResNet-18, width ×${run.config.model.width}, ${run.config.model.downsample} downsample</dd>
-<dt>backend</dt><dd>${backend ? escape(`${backend.backend}: ${backend.reason}`) : '–'}</dd></dl>
-${stageTableHtml(history)}
+<dt>engine</dt><dd>${escape(engine)}${device ? escape(` on ${device.kind}: ${device.description}`) : ''}</dd></dl>
+${stageTableHtml(run)}
 ${sections}
 <script>${plotly}</script>
 <script>

@@ -13,21 +13,25 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { payloadProblems, StoredCheckpointManifest, type CheckpointManifest } from '../../shared/checkpoint'
-import type { AttentionRecord, CheckpointRecord, GateRecord, LightRecord } from '../../shared/records'
+import { payloadProblems, ReadCheckpointManifest, type Checkpoint } from '../../shared/checkpoint'
 import { firstIssue, UserError } from '../../shared/errors'
+import type { CheckpointRecord, LightRecord } from '../../shared/records'
 import type { RunConfig } from '../../shared/run-config'
 import {
   checkpointPath,
-  LogLine,
+  RUN_FORMAT_VERSION,
   RunId,
   RunMeta,
-  snapshotFile,
   SnapshotIndexEntry,
+  StoredLogLine,
+  StoredRunMeta,
+  StoredSnapshotIndexEntry,
   type CheckpointLine,
+  type LogLine,
   type ResumedLine,
   type RunStatus,
 } from '../../shared/runs'
+import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from '../../shared/snapshots'
 import type { z } from 'zod'
 import { writeFileAtomic } from '../atomic-write'
 import { dataHome } from '../paths'
@@ -99,11 +103,6 @@ function newRunId(config: RunConfig, now: Date): string {
   return `${stamp}-${config.pipeline.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(2).toString('hex')}`
 }
 
-export interface SnapshotArrays {
-  entry: SnapshotIndexEntry
-  arrays: Map<string, Float32Array>
-}
-
 export class RunStore {
   constructor(readonly home: string = dataHome()) {}
 
@@ -118,14 +117,11 @@ export class RunStore {
     return join(this.root, id)
   }
 
-  async create(
-    config: RunConfig,
-    options: { name?: string; environment?: RunMeta['environment']; status?: RunStatus } = {},
-  ): Promise<RunMeta> {
+  async create(config: RunConfig, options: { name?: string; status?: RunStatus } = {}): Promise<RunMeta> {
     const now = new Date()
     const id = newRunId(config, now)
     const meta: RunMeta = {
-      version: 1,
+      version: RUN_FORMAT_VERSION,
       id,
       name: options.name ?? `${config.pipeline} · ${config.preset} · ${config.data.dataset}`,
       createdAt: now.toISOString(),
@@ -133,16 +129,20 @@ export class RunStore {
       status: options.status ?? 'queued',
       error: null,
       config,
-      environment: options.environment ?? {
-        backend: null,
-        node: process.versions.node,
+      // Filled in by the engine when it starts.
+      environment: {
+        engine: config.engine,
+        device: null,
+        versions: {},
         platform: process.platform,
+        backend: null,
+        distributed: null,
       },
       stages: config.stages.map((s) => ({
         name: s.name,
         status: 'pending',
         epochs: s.epochs,
-        epochsDone: 0,
+        epochsCompleted: 0,
         testTop1: null,
         testTop5: null,
       })),
@@ -161,7 +161,7 @@ export class RunStore {
   async read(id: string): Promise<RunMeta> {
     const file = join(this.dir(id), RUN_FILE)
     if (!existsSync(file)) throw new RunStoreError(`no run "${id}" (see \`npm run r2b -- runs\`)`)
-    const meta = await readJson(file, RunMeta, 'restore it from a backup or remove the run folder')
+    const meta = await readJson(file, StoredRunMeta, 'restore it from a backup or remove the run folder')
     // A copied or edited folder must not speak for another run: listings and writes go by the folder.
     if (meta.id !== id)
       throw new RunStoreError(
@@ -251,62 +251,36 @@ export class RunStore {
         `${file} is missing: run ${id} has lost its metrics log and cannot be shown or resumed`,
       )
     }
-    return parseLines(text, LogLine, file)
+    return parseLines(text, StoredLogLine, file)
   }
 
   // --- snapshots -----------------------------------------------------------------------------------------
 
-  /** Stores attention maps or gate values as one float32 file plus an index line. */
-  async writeSnapshot(id: string, record: AttentionRecord | GateRecord): Promise<void> {
-    const arrays: { name: string; shape: number[]; data: Float32Array }[] = []
-    let meta: Record<string, string | number>
-    if (record.kind === 'attention') {
-      meta = { form: record.form }
-      for (const p of record.points) {
-        arrays.push({ name: `${p.point}/student`, ...p.student })
-        if (p.teacher) arrays.push({ name: `${p.point}/teacher`, ...p.teacher })
-      }
-    } else {
-      meta = { subset: record.subset }
-      for (const g of record.gates) {
-        arrays.push({ name: `${g.block}/mean`, shape: [g.mean.length], data: g.mean })
-        arrays.push({ name: `${g.block}/probes`, ...g.perProbe })
-      }
-    }
-    const total = arrays.reduce((n, a) => n + a.data.length, 0)
-    const payload = new Float32Array(total)
-    let offset = 0
-    const index: SnapshotIndexEntry['arrays'] = []
-    for (const a of arrays) {
-      payload.set(a.data, offset)
-      index.push({ name: a.name, shape: a.shape, offset })
-      offset += a.data.length
-    }
-    const file = snapshotFile(record.stage, record.epoch, record.kind)
+  /** Stores attention maps or gate values as one float32 file plus an index line, in that order. */
+  async writeSnapshot(id: string, record: SnapshotRecord): Promise<SnapshotIndexEntry> {
+    const { entry, payload } = encodeSnapshot(record)
     const dir = join(this.dir(id), 'snapshots')
     await mkdir(join(dir, record.stage), { recursive: true })
-    await writeFileAtomic(join(dir, file), new Uint8Array(payload.buffer))
-    const entry: SnapshotIndexEntry = {
-      kind: record.kind,
-      stage: record.stage,
-      epoch: record.epoch,
-      probes: record.probes,
-      file,
-      meta,
-      arrays: index,
-    }
+    await writeFileAtomic(
+      join(dir, entry.file),
+      new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+    )
     await appendFile(join(dir, SNAPSHOT_INDEX), `${JSON.stringify(entry)}\n`)
+    return entry
   }
 
   async snapshotIndex(id: string): Promise<SnapshotIndexEntry[]> {
     const file = join(this.dir(id), 'snapshots', SNAPSHOT_INDEX)
     if (!existsSync(file)) return []
-    return parseLines(await readFile(file, 'utf8'), SnapshotIndexEntry, file)
+    return parseLines(await readFile(file, 'utf8'), StoredSnapshotIndexEntry, file)
   }
 
-  async readSnapshot(id: string, entry: SnapshotIndexEntry): Promise<SnapshotArrays> {
-    // The entry was validated, but may come from a caller: its file is the one its fields name, always.
-    const file = join(this.dir(id), 'snapshots', snapshotFile(entry.stage, entry.epoch, entry.kind))
+  /** The attention or gate record one index entry describes, read from its payload. */
+  async readSnapshot(id: string, entry: SnapshotIndexEntry): Promise<SnapshotRecord> {
+    // Entries may come from a caller: checked again, so the file named is always inside snapshots/.
+    const checked = SnapshotIndexEntry.safeParse(entry)
+    if (!checked.success) throw new RunStoreError(`not a snapshot of run ${id}: ${firstIssue(checked.error)}`)
+    const file = join(this.dir(id), 'snapshots', checked.data.file)
     let bytes: Buffer
     try {
       bytes = await readFile(file)
@@ -315,14 +289,14 @@ export class RunStore {
     }
     if (bytes.byteLength % 4 !== 0)
       throw new RunStoreError(`${file} is ${bytes.byteLength} bytes, not whole float32 values: it is damaged`)
-    const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
-    const arrays = new Map<string, Float32Array>()
-    for (const a of entry.arrays) {
-      const size = a.shape.reduce((x, y) => x * y, 1)
-      if (a.offset + size > all.length) throw new RunStoreError(`${file} is truncated`)
-      arrays.set(a.name, all.subarray(a.offset, a.offset + size))
+    const payload = new Float32Array(
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    )
+    try {
+      return decodeSnapshot(checked.data, payload)
+    } catch (error) {
+      throw new RunStoreError(`${file} is truncated: ${(error as Error).message}`)
     }
-    return { entry, arrays }
   }
 
   // --- checkpoints ---------------------------------------------------------------------------------------
@@ -333,9 +307,7 @@ export class RunStore {
    */
   async writeCheckpoint(id: string, record: CheckpointRecord, final = false): Promise<CheckpointLine> {
     const data = new Uint8Array(record.data)
-    const path = checkpointPath(record.stage, record.epoch)
-    const base = join(this.dir(id), 'checkpoints')
-    const target = join(base, path)
+    const target = join(this.dir(id), 'checkpoints', checkpointPath(record.stage, record.epochsCompleted))
     const temp = `${target}.${randomBytes(4).toString('hex')}.tmp`
     await mkdir(temp, { recursive: true })
     const digest = sha256(data)
@@ -349,9 +321,8 @@ export class RunStore {
     const line: CheckpointLine = {
       kind: 'checkpoint',
       stage: record.stage,
-      epoch: record.epoch,
+      epochsCompleted: record.epochsCompleted,
       step: record.manifest.step,
-      path,
       sha256: digest,
       bytes: data.byteLength,
       final,
@@ -365,23 +336,19 @@ export class RunStore {
   }
 
   /** Loads a checkpoint and verifies it against the checksum its log line recorded. */
-  async readCheckpoint(
-    id: string,
-    line: CheckpointLine,
-  ): Promise<{ manifest: CheckpointManifest; data: ArrayBuffer }> {
-    const dir = join(this.dir(id), 'checkpoints', checkpointPath(line.stage, line.epoch))
+  async readCheckpoint(id: string, line: CheckpointLine): Promise<Checkpoint> {
+    const where = checkpointPath(line.stage, line.epochsCompleted)
+    const dir = join(this.dir(id), 'checkpoints', where)
     let bytes: Buffer
     try {
       bytes = await readFile(join(dir, 'data.bin'))
     } catch {
-      throw new RunStoreError(
-        `checkpoint ${line.path} of run ${id} is missing: the run cannot continue from it`,
-      )
+      throw new RunStoreError(`checkpoint ${where} of run ${id} is missing: the run cannot continue from it`)
     }
     const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     if (data.byteLength !== line.bytes || sha256(data) !== line.sha256) {
       throw new RunStoreError(
-        `checkpoint ${line.path} of run ${id} is corrupted (checksum mismatch in ${join(dir, 'data.bin')}): refusing to load it`,
+        `checkpoint ${where} of run ${id} is corrupted (checksum mismatch in ${join(dir, 'data.bin')}): refusing to load it`,
       )
     }
     const {
@@ -390,16 +357,14 @@ export class RunStore {
       ...manifest
     } = await readJson(
       join(dir, 'manifest.json'),
-      StoredCheckpointManifest,
-      `checkpoint ${line.path} of run ${id} cannot be loaded`,
+      ReadCheckpointManifest,
+      `checkpoint ${where} of run ${id} cannot be loaded`,
     )
     const problems = payloadProblems(manifest, data.byteLength)
-    if (manifest.stage !== line.stage || manifest.epoch !== line.epoch)
-      problems.unshift(`it says stage ${manifest.stage}, epoch ${manifest.epoch}`)
+    if (manifest.stage !== line.stage || manifest.epochsCompleted !== line.epochsCompleted)
+      problems.unshift(`it says stage ${manifest.stage}, ${manifest.epochsCompleted} epochs completed`)
     if (problems.length)
-      throw new RunStoreError(
-        `checkpoint ${line.path} of run ${id} does not match its log line: ${problems[0]}`,
-      )
+      throw new RunStoreError(`checkpoint ${where} of run ${id} does not match its log line: ${problems[0]}`)
     return { manifest, data: data.slice().buffer }
   }
 
@@ -425,7 +390,8 @@ export class RunStore {
 
   /**
    * Rolls the run back to its last checkpoint for a resume: log lines and snapshot entries after it are
-   * dropped (atomically rewritten). Returns that checkpoint line, or null when no epoch was completed.
+   * dropped (atomically rewritten, in format 2). Returns that checkpoint line, or null when no epoch was
+   * completed.
    */
   async rollBackToLastCheckpoint(id: string): Promise<CheckpointLine | null> {
     await this.sweepCheckpointTemps(id)
@@ -437,22 +403,18 @@ export class RunStore {
     })
     // A stage-end right after a checkpoint belongs to it, unless the stage was stopped (it will run on).
     const next = lines[last + 1]
-    if (last >= 0 && next?.kind === 'stage-end' && next.stopped !== true) last += 1
+    if (last >= 0 && next?.kind === 'stage-end' && !next.stopped) last += 1
     const kept = lines.slice(0, last + 1)
     await writeFileAtomic(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''))
-    const checkpoint = kept.filter((l) => l.kind === 'checkpoint').at(-1)
-    // Snapshots carry the 0-based epoch they were taken after; that epoch's checkpoint counts epoch + 1.
-    const done = new Set(
-      kept.filter((l) => l.kind === 'checkpoint').map((l) => `${l.stage}/${l.epoch ?? -1}`),
-    )
+    const committed = kept.filter((l) => l.kind === 'checkpoint')
+    // A snapshot and the checkpoint taken after the same epoch count the same epochs completed.
+    const done = new Set(committed.map((l) => `${l.stage}/${l.epochsCompleted}`))
     const index = await this.snapshotIndex(id)
-    const keptIndex = index.filter((e) => done.has(`${e.stage}/${e.epoch + 1}`))
-    if (keptIndex.length !== index.length) {
-      await writeFileAtomic(
-        join(this.dir(id), 'snapshots', SNAPSHOT_INDEX),
-        keptIndex.map((e) => `${JSON.stringify(e)}\n`).join(''),
-      )
-    }
-    return checkpoint ?? null
+    const keptIndex = index.filter((e) => done.has(`${e.stage}/${e.epochsCompleted}`))
+    await writeFileAtomic(
+      join(this.dir(id), 'snapshots', SNAPSHOT_INDEX),
+      keptIndex.map((e) => `${JSON.stringify(e)}\n`).join(''),
+    )
+    return committed.at(-1) ?? null
   }
 }

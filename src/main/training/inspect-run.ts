@@ -4,6 +4,7 @@
  */
 import { oneLine } from '../../shared/errors'
 import type { InspectionResult } from '../../shared/records'
+import { parseStageRef } from '../../shared/run-config'
 import type { CheckpointLine, RunMeta } from '../../shared/runs'
 import type { WorkerEvent } from '../../shared/worker-protocol'
 import { normalisationTable, normaliseBatch } from '../engine/augment'
@@ -15,13 +16,14 @@ export interface InspectRequest {
   image: number
   /** Stage name; default: the last stage with a checkpoint. */
   stage?: string
-  /** Epochs completed; default: the stage's last checkpoint. */
-  epoch?: number
+  /** Epochs of the stage completed at the checkpoint; default: the stage's last checkpoint. */
+  epochsCompleted?: number
 }
 
 export interface RunInspection {
   stage: string
-  epoch: number
+  /** Epochs of the stage completed at the checkpoint inspected. */
+  epochsCompleted: number
   teacher: string | null
   image: {
     index: number
@@ -49,19 +51,18 @@ export async function chooseCheckpoints(store: RunStore, run: RunMeta, request: 
   const ofStage = lines.filter((l) => l.stage === stage)
   if (ofStage.length === 0) throw new TrainingError(`stage ${stage} of run ${run.id} has no checkpoint yet`)
   const line =
-    request.epoch === undefined
+    request.epochsCompleted === undefined
       ? (ofStage.at(-1) as CheckpointLine)
-      : ofStage.find((l) => l.epoch === request.epoch)
+      : ofStage.find((l) => l.epochsCompleted === request.epochsCompleted)
   if (!line)
     throw new TrainingError(
-      `stage ${stage} has checkpoints after epochs ${ofStage.map((l) => l.epoch).join(', ')}, not ${request.epoch}`,
+      `stage ${stage} has checkpoints after epochs ${ofStage.map((l) => l.epochsCompleted).join(', ')}, not ${request.epochsCompleted}`,
     )
   // The teacher is a stage of this run (`stage:<name>`) or of another (`run:<id>/<name>`): its final checkpoint.
   let teacher: { name: string; runId: string; line: CheckpointLine } | null = null
-  if (spec.teacher !== 'none') {
-    const [teacherRun, name] = spec.teacher.startsWith('stage:')
-      ? [run.id, spec.teacher.slice(6)]
-      : (spec.teacher.slice(4).split('/') as [string, string])
+  const target = parseStageRef(spec.teacher)
+  if (target.kind !== 'none') {
+    const [teacherRun, name] = target.kind === 'stage' ? [run.id, target.stage] : [target.run, target.stage]
     const teacherLines = teacherRun === run.id ? lines : await store.checkpoints(teacherRun)
     const teacherLine = teacherLines.filter((l) => l.stage === name && l.final).at(-1)
     if (teacherLine) teacher = { name, runId: teacherRun, line: teacherLine }
@@ -118,7 +119,7 @@ export async function inspectRun(
     const label = raw.labels[0] ?? 0
     return {
       stage,
-      epoch: line.epoch,
+      epochsCompleted: line.epochsCompleted,
       teacher: teacher?.name ?? null,
       image: {
         index: request.image,

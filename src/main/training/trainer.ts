@@ -1,59 +1,68 @@
 /**
- * Job control in main: runs wait in a queue and train one at a time in the worker; every record the worker
- * sends is written to the run store first and announced second, so whatever a UI or CLI shows is on disk.
+ * Job control in main: runs wait in a queue and train one at a time, each in a session of its engine; what
+ * a session reports is written to the run store first and announced second (RunRecorder), so whatever a UI
+ * or CLI shows is on disk. One process trains per data dir, across processes (the training lock).
  *
- * Failure is always recorded in the run: a worker that dies (killed, out of memory, device lost) marks the
- * run interrupted (resumable from its last checkpoint), an error in training marks it failed with the
- * message, a loss that is no longer finite stops it with advice.
+ * Failure is always recorded in the run: an engine process that dies (killed, out of memory, device lost)
+ * leaves the run interrupted (resumable from its last checkpoint), an error in training marks it failed
+ * with the message, a loss that is no longer finite stops it with advice.
  */
-import { existsSync } from 'node:fs'
-import { rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { BackendReport } from '../../shared/backend'
-import type { EngineRecord } from '../../shared/records'
-import type { RunMeta, CheckpointLine, LogLine } from '../../shared/runs'
-import type { Checkpoint } from '../../shared/checkpoint'
-import type { WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
 import { oneLine } from '../../shared/errors'
+import type { EngineRecord } from '../../shared/records'
+import type { LogLine, RunMeta, SnapshotIndexEntry } from '../../shared/runs'
+import type { WorkerEvent } from '../../shared/worker-protocol'
 import { readManifest } from '../datasets/store'
+import { trainingBusy, trainingLock, type ProcessLock } from '../process-lock'
+import { RunStoreError, type RunStore } from '../runs/run-store'
 import { checkDatasetFits } from './dataset-fit'
 import { TrainingError } from './errors'
-import type { RunStore } from '../runs/run-store'
-import { RunStoreError } from '../runs/run-store'
-import { trainingBusy, trainingLock, type ProcessLock } from '../process-lock'
+import { nonFiniteLoss, RunRecorder } from './recorder'
+import { clearRequests, watchStopRequest } from './requests'
+import { externalCheckpoints, loadResumePoint } from './resume-point'
+import { startTfjsSession, type Outcome, type TrainingSession } from './session'
 import type { WorkerClient } from './worker-client'
+import { WorkerSupervisor } from './worker-supervisor'
 
 export type TrainerEvent =
-  | { type: 'record'; runId: string; record: EngineRecord }
+  | { type: 'record'; runId: string; record: LogLine }
+  | { type: 'snapshot'; runId: string; entry: SnapshotIndexEntry }
   | { type: 'run'; run: RunMeta }
   | Extract<WorkerEvent, { type: 'memory' }>
 
-/** A file another process (e.g. `r2b stop RUN`) drops into the run folder to ask the trainer to stop. */
-export const STOP_REQUEST = 'stop-request'
-
 interface ActiveRun {
   id: string
+  /** The status this process gives the run while it trains it. */
+  state: Pick<RunMeta, 'status' | 'error'>
+  session: TrainingSession | null
+  /** Everything reported so far, persisted in order; the outcome is applied after it. */
+  chain: Promise<void>
+  /** Set when this process decided to end the run (disk refused, loss not finite): the outcome is a failure. */
+  failure: string | null
+  /** The run as last written. */
   meta: RunMeta
   done: Promise<RunMeta>
-  settle: (meta: RunMeta) => void
-  chain: Promise<void>
-  failure: string | null
-  stopPoll: NodeJS.Timeout
+  stopWatch: () => void
 }
+
+const isTraining = (status: RunMeta['status']) => status === 'running' || status === 'paused'
+const isSettled = (status: RunMeta['status']) =>
+  status === 'finished' || status === 'failed' || status === 'stopped' || status === 'interrupted'
 
 export class Trainer {
   private readonly listeners = new Set<(event: TrainerEvent) => void>()
   private readonly queue: string[] = []
   private readonly lock: ProcessLock
-  private worker: WorkerClient | null = null
+  private readonly workers: WorkerSupervisor
   private active: ActiveRun | null = null
   private pumping = false
 
   constructor(
     readonly store: RunStore,
-    private readonly startWorker: () => WorkerClient,
+    startWorker: () => WorkerClient,
   ) {
     this.lock = trainingLock(store.root)
+    this.workers = new WorkerSupervisor(startWorker)
   }
 
   on(listener: (event: TrainerEvent) => void): () => void {
@@ -63,6 +72,33 @@ export class Trainer {
 
   private emit(event: TrainerEvent): void {
     for (const listener of this.listeners) listener(event)
+  }
+
+  get activeRunId(): string | null {
+    return this.active?.id ?? null
+  }
+
+  get queued(): readonly string[] {
+    return this.queue
+  }
+
+  /** The tfjs worker: inspection and other work that needs no run go through it too. */
+  workerClient(): WorkerClient {
+    return this.workers.client()
+  }
+
+  /** The backend the tfjs worker selected (starting it if needed); rejects if it failed to start. */
+  backend(): Promise<BackendReport> {
+    return this.workers.backend()
+  }
+
+  /** Ends the engine at once (a second Ctrl+C): the active run becomes interrupted, as after a crash. */
+  abort(): void {
+    this.workers.kill()
+  }
+
+  async shutdown(): Promise<void> {
+    await this.workers.shutdown()
   }
 
   /**
@@ -101,8 +137,8 @@ export class Trainer {
 
   /**
    * Checks that a run can train (not finished, not already queued, no other process training, dataset
-   * present, checkpoints intact), then queues it. Resolves once it is queued, with a promise of its end;
-   * rejects, changing nothing on disk, when it cannot train.
+   * present and fitting, checkpoints intact), then queues it. Resolves once it is queued, with a promise of
+   * its end; rejects, changing nothing on disk, when it cannot train.
    */
   async enqueue(runId: string): Promise<{ done: Promise<RunMeta> }> {
     const meta = await this.store.read(runId)
@@ -111,9 +147,7 @@ export class Trainer {
     if (this.active?.id === runId || this.queue.includes(runId))
       throw new TrainingError(`run ${runId} is already training or queued`)
     const holder = await this.lock.holder()
-    if (holder && holder.pid !== process.pid) {
-      throw new TrainingError(trainingBusy(holder))
-    }
+    if (holder && holder.pid !== process.pid) throw new TrainingError(trainingBusy(holder))
     let manifest
     try {
       manifest = await readManifest(meta.config.data.dataset, this.store.home)
@@ -124,7 +158,7 @@ export class Trainer {
     }
     checkDatasetFits(meta.config, manifest)
     // Everything a resume will load is checked now, before anything on disk changes.
-    await this.loadResumePoint(runId)
+    await loadResumePoint(this.store, runId)
     const done = new Promise<RunMeta>((resolve) => {
       const off = this.on((event) => {
         if (event.type === 'run' && event.run.id === runId && isSettled(event.run.status)) {
@@ -140,11 +174,11 @@ export class Trainer {
   }
 
   pause(runId: string): void {
-    this.command(runId, { type: 'pause' })
+    this.activeSession(runId)?.pause()
   }
 
   resume(runId: string): void {
-    this.command(runId, { type: 'resume' })
+    this.activeSession(runId)?.resume()
   }
 
   /** Stops the active run at the next step boundary, or drops it from the queue. */
@@ -155,61 +189,15 @@ export class Trainer {
       this.emit({ type: 'run', run: await this.setStatus(runId, 'stopped', null) })
       return
     }
-    this.command(runId, { type: 'stop' })
+    this.activeSession(runId)?.stop()
   }
 
-  get activeRunId(): string | null {
-    return this.active?.id ?? null
-  }
-
-  get queued(): readonly string[] {
-    return this.queue
-  }
-
-  /** The worker, started on first use; inspection and other work that needs no run go through it too. */
-  workerClient(): WorkerClient {
-    if (!this.worker) {
-      const worker = this.startWorker()
-      this.worker = worker
-      // Its one `ready` event, caught from the start whoever asks for the backend later.
-      this.backendReady = worker.waitFor('ready').then((event) => event.backend)
-      this.backendReady.catch(() => {})
-      worker.on((event) => this.onWorkerEvent(event))
-      worker.onExit((code, signal) => {
-        if (this.worker === worker) this.worker = null
-        const active = this.active
-        if (active) {
-          const why = signal ? `was killed (${signal})` : `exited with code ${code}`
-          active.failure = `the training worker ${why}`
-          // After the records it sent before dying are on disk: the run is settled only once it is quiet.
-          active.chain = active.chain.then(() =>
-            this.finish(
-              'interrupted',
-              `${active.failure}; continue with \`npm run r2b -- resume ${active.id}\``,
-            ),
-          )
-        }
-      })
-    }
-    return this.worker
-  }
-
-  /** Ends the worker at once (a second Ctrl+C): the active run becomes interrupted, as after a crash. */
-  abort(): void {
-    this.worker?.kill('SIGKILL')
-  }
-
-  async shutdown(): Promise<void> {
-    await this.worker?.shutdown()
-    this.worker = null
-  }
-
-  private command(runId: string, command: WorkerCommand): void {
+  private activeSession(runId: string): TrainingSession | null {
     if (this.active?.id !== runId) throw new TrainingError(`run ${runId} is not training in this process`)
-    this.worker?.send(command)
+    return this.active.session
   }
 
-  private async setStatus(runId: string, status: RunMeta['status'], error: string | null): Promise<RunMeta> {
+  private setStatus(runId: string, status: RunMeta['status'], error: string | null): Promise<RunMeta> {
     return this.store.update(runId, (m) => ({ ...m, status, error }))
   }
 
@@ -231,46 +219,77 @@ export class Trainer {
     }
   }
 
-  /** Reads what the run needs to continue (verifying checksums), then hands it to the worker. */
+  /** Rolls the run back to its last checkpoint, loads what it continues from, and starts its session. */
   private async begin(runId: string): Promise<void> {
     const holder = await this.lock.acquire(runId)
     if (holder) throw new TrainingError(trainingBusy(holder))
     try {
-      // Cut the log back to its last checkpoint: the resume point loaded next starts there.
-      await this.store.rollBackToLastCheckpoint(runId)
-      const { last, completed, current } = await this.loadResumePoint(runId)
+      const last = await this.store.rollBackToLastCheckpoint(runId)
+      const resumePoint = await loadResumePoint(this.store, runId)
       let meta = await this.store.read(runId)
-      const external = await this.externalCheckpoints(meta)
+      const external = await externalCheckpoints(this.store, meta)
       if (last)
         await this.store.appendLog(runId, [
-          { kind: 'resumed', stage: last.stage, epoch: last.epoch } as LogLine,
+          { kind: 'resumed', stage: last.stage, epochsCompleted: last.epochsCompleted },
         ])
-      await rm(join(this.store.dir(runId), STOP_REQUEST), { force: true })
+      await clearRequests(this.store, runId)
       meta = await this.store.update(runId, (m) => ({ ...m, status: 'running', error: null }))
       let settle: (meta: RunMeta) => void = () => {}
-      const done = new Promise<RunMeta>((resolve) => (settle = resolve))
-      const stopPoll = setInterval(() => {
-        if (existsSync(join(this.store.dir(runId), STOP_REQUEST))) this.worker?.send({ type: 'stop' })
-      }, 500)
-      this.active = { id: runId, meta, done, settle, chain: Promise.resolve(), failure: null, stopPoll }
+      const active: ActiveRun = {
+        id: runId,
+        state: { status: 'running', error: null },
+        session: null,
+        chain: Promise.resolve(),
+        failure: null,
+        meta,
+        done: new Promise<RunMeta>((resolve) => (settle = resolve)),
+        stopWatch: watchStopRequest(this.store.dir(runId), () => active.session?.stop()),
+      }
+      this.active = active
       this.emit({ type: 'run', run: meta })
-      const worker = this.workerClient()
-      const backend = await this.backend()
-      this.active.meta = await this.store.update(runId, (m) => ({
+      const backend = await this.workers.backend()
+      active.meta = meta = await this.store.update(runId, (m) => ({
         ...m,
-        environment: { ...m.environment, backend },
+        environment: {
+          ...m.environment,
+          engine: 'tfjs',
+          device: { kind: backend.backend, description: backend.reason },
+          versions: { node: process.versions.node, tfjs: backend.tfjsVersion },
+          backend,
+        },
       }))
-      worker.send({
-        type: 'train',
-        runId,
-        config: meta.config,
+      const recorder = new RunRecorder(this.store, runId, () => active.state)
+      const then = (work: () => Promise<void>) => {
+        active.chain = active.chain.then(work).catch((error: unknown) => {
+          // The disk refused (full, removed): stop training rather than train without a record.
+          active.failure ??= `could not write the run to disk: ${oneLine(error)}`
+          active.session?.stop()
+        })
+      }
+      active.session = startTfjsSession(this.workers, {
+        meta,
         home: this.store.home,
-        resume: last ? { completed, current } : null,
+        resume: resumePoint.last
+          ? { completed: resumePoint.completed, current: resumePoint.current }
+          : null,
         external,
+        events: {
+          record: (record) => then(() => this.persist(active, recorder, record)),
+          memory: (event) => then(async () => this.emit(event)),
+          paused: (paused) =>
+            then(async () => {
+              active.state = { status: paused ? 'paused' : 'running', error: null }
+              this.emit({ type: 'run', run: await this.setStatus(runId, active.state.status, null) })
+            }),
+        },
+      })
+      void active.session.ended.then((outcome) => {
+        // The outcome counts once everything reported before it is on disk.
+        active.chain = active.chain.then(() => this.finish(active, outcome, settle))
       })
     } catch (error) {
       if (this.active?.id === runId) {
-        clearInterval(this.active.stopPoll)
+        this.active.stopWatch()
         this.active = null
       }
       await this.lock.release()
@@ -278,139 +297,30 @@ export class Trainer {
     }
   }
 
-  /**
-   * The checkpoints a resume starts from, verified: the final one of every completed stage and the last one
-   * of the stage in progress. A missing or corrupted checkpoint is an error that names it.
-   */
-  private async loadResumePoint(runId: string) {
-    const lines = await this.store.checkpoints(runId)
-    const last = lines.at(-1) ?? null
-    const load = (line: CheckpointLine) => this.store.readCheckpoint(runId, line)
-    const completed: Record<string, Checkpoint> = {}
-    for (const line of lines.filter((l) => l.final)) completed[line.stage] = await load(line)
-    const current = last && !last.final ? await load(last) : null
-    return { last, completed, current }
-  }
-
-  private backendReady: Promise<BackendReport> | null = null
-
-  /** The backend the worker selected (starting the worker if needed); rejects if it failed to start. */
-  backend(): Promise<BackendReport> {
-    this.workerClient()
-    return this.backendReady as Promise<BackendReport>
-  }
-
-  /** Final checkpoints of other runs' stages this run refers to (`run:<id>/<stage>`). */
-  private async externalCheckpoints(meta: RunMeta): Promise<Record<string, Checkpoint>> {
-    const out: Record<string, Checkpoint> = {}
-    for (const stage of meta.config.stages) {
-      for (const ref of [stage.teacher, stage.init]) {
-        if (!ref.startsWith('run:') || out[ref]) continue
-        const [otherRun, otherStage] = ref.slice(4).split('/') as [string, string]
-        const line = (await this.store.checkpoints(otherRun))
-          .filter((l) => l.stage === otherStage && l.final)
-          .at(-1)
-        if (!line) throw new TrainingError(`${ref}: run ${otherRun} has no finished stage "${otherStage}"`)
-        out[ref] = await this.store.readCheckpoint(otherRun, line)
+  private async persist(active: ActiveRun, recorder: RunRecorder, record: EngineRecord): Promise<void> {
+    for (const change of await recorder.record(record)) {
+      if (change.type === 'record') this.emit({ type: 'record', runId: active.id, record: change.record })
+      else if (change.type === 'snapshot') this.emit({ type: 'snapshot', runId: active.id, entry: change.entry })
+      else {
+        active.meta = change.run
+        this.emit({ type: 'run', run: change.run })
       }
     }
-    return out
-  }
-
-  private onWorkerEvent(event: WorkerEvent): void {
-    const active = this.active
-    if (!active) return
-    if (event.type === 'record' && event.runId === active.id) {
-      const record = event.record
-      active.chain = active.chain
-        .then(() => this.persist(active, record))
-        .catch((error: unknown) => {
-          // The disk refused (full, removed): stop training rather than train without a record.
-          active.failure = `could not write the run to disk: ${(error as Error).message}`
-          this.worker?.send({ type: 'stop' })
-        })
-    } else if (event.type === 'memory' && event.runId === active.id) {
-      active.chain = active.chain.then(() => this.emit(event))
-    } else if (event.type === 'paused' || event.type === 'resumed') {
-      active.chain = active.chain.then(async () => {
-        active.meta = await this.setStatus(active.id, event.type === 'paused' ? 'paused' : 'running', null)
-        this.emit({ type: 'run', run: active.meta })
-      })
-    } else if (event.type === 'train-done' && event.runId === active.id) {
-      active.chain = active.chain.then(() =>
-        active.failure
-          ? this.finish('failed', active.failure)
-          : this.finish(event.stopped ? 'stopped' : 'finished', null),
-      )
-    } else if (event.type === 'failed' && (event.runId === active.id || event.runId === undefined)) {
-      active.chain = active.chain.then(() => this.finish('failed', active.failure ?? event.message))
+    const advice = nonFiniteLoss(record)
+    if (advice && !active.failure) {
+      active.failure = advice
+      active.session?.stop()
     }
   }
 
-  private async persist(active: ActiveRun, record: EngineRecord): Promise<void> {
-    const id = active.id
-    switch (record.kind) {
-      case 'attention':
-      case 'gates':
-        await this.store.writeSnapshot(id, record)
-        break
-      case 'checkpoint': {
-        const spec = active.meta.config.stages.find((s) => s.name === record.stage)
-        const line: CheckpointLine = await this.store.writeCheckpoint(
-          id,
-          record,
-          record.epoch === spec?.epochs,
-        )
-        active.meta = await this.updateActive(active, (m) => ({
-          ...m,
-          stages: m.stages.map((s) => (s.name === record.stage ? { ...s, epochsDone: line.epoch } : s)),
-        }))
-        this.emit({ type: 'run', run: active.meta })
-        break
-      }
-      default:
-        await this.store.appendLog(id, [record])
-    }
-    if (record.kind === 'step' && !Number.isFinite(record.loss.total) && !active.failure) {
-      active.failure =
-        `the loss became ${record.loss.total} at stage ${record.stage}, step ${record.step}: ` +
-        'lower the learning rate (e.g. --set stages.<i>.optimizer.learningRate=...) and resume or start again'
-      this.worker?.send({ type: 'stop' })
-    }
-    if (record.kind === 'stage-start' || record.kind === 'epoch' || record.kind === 'stage-end') {
-      active.meta = await this.updateActive(active, (m) => ({
-        ...m,
-        stages: m.stages.map((s) => {
-          if (s.name !== record.stage) return s
-          if (record.kind === 'stage-start') return { ...s, status: 'running' }
-          if (record.kind === 'epoch') return { ...s, testTop1: record.test.top1, testTop5: record.test.top5 }
-          const status = record.stopped ? 'stopped' : 'finished'
-          if (!record.test) return { ...s, status }
-          return { ...s, status, testTop1: record.test.top1, testTop5: record.test.top5 }
-        }),
-      }))
-      this.emit({ type: 'run', run: active.meta })
-    }
-    this.emit({ type: 'record', runId: id, record })
-  }
-
-  /**
-   * A change to the active run's record. While this process trains the run, its status is this process's
-   * to say: whatever another process wrote there meanwhile is overwritten, not adopted.
-   */
-  private updateActive(active: ActiveRun, change: (meta: RunMeta) => RunMeta): Promise<RunMeta> {
-    return this.store.update(active.id, (m) => ({
-      ...change(m),
-      status: active.meta.status,
-      error: active.meta.error,
-    }))
-  }
-
-  private async finish(status: RunMeta['status'], error: string | null): Promise<void> {
-    const active = this.active
-    if (!active) return
+  private async finish(active: ActiveRun, outcome: Outcome, settle: (meta: RunMeta) => void): Promise<void> {
+    if (this.active !== active) return
     this.active = null
-    clearInterval(active.stopPoll)
+    active.stopWatch()
+    let { status, error } = outcome
+    if (status === 'interrupted')
+      error = `${active.failure ?? error}; continue with \`npm run r2b -- resume ${active.id}\``
+    else if (active.failure) [status, error] = ['failed', active.failure]
     let meta: RunMeta
     try {
       // A stage left mid-way (failure, kill, stop) no longer says it is running.
@@ -426,20 +336,7 @@ export class Trainer {
     }
     await this.lock.release()
     this.emit({ type: 'run', run: meta })
-    active.settle(meta)
+    settle(meta)
     void this.pump()
   }
-}
-
-function isTraining(status: RunMeta['status']): boolean {
-  return status === 'running' || status === 'paused'
-}
-
-function isSettled(status: RunMeta['status']): boolean {
-  return status === 'finished' || status === 'failed' || status === 'stopped' || status === 'interrupted'
-}
-
-/** Asks the process training `runId` (maybe another one) to stop it, through a file in the run folder. */
-export async function requestStop(store: RunStore, runId: string): Promise<void> {
-  await writeFile(join(store.dir(runId), STOP_REQUEST), new Date().toISOString())
 }

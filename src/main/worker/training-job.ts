@@ -47,7 +47,7 @@ export class TrainingJob {
             type: 'memory',
             runId,
             stage: record.stage,
-            epoch: record.epoch,
+            epochsCompleted: record.epochsCompleted,
             numTensors: tf.memory().numTensors,
             rssBytes: process.memoryUsage().rss,
           })

@@ -31,7 +31,7 @@ export const dataset: DatasetManifest = {
 export function runMeta(overrides: Partial<RunMeta> = {}): RunMeta {
   const config = makeRunConfig({ set: ['data.dataset=tiny', 'data.inputSize=2', 'data.classes=2'] })
   return {
-    version: 1,
+    version: 2,
     id: 'run-1',
     name: 'r2b · quick · tiny',
     createdAt: '2026-01-01T00:00:00.000Z',
@@ -39,12 +39,19 @@ export function runMeta(overrides: Partial<RunMeta> = {}): RunMeta {
     status: 'running',
     error: null,
     config,
-    environment: { backend: null, node: '22', platform: 'linux' },
+    environment: {
+      engine: 'tfjs',
+      device: null,
+      versions: { node: '22' },
+      platform: 'linux',
+      backend: null,
+      distributed: null,
+    },
     stages: config.stages.map((s) => ({
       name: s.name,
       status: 'pending',
       epochs: s.epochs,
-      epochsDone: 0,
+      epochsCompleted: 0,
       testTop1: null,
       testTop5: null,
     })),
@@ -116,7 +123,7 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
         fileBytes: 69_184,
         minimumBytes: 59_288,
         float32Bytes: 729_256,
-        epoch: 2,
+        epochsCompleted: 2,
       }
     },
     onEvent: (listener) => {

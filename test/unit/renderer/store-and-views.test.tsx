@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { base64ToBytes, bytesToBase64, decodeFloat32, encodeFloat32 } from '../../../src/shared/binary'
 import type { LogLine } from '../../../src/shared/runs'
 import { App } from '../../../src/renderer/src/App'
-import { capPoints, emaSmooth } from '../../../src/renderer/src/components/series'
-import { runCurves } from '../../../src/renderer/src/lib/run-data'
+import { capPoints, emaSmooth } from '../../../src/shared/figures/series'
+import { runCurves } from '../../../src/shared/figures/curves'
 import { createWorkbenchStore } from '../../../src/renderer/src/store'
 import { StoreContext } from '../../../src/renderer/src/store/context'
 import { apiDouble, dataset, runMeta } from './api-double'
@@ -121,13 +121,13 @@ describe('the store', () => {
     await store.getState().loadHistory('run-1')
     api.push({ type: 'record', runId: 'run-1', record: step('teacher', 0) })
     api.push({ type: 'record', runId: 'run-1', record: step('teacher', 1) })
-    api.push({ type: 'snapshot', runId: 'run-1', kind: 'attention', stage: 'tanh', epoch: 0 })
+    api.push({ type: 'snapshot', runId: 'run-1', kind: 'attention', stage: 'tanh', epochsCompleted: 1 })
     api.push({ type: 'run', run: runMeta({ status: 'paused' }) })
     expect(store.getState().histories['run-1']?.log).toHaveLength(0)
     flush()
     const history = store.getState().histories['run-1']
     expect(history?.log).toHaveLength(2)
-    expect(history?.snapshots).toEqual(['attention/tanh/0'])
+    expect(history?.snapshots).toEqual([{ kind: 'attention', stage: 'tanh', epochsCompleted: 1 }])
     expect(history?.run.status).toBe('paused')
     expect(store.getState().runs[0]?.status).toBe('paused')
   })
@@ -247,8 +247,11 @@ describe('the views', () => {
       runs: [
         runMeta({
           environment: {
-            node: '22',
+            engine: 'tfjs',
+            device: { kind: 'wasm', description: 'only a software adapter' },
+            versions: { node: '22' },
             platform: 'linux',
+            distributed: null,
             backend: {
               backend: 'wasm',
               requested: 'auto',

@@ -11,7 +11,7 @@ const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
 
 export function describeExport(r: ExportReport): string {
   return [
-    `exported ${r.runId}/${r.stage} (epoch ${r.epoch}${r.final ? '' : ', not the stage end'}) to ${r.file}`,
+    `exported ${r.runId}/${r.stage} (after epoch ${r.epochsCompleted}${r.final ? '' : ', not the stage end'}) to ${r.file}`,
     `  file            ${r.fileBytes} bytes (${kb(r.fileBytes)})`,
     `  minimum         ${r.minimumBytes} bytes: ${r.binaryParams} binary weights at 1 bit + ${r.realParams} real parameters at 32 bits`,
     `  overhead        ${r.overheadBytes} bytes: header ${r.headerBytes}, alignment ${r.alignmentBytes}`,

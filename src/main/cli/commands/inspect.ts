@@ -17,7 +17,7 @@ export function registerInspect(cli: CAC): void {
     )
     .option('--image <n>', 'Test image index')
     .option('--stage <name>', 'Stage (default: the last with a checkpoint)')
-    .option('--epoch <n>', 'Epochs completed (default: the stage’s last checkpoint)')
+    .option('--epoch <n>', 'After which epoch of the stage (1 = its first; default: its last checkpoint)')
     .option('--out <dir>', 'Folder for the PNG files (default: inside the run folder)')
     .option('--json', 'Print the result as JSON')
     .action(async (runId: string, options: Record<string, unknown>) => {
@@ -30,15 +30,15 @@ export function registerInspect(cli: CAC): void {
         const found = await inspectRun(store, worker, runId, {
           image,
           stage: options.stage === undefined ? undefined : String(options.stage),
-          epoch: numberOption(options.epoch, '--epoch', { integer: true, min: 0 }),
+          epochsCompleted: numberOption(options.epoch, '--epoch', { integer: true, min: 1 }),
         })
         const out = resolve(
           options.out === undefined
-            ? join(store.dir(runId), 'inspect', `${found.stage}-e${found.epoch}-image${image}`)
+            ? join(store.dir(runId), 'inspect', `${found.stage}-e${found.epochsCompleted}-image${image}`)
             : String(options.out),
         )
         await mkdir(out, { recursive: true })
-        const title = `run ${runId} · stage ${found.stage} after epoch ${found.epoch} · test image ${image} (${found.image.className})`
+        const title = `run ${runId} · stage ${found.stage} after epoch ${found.epochsCompleted} · test image ${image} (${found.image.className})`
         const attentionPng = join(out, 'attention.png')
         const gatesPng = join(out, 'gates.png')
         await writeFile(
@@ -69,13 +69,13 @@ export function registerInspect(cli: CAC): void {
         }))
         if (options.json) {
           process.stdout.write(
-            `${JSON.stringify({ runId, stage: found.stage, epoch: found.epoch, teacher: found.teacher, image, label: found.image.className, predictions, attentionDistance: distances, files })}\n`,
+            `${JSON.stringify({ runId, stage: found.stage, epochsCompleted: found.epochsCompleted, teacher: found.teacher, image, label: found.image.className, predictions, attentionDistance: distances, files })}\n`,
           )
           return
         }
         process.stdout.write(
           [
-            `image ${image}: ${found.image.className}; stage ${found.stage} after epoch ${found.epoch}${found.teacher ? `, teacher ${found.teacher}` : ''}`,
+            `image ${image}: ${found.image.className}; stage ${found.stage} after epoch ${found.epochsCompleted}${found.teacher ? `, teacher ${found.teacher}` : ''}`,
             'top-5: ' + predictions.map((p) => `${p.class} ${(100 * p.probability).toFixed(1)}%`).join(', '),
             ...(found.teacher
               ? [

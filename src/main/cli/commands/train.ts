@@ -3,12 +3,12 @@
  * --json, stdout carries one JSON object per event and a final summary.
  */
 import type { CAC } from 'cac'
-import type { EngineRecord } from '../../../shared/records'
 import type { RunMeta } from '../../../shared/runs'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
 import { trainingBusy, trainingLock } from '../../process-lock'
-import { requestStop, Trainer } from '../../training/trainer'
+import { requestStop } from '../../training/requests'
+import { Trainer, type TrainerEvent } from '../../training/trainer'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
 import { onInterrupt } from '../interrupt'
@@ -20,7 +20,7 @@ const pct = (x: number | null) => (x === null ? '   –  ' : `${(100 * x).toFixe
 export function stageTable(run: RunMeta): string {
   const rows = run.stages.map(
     (s) =>
-      `  ${s.name.padEnd(12)} ${s.status.padEnd(9)} ${`${s.epochsDone}/${s.epochs}`.padStart(7)}  ${pct(s.testTop1)}  ${pct(s.testTop5)}`,
+      `  ${s.name.padEnd(12)} ${s.status.padEnd(9)} ${`${s.epochsCompleted}/${s.epochs}`.padStart(7)}  ${pct(s.testTop1)}  ${pct(s.testTop5)}`,
   )
   return [
     `  ${'stage'.padEnd(12)} ${'status'.padEnd(9)} ${'epochs'.padStart(7)}   top-1   top-5`,
@@ -37,32 +37,22 @@ export function summaryJson(run: RunMeta) {
       name: s.name,
       testTop1: s.testTop1,
       testTop5: s.testTop5,
-      epochs: s.epochsDone,
+      epochs: s.epochsCompleted,
     })),
   }
 }
 
-/** A JSON line per event, without the heavy arrays (they are in the run folder). */
-function eventJson(record: EngineRecord): object {
-  switch (record.kind) {
-    case 'attention':
-      return {
-        event: 'attention',
-        stage: record.stage,
-        epoch: record.epoch,
-        points: record.points.map((p) => p.point),
-      }
-    case 'gates':
-      return {
-        event: 'gates',
-        stage: record.stage,
-        epoch: record.epoch,
-        blocks: record.gates.map((g) => g.block),
-      }
-    case 'checkpoint':
-      return { event: 'checkpoint', stage: record.stage, epoch: record.epoch }
-    default:
-      return { event: record.kind, ...record }
+/** A JSON line per event: the log's records as stored, snapshots by what they hold (the arrays stay on disk). */
+function eventJson(event: Extract<TrainerEvent, { type: 'record' | 'snapshot' }>): object {
+  if (event.type === 'record') return { event: event.record.kind, ...event.record }
+  const { entry } = event
+  return {
+    event: entry.kind,
+    stage: entry.stage,
+    epochsCompleted: entry.epochsCompleted,
+    ...(entry.kind === 'attention'
+      ? { points: entry.points.map((p) => p.point) }
+      : { blocks: entry.gates.map((g) => g.block) }),
   }
 }
 
@@ -81,9 +71,10 @@ export async function trainWithProgress(
   let bar: ReturnType<typeof progressBar> | null = null
   let latest = ''
   const off = trainer.on((event) => {
+    if (event.type !== 'record' && event.type !== 'snapshot') return
+    if (json) process.stdout.write(`${JSON.stringify(eventJson(event))}\n`)
     if (event.type !== 'record') return
     const r = event.record
-    if (json) process.stdout.write(`${JSON.stringify(eventJson(r))}\n`)
     if (r.kind === 'stage-start') {
       bar = progressBar(
         `[${r.stageIndex + 1}] ${r.stage.padEnd(8)}`,

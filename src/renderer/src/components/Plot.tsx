@@ -1,8 +1,6 @@
 import Plotly, { type Layout, type Trace } from 'plotly.js-dist-min'
 import { useEffect, useRef, useState } from 'react'
 
-/** Points kept per trace: older points are thinned so a long run draws as fast as a short one. */
-export const MAX_POINTS_PER_TRACE = 2000
 
 export interface PlotProps {
   data: Trace[]

@@ -1,21 +1,25 @@
 import { useEffect, useMemo } from 'react'
+import type { SnapshotRef } from '../store'
 
 export interface ScrubberValue {
   stage: string
-  epoch: number
+  /** Epochs of the stage completed when the snapshot was taken. */
+  epochsCompleted: number
 }
 
 /**
- * Stage and epoch of the snapshots on disk (`kind/stage/epoch` keys), in the run's stage order. Follows the
- * newest snapshot while the selection is null (live), and keeps a chosen one.
+ * Stage and epoch of the snapshots on disk, in the run's stage order. Follows the newest snapshot while the
+ * selection is null (live), and keeps a chosen one.
  */
-export function useSnapshotChoices(keys: readonly string[], kind: string, stageOrder: readonly string[]) {
+export function useSnapshotChoices(
+  snapshots: readonly SnapshotRef[],
+  kind: SnapshotRef['kind'],
+  stageOrder: readonly string[],
+) {
   return useMemo(() => {
     const byStage = new Map<string, number[]>()
-    for (const key of keys) {
-      const [k, stage, epoch] = key.split('/')
-      if (k !== kind || !stage) continue
-      byStage.set(stage, [...(byStage.get(stage) ?? []), Number(epoch)])
+    for (const s of snapshots) {
+      if (s.kind === kind) byStage.set(s.stage, [...(byStage.get(s.stage) ?? []), s.epochsCompleted])
     }
     const stages = stageOrder.filter((s) => byStage.has(s))
     const epochs = Object.fromEntries(
@@ -23,10 +27,10 @@ export function useSnapshotChoices(keys: readonly string[], kind: string, stageO
     )
     const lastStage = stages.at(-1)
     const latest: ScrubberValue | null = lastStage
-      ? { stage: lastStage, epoch: epochs[lastStage]!.at(-1)! }
+      ? { stage: lastStage, epochsCompleted: epochs[lastStage]!.at(-1)! }
       : null
     return { stages, epochs, latest }
-  }, [keys, kind, stageOrder])
+  }, [snapshots, kind, stageOrder])
 }
 
 export function Scrubber({
@@ -40,10 +44,10 @@ export function Scrubber({
 }) {
   const shown = value ?? choices.latest
   const epochs = shown ? (choices.epochs[shown.stage] ?? []) : []
-  const position = shown ? Math.max(0, epochs.indexOf(shown.epoch)) : 0
+  const position = shown ? Math.max(0, epochs.indexOf(shown.epochsCompleted)) : 0
   useEffect(() => {
     // A chosen snapshot that is gone (rolled back on resume) falls back to following the newest.
-    if (value && !choices.epochs[value.stage]?.includes(value.epoch)) onChange(null)
+    if (value && !choices.epochs[value.stage]?.includes(value.epochsCompleted)) onChange(null)
   }, [value, choices, onChange])
   if (!shown) return null
   return (
@@ -53,7 +57,7 @@ export function Scrubber({
         <select
           value={shown.stage}
           onChange={(e) =>
-            onChange({ stage: e.target.value, epoch: choices.epochs[e.target.value]?.at(-1) ?? 0 })
+            onChange({ stage: e.target.value, epochsCompleted: choices.epochs[e.target.value]?.at(-1) ?? 1 })
           }
         >
           {choices.stages.map((s) => (
@@ -64,14 +68,16 @@ export function Scrubber({
         </select>
       </label>
       <label className="inline grow">
-        Epoch {shown.epoch + 1} of {epochs.length}
+        After epoch {shown.epochsCompleted} of {epochs.length}
         <input
           type="range"
           min={0}
           max={Math.max(0, epochs.length - 1)}
           value={position}
           disabled={epochs.length < 2}
-          onChange={(e) => onChange({ stage: shown.stage, epoch: epochs[Number(e.target.value)] ?? 0 })}
+          onChange={(e) =>
+            onChange({ stage: shown.stage, epochsCompleted: epochs[Number(e.target.value)] ?? 1 })
+          }
           aria-label="Epoch"
         />
       </label>

@@ -1,5 +1,5 @@
 import type { RunConfig } from '../../../shared/run-config'
-import { stageChain } from '../lib/run-data'
+import { stageChain } from '../lib/format'
 
 /** The stage chain as boxes, each naming its teacher (attention/KD) and the stage its weights start from. */
 export function StageChain({ config, statuses }: { config: RunConfig; statuses?: Record<string, string> }) {

@@ -8,7 +8,6 @@ import type {
   InspectRequest,
   Inspection,
   ModelSummary,
-  SnapshotData,
   NewRunRequest,
   RunHistory,
   WorkbenchApi,
@@ -16,7 +15,15 @@ import type {
 } from '../../../shared/api'
 import type { DatasetManifest, ImportProgress } from '../../../shared/datasets'
 import type { RunConfig } from '../../../shared/run-config'
-import type { LogLine, RunMeta } from '../../../shared/runs'
+import type { LogLine, RunMeta, SnapshotIndexEntry } from '../../../shared/runs'
+import { decodeSnapshotData } from '../../../shared/snapshot-wire'
+import type { SnapshotRecord } from '../../../shared/snapshots'
+
+/** Which snapshot: what the UI lists, chooses and asks for. */
+export type SnapshotRef = Pick<SnapshotIndexEntry, 'kind' | 'stage' | 'epochsCompleted'>
+
+const sameSnapshot = (a: SnapshotRef, b: SnapshotRef) =>
+  a.kind === b.kind && a.stage === b.stage && a.epochsCompleted === b.epochsCompleted
 
 export const VIEWS = ['datasets', 'new-run', 'runs', 'compare'] as const
 export type View = (typeof VIEWS)[number]
@@ -73,8 +80,8 @@ export interface DatasetsSlice {
 export interface RunView {
   run: RunMeta
   log: LogLine[]
-  /** (kind, stage, epoch) of every snapshot on disk, as `kind/stage/epoch`. */
-  snapshots: string[]
+  /** Every snapshot on disk, in the order written. */
+  snapshots: SnapshotRef[]
 }
 
 export interface RunsSlice {
@@ -96,12 +103,7 @@ export interface RunsSlice {
   exportStage(runId: string, stage: string): Promise<void>
   toggleCompare(id: string): void
   /** Queries the run views make; snapshots are cached (they never change once written). */
-  readSnapshot(
-    runId: string,
-    kind: 'attention' | 'gates',
-    stage: string,
-    epoch: number,
-  ): Promise<SnapshotData>
+  readSnapshot(runId: string, snapshot: SnapshotRef): Promise<SnapshotRecord>
   inspectImage(request: InspectRequest): Promise<Inspection>
   readImages(dataset: string, split: 'train' | 'test', indices: number[]): Promise<ImageBatch>
   findImages(dataset: string, split: 'train' | 'test', classIndex: number, count: number): Promise<number[]>
@@ -121,10 +123,6 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
 
-export function snapshotKey(kind: string, stage: string, epoch: number): string {
-  return `${kind}/${stage}/${epoch}`
-}
-
 /**
  * The renderer's state, in slices. Data comes from the API (queries and the event stream) and flows one way
  * into the store; views read it with selectors and call actions.
@@ -137,7 +135,7 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     return api
   }
 
-  const snapshotCache = new Map<string, Promise<SnapshotData>>()
+  const snapshotCache = new Map<string, Promise<SnapshotRecord>>()
   const store = createStore<WorkbenchState>()((set, get) => ({
     view: 'datasets',
     runTab: 'dashboard',
@@ -275,7 +273,11 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
             [id]: {
               run: history.run,
               log: history.log,
-              snapshots: history.snapshots.map((s) => snapshotKey(s.kind, s.stage, s.epoch)),
+              snapshots: history.snapshots.map(({ kind, stage, epochsCompleted }) => ({
+                kind,
+                stage,
+                epochsCompleted,
+              })),
             },
           },
           historyErrors: { ...get().historyErrors, [id]: '' },
@@ -314,11 +316,12 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
         set({ actionError: errorText(error) })
       }
     },
-    readSnapshot: (runId, kind, stage, epoch) => {
-      const key = `${runId}/${snapshotKey(kind, stage, epoch)}`
+    readSnapshot: (runId, { kind, stage, epochsCompleted }) => {
+      // A cache key only: never taken apart again.
+      const key = JSON.stringify([runId, kind, stage, epochsCompleted])
       let cached = snapshotCache.get(key)
       if (!cached) {
-        cached = need().readSnapshot(runId, kind, stage, epoch)
+        cached = need().readSnapshot(runId, kind, stage, epochsCompleted).then(decodeSnapshotData)
         cached.catch(() => snapshotCache.delete(key))
         snapshotCache.set(key, cached)
       }
@@ -359,9 +362,9 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
         if (history) histories[event.runId] = { ...history, log: [...history.log, event.record] }
       } else if (event.type === 'snapshot') {
         const history = histories[event.runId]
-        const key = snapshotKey(event.kind, event.stage, event.epoch)
-        if (history && !history.snapshots.includes(key))
-          histories[event.runId] = { ...history, snapshots: [...history.snapshots, key] }
+        const ref: SnapshotRef = { kind: event.kind, stage: event.stage, epochsCompleted: event.epochsCompleted }
+        if (history && !history.snapshots.some((s) => sameSnapshot(s, ref)))
+          histories[event.runId] = { ...history, snapshots: [...history.snapshots, ref] }
       } else if (event.type === 'import') {
         if (importJob && (importJob.importId === event.importId || importJob.importId === null)) {
           importJob = {

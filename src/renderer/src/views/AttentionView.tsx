@@ -1,20 +1,14 @@
 import { useEffect, useMemo, useState } from 'react'
 import type { Trace } from 'plotly.js-dist-min'
 import type { ImageBatch } from '../../../shared/api'
+import { attentionGrid, probeMaps, type PointMaps } from '../../../shared/figures/maps'
+import type { AttentionRecord } from '../../../shared/records'
 import { decodeFloat32, decodeUint8 } from '../../../shared/binary'
 import { ImageCanvas, imageAt } from '../components/ImageCanvas'
 import { Plot } from '../components/Plot'
 import { Scrubber, useSnapshotChoices, type ScrubberValue } from '../components/Scrubber'
 import type { RunView } from '../store'
 import { useWorkbench } from '../store/context'
-
-interface PointMaps {
-  point: string
-  height: number
-  width: number
-  student: Float32Array
-  teacher: Float32Array | null
-}
 
 interface Subject {
   /** Where the maps come from, in words. */
@@ -23,20 +17,9 @@ interface Subject {
   points: PointMaps[]
 }
 
-function rows(values: Float32Array, height: number, width: number): number[][] {
-  return Array.from({ length: height }, (_, y) => Array.from(values.subarray(y * width, (y + 1) * width)))
-}
-
-/** The stage's attention loss at one point, for this image: larq MSE of the maps, or the paper's L2 distance. */
-export function pointLoss(student: Float32Array, teacher: Float32Array, form: 'paper' | 'larq'): number {
-  let sum = 0
-  for (let i = 0; i < student.length; i++) sum += ((student[i] as number) - (teacher[i] as number)) ** 2
-  return form === 'larq' ? sum / student.length : Math.sqrt(sum)
-}
-
 const COLUMNS = ['teacher', 'student', 'student − teacher', 'student over image'] as const
 
-export function attentionGrid(
+export function attentionFigure(
   subject: Subject,
   image: { pixels: Uint8Array; shape: readonly [number, number, number] } | null,
   form: 'paper' | 'larq',
@@ -44,21 +27,14 @@ export function attentionGrid(
   const traces: Trace[] = []
   const layout: Record<string, unknown> = {}
   const annotations: unknown[] = []
-  const n = subject.points.length
-  let max = 0
-  let maxDiff = 0
-  for (const p of subject.points) {
-    for (let i = 0; i < p.student.length; i++) {
-      max = Math.max(max, p.student[i] as number, (p.teacher?.[i] ?? 0) as number)
-      if (p.teacher)
-        maxDiff = Math.max(maxDiff, Math.abs((p.student[i] as number) - (p.teacher[i] as number)))
-    }
-  }
+  const grid = attentionGrid(subject.points, form)
+  const n = grid.points.length
   const gap = 0.012
-  subject.points.forEach((p, r) => {
+  grid.points.forEach((p, r) => {
+    const { height, width } = subject.points[r]!
     const y1 = 1 - r / n - gap
     const y0 = 1 - (r + 1) / n + gap
-    const loss = p.teacher ? pointLoss(p.student, p.teacher, form) : null
+    const loss = p.loss
     annotations.push({
       x: -0.01,
       y: (y0 + y1) / 2,
@@ -96,7 +72,7 @@ export function attentionGrid(
           ...common,
           type: 'heatmap',
           name: `teacher ${p.point}`,
-          z: rows(p.teacher, p.height, p.width),
+          z: p.teacher,
           coloraxis: 'coloraxis',
           hovertemplate: hover('teacher'),
         })
@@ -105,17 +81,16 @@ export function attentionGrid(
           ...common,
           type: 'heatmap',
           name: `student ${p.point}`,
-          z: rows(p.student, p.height, p.width),
+          z: p.student,
           coloraxis: 'coloraxis',
           hovertemplate: hover('student'),
         })
-      if (column === 'student − teacher' && p.teacher) {
-        const diff = p.student.map((v, i) => v - (p.teacher![i] as number))
+      if (column === 'student − teacher' && p.difference) {
         traces.push({
           ...common,
           type: 'heatmap',
           name: `difference ${p.point}`,
-          z: rows(diff, p.height, p.width),
+          z: p.difference,
           coloraxis: 'coloraxis2',
           hovertemplate: hover('student − teacher'),
         })
@@ -135,10 +110,10 @@ export function attentionGrid(
             ...common,
             type: 'image',
             z: rgb,
-            dx: p.width / w,
-            dy: p.height / h,
-            x0: -0.5 + p.width / w / 2,
-            y0: -0.5 + p.height / h / 2,
+            dx: width / w,
+            dy: height / h,
+            x0: -0.5 + width / w / 2,
+            y0: -0.5 + height / h / 2,
             hoverinfo: 'skip',
             name: `image ${p.point}`,
           })
@@ -147,7 +122,7 @@ export function attentionGrid(
           ...common,
           type: 'heatmap',
           name: `overlay ${p.point}`,
-          z: rows(p.student, p.height, p.width),
+          z: p.student,
           coloraxis: 'coloraxis',
           opacity: image ? 0.55 : 1,
           hovertemplate: hover('student'),
@@ -172,15 +147,15 @@ export function attentionGrid(
     coloraxis: {
       colorscale: 'Viridis',
       cmin: 0,
-      cmax: max || 1,
+      cmax: grid.max,
       colorbar: { title: { text: 'attention' }, x: 1.0, len: 0.45, y: 0.77 },
     },
     coloraxis2: {
       colorscale: 'RdBu',
       reversescale: true,
       cmid: 0,
-      cmin: -(maxDiff || 1),
-      cmax: maxDiff || 1,
+      cmin: -grid.maxDifference,
+      cmax: grid.maxDifference,
       colorbar: { title: { text: 'S − T' }, x: 1.0, len: 0.45, y: 0.23 },
     },
     showlegend: false,
@@ -204,12 +179,7 @@ export function AttentionView({ view }: { view: RunView }) {
   const [chosen, setChosen] = useState<ScrubberValue | null>(null)
   const at = chosen ?? choices.latest
   const [probe, setProbe] = useState(0)
-  const [snapshot, setSnapshot] = useState<{
-    key: string
-    probes: number[]
-    points: PointMaps[]
-    count: number
-  } | null>(null)
+  const [snapshot, setSnapshot] = useState<{ key: string; record: AttentionRecord } | null>(null)
   const [gallery, setGallery] = useState<ImageBatch | null>(null)
   const [custom, setCustom] = useState<{ subject: Subject; pixels: ImageBatch } | null>(null)
   const [indexText, setIndexText] = useState('')
@@ -217,33 +187,14 @@ export function AttentionView({ view }: { view: RunView }) {
   const [inspecting, setInspecting] = useState(false)
   const form = run.config.stages.find((s) => s.name === at?.stage)?.losses.attention.form ?? 'larq'
 
-  const atKey = at ? `${at.stage}/${at.epoch}` : null
+  const atKey = at ? `${at.stage}/${at.epochsCompleted}` : null
   useEffect(() => {
     if (!at) return
     let live = true
-    readSnapshot(run.id, 'attention', at.stage, at.epoch).then(
-      (data) => {
-        if (!live) return
-        const arrays = new Map(data.arrays.map((a) => [a.name, a]))
-        const names = [...new Set(data.arrays.map((a) => a.name.split('/')[0] as string))]
-        const points = names.map((point) => {
-          const student = arrays.get(`${point}/student`)!
-          const teacher = arrays.get(`${point}/teacher`)
-          const [, height = 1, width = 1] = student.shape
-          return {
-            point,
-            height,
-            width,
-            student: decodeFloat32(student.data),
-            teacher: teacher ? decodeFloat32(teacher.data) : null,
-          }
-        })
-        setSnapshot({
-          key: `${at.stage}/${at.epoch}`,
-          probes: data.entry.probes,
-          points,
-          count: data.entry.probes.length,
-        })
+    readSnapshot(run.id, { kind: 'attention', ...at }).then(
+      (record) => {
+        if (!live || record.kind !== 'attention') return
+        setSnapshot({ key: atKey!, record })
         setProblem(null)
       },
       (error: unknown) => live && setProblem((error as Error).message),
@@ -254,7 +205,7 @@ export function AttentionView({ view }: { view: RunView }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [run.id, atKey, readSnapshot])
 
-  const probes = snapshot?.probes ?? []
+  const probes = snapshot?.record.probes ?? []
   const probesKey = probes.join(',')
   useEffect(() => {
     if (probes.length === 0) return
@@ -274,29 +225,24 @@ export function AttentionView({ view }: { view: RunView }) {
   const subject: Subject | null = useMemo(() => {
     if (custom) return custom.subject
     if (!snapshot) return null
-    const k = Math.min(probe, snapshot.count - 1)
+    const { probes } = snapshot.record
+    const k = Math.min(probe, probes.length - 1)
     return {
-      source: `probe ${k + 1} (test image ${snapshot.probes[k]})`,
-      image: snapshot.probes[k] ?? 0,
-      points: snapshot.points.map((p) => {
-        const size = p.height * p.width
-        return {
-          ...p,
-          student: p.student.subarray(k * size, (k + 1) * size),
-          teacher: p.teacher ? p.teacher.subarray(k * size, (k + 1) * size) : null,
-        }
-      }),
+      source: `probe ${k + 1} (test image ${probes[k]})`,
+      image: probes[k] ?? 0,
+      points: probeMaps(snapshot.record.points, k),
     }
   }, [custom, snapshot, probe])
 
   const image = useMemo(() => {
     if (custom) return { pixels: decodeUint8(custom.pixels.pixels), shape: custom.pixels.shape }
     if (!gallery || !galleryPixels || !snapshot) return null
-    const k = gallery.indices.indexOf(snapshot.probes[Math.min(probe, snapshot.count - 1)] ?? -1)
+    const { probes } = snapshot.record
+    const k = gallery.indices.indexOf(probes[Math.min(probe, probes.length - 1)] ?? -1)
     return k >= 0 ? { pixels: imageAt(galleryPixels, gallery.shape, k), shape: gallery.shape } : null
   }, [custom, gallery, galleryPixels, snapshot, probe])
 
-  const grid = useMemo(() => (subject ? attentionGrid(subject, image, form) : null), [subject, image, form])
+  const grid = useMemo(() => (subject ? attentionFigure(subject, image, form) : null), [subject, image, form])
 
   const inspect = (index = Number(indexText)) => {
     if (!at || !Number.isInteger(index) || index < 0) {
@@ -305,7 +251,7 @@ export function AttentionView({ view }: { view: RunView }) {
     }
     setInspecting(true)
     Promise.all([
-      inspectImage({ run: run.id, stage: at.stage, epoch: at.epoch, image: index }),
+      inspectImage({ run: run.id, stage: at.stage, epochsCompleted: at.epochsCompleted, image: index }),
       readImages(run.config.data.dataset, 'test', [index]),
     ]).then(
       ([result, pixels]) => {
@@ -316,13 +262,14 @@ export function AttentionView({ view }: { view: RunView }) {
           subject: {
             source: `test image ${index} (inspected by the worker)`,
             image: index,
-            points: result.points.map((p) => ({
-              point: p.point,
-              height: p.student.shape[1] ?? 1,
-              width: p.student.shape[2] ?? 1,
-              student: decodeFloat32(p.student.data),
-              teacher: p.teacher ? decodeFloat32(p.teacher.data) : null,
-            })),
+            points: probeMaps(
+              result.points.map((p) => ({
+                point: p.point,
+                student: { shape: p.student.shape, data: decodeFloat32(p.student.data) },
+                teacher: p.teacher ? { shape: p.teacher.shape, data: decodeFloat32(p.teacher.data) } : null,
+              })),
+              0,
+            ),
           },
         })
       },
@@ -350,7 +297,7 @@ export function AttentionView({ view }: { view: RunView }) {
         }}
       />
       <div className="row gallery" role="group" aria-label="Probe images">
-        {snapshot?.probes.map((index, k) => (
+        {snapshot?.record.probes.map((index, k) => (
           <button
             key={index}
             type="button"
@@ -433,7 +380,7 @@ export function AttentionView({ view }: { view: RunView }) {
       )}
       {subject && (
         <p className="muted small">
-          {subject.source} · stage {at.stage}, after epoch {at.epoch + 1} ·{' '}
+          {subject.source} · stage {at.stage}, after epoch {at.epochsCompleted} ·{' '}
           {form === 'larq' ? 'maps max-normalised, loss = MSE' : 'maps L2-normalised, loss = L2 distance'}
         </p>
       )}

@@ -1,7 +1,8 @@
 import { useEffect, useMemo } from 'react'
 import type { Trace } from 'plotly.js-dist-min'
 import { Plot } from '../components/Plot'
-import { percent, runCurves } from '../lib/run-data'
+import { runCurves } from '../../../shared/figures/curves'
+import { percent } from '../lib/format'
 import { useWorkbench } from '../store/context'
 
 const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#ff9da6', '#9d755d']

@@ -2,42 +2,11 @@ import { useMemo, useState } from 'react'
 import type { Trace } from 'plotly.js-dist-min'
 import { Plot } from '../components/Plot'
 import { StageChain } from '../components/StageChain'
-import { capPoints, emaSmooth } from '../components/series'
-import { etaSeconds, formatDuration, percent, runCurves, type RunCurves } from '../lib/run-data'
+import { capPoints, emaSmooth } from '../../../shared/figures/series'
+import { etaSeconds, runCurves, stageMarks, type RunCurves } from '../../../shared/figures/curves'
+import { formatDuration, percent } from '../lib/format'
 import type { RunView } from '../store'
 import { useWorkbench } from '../store/context'
-
-/** Vertical lines and labels where each stage begins, on an epoch or a step axis. */
-function stageMarks(curves: RunCurves, axis: 'epoch' | 'step') {
-  const shapes: unknown[] = []
-  const annotations: unknown[] = []
-  curves.stages.forEach((stage, i) => {
-    const x = axis === 'epoch' ? stage.epochOffset + 0.5 : stage.stepOffset + 0.5
-    if (i > 0)
-      shapes.push({
-        type: 'line',
-        xref: 'x',
-        yref: 'paper',
-        x0: x,
-        x1: x,
-        y0: 0,
-        y1: 1,
-        line: { dash: 'dot', width: 1, color: '#888' },
-      })
-    annotations.push({
-      x,
-      xref: 'x',
-      y: 1,
-      yref: 'paper',
-      yanchor: 'bottom',
-      xanchor: 'left',
-      text: stage.name,
-      showarrow: false,
-      font: { size: 10 },
-    })
-  })
-  return { shapes, annotations }
-}
 
 /** One per-step series of the run, capped to what a plot draws well, as a single line. */
 function stepLine(
@@ -231,7 +200,7 @@ export function DashboardView({ view }: { view: RunView }) {
   const statuses = Object.fromEntries(
     run.stages.map((s) => [
       s.name,
-      `${s.status} · ${s.epochsDone}/${s.epochs} epochs${s.testTop1 !== null ? ` · top-1 ${percent(s.testTop1)}` : ''}`,
+      `${s.status} · ${s.epochsCompleted}/${s.epochs} epochs${s.testTop1 !== null ? ` · top-1 ${percent(s.testTop1)}` : ''}`,
     ]),
   )
 
@@ -330,10 +299,10 @@ export function DashboardView({ view }: { view: RunView }) {
           <div key={s.name} className={`timeline-stage stage-${s.status}`} style={{ flexGrow: s.epochs }}>
             <div
               className="timeline-fill"
-              style={{ width: `${(100 * s.epochsDone) / Math.max(1, s.epochs)}%` }}
+              style={{ width: `${(100 * s.epochsCompleted) / Math.max(1, s.epochs)}%` }}
             />
             <span>
-              {s.name} · {s.epochsDone}/{s.epochs}
+              {s.name} · {s.epochsCompleted}/{s.epochs}
             </span>
           </div>
         ))}

@@ -4,7 +4,7 @@ import type { DatasetManifest } from '../../../shared/datasets'
 import { ImageCanvas, imageAt } from '../components/ImageCanvas'
 import { Plot } from '../components/Plot'
 import { useWorkbench } from '../store/context'
-import { formatDuration } from '../lib/run-data'
+import { formatDuration } from '../lib/format'
 
 export function DatasetsView() {
   const datasets = useWorkbench((s) => s.datasets)

@@ -1,18 +1,11 @@
 import { useEffect, useMemo, useState } from 'react'
 import type { Trace } from 'plotly.js-dist-min'
-import { decodeFloat32 } from '../../../shared/binary'
+import { gateMatrix } from '../../../shared/figures/maps'
+import type { GateRecord } from '../../../shared/records'
 import { Plot } from '../components/Plot'
 import { Scrubber, useSnapshotChoices, type ScrubberValue } from '../components/Scrubber'
 import type { RunView } from '../store'
 import { useWorkbench } from '../store/context'
-
-interface BlockGates {
-  block: string
-  mean: Float32Array
-  /** [probes × channels] */
-  probes: Float32Array
-  channels: number
-}
 
 export function GatesView({ view }: { view: RunView }) {
   const { run } = view
@@ -21,34 +14,19 @@ export function GatesView({ view }: { view: RunView }) {
   const choices = useSnapshotChoices(view.snapshots, 'gates', stageOrder)
   const [chosen, setChosen] = useState<ScrubberValue | null>(null)
   const at = chosen ?? choices.latest
-  const [data, setData] = useState<{ blocks: BlockGates[]; probes: number[]; subset: number } | null>(null)
+  const [data, setData] = useState<GateRecord | null>(null)
   const [probe, setProbe] = useState(0)
   const [block, setBlock] = useState<string | null>(null)
   const [problem, setProblem] = useState<string | null>(null)
 
-  const atKey = at ? `${at.stage}/${at.epoch}` : null
+  const atKey = at ? `${at.stage}/${at.epochsCompleted}` : null
   useEffect(() => {
     if (!at) return
     let live = true
-    readSnapshot(run.id, 'gates', at.stage, at.epoch).then(
-      (snapshot) => {
-        if (!live) return
-        const arrays = new Map(snapshot.arrays.map((a) => [a.name, a]))
-        const names = [...new Set(snapshot.arrays.map((a) => a.name.split('/')[0] as string))]
-        setData({
-          probes: snapshot.entry.probes,
-          subset: Number(snapshot.entry.meta.subset ?? 0),
-          blocks: names.map((name) => {
-            const mean = arrays.get(`${name}/mean`)!
-            const probes = arrays.get(`${name}/probes`)
-            return {
-              block: name,
-              mean: decodeFloat32(mean.data),
-              probes: probes ? decodeFloat32(probes.data) : new Float32Array(),
-              channels: mean.shape[0] ?? 0,
-            }
-          }),
-        })
+    readSnapshot(run.id, { kind: 'gates', ...at }).then(
+      (record) => {
+        if (!live || record.kind !== 'gates') return
+        setData(record)
         setProblem(null)
       },
       (error: unknown) => live && setProblem((error as Error).message),
@@ -61,16 +39,14 @@ export function GatesView({ view }: { view: RunView }) {
 
   const heatmap = useMemo((): Trace[] => {
     if (!data) return []
-    const width = Math.max(...data.blocks.map((b) => b.channels))
+    const matrix = gateMatrix(data)
     return [
       {
         type: 'heatmap',
         name: 'mean gate',
-        x: Array.from({ length: width }, (_, i) => i),
-        y: data.blocks.map((b) => b.block),
-        z: data.blocks.map((b) =>
-          Array.from({ length: width }, (_, c) => (c < b.channels ? (b.mean[c] as number) : null)),
-        ),
+        x: Array.from({ length: matrix.channels }, (_, i) => i),
+        y: matrix.blocks,
+        z: matrix.z,
         colorscale: 'Cividis',
         zmin: 0,
         zmax: 1,
@@ -87,14 +63,13 @@ export function GatesView({ view }: { view: RunView }) {
     [],
   )
 
-  const selected = data?.blocks.find((b) => b.block === block) ?? data?.blocks.at(-1) ?? null
+  const selected = data?.gates.find((g) => g.block === block) ?? data?.gates.at(-1) ?? null
   const vector = useMemo((): Trace[] => {
     if (!selected || !data) return []
     const k = Math.min(probe, Math.max(0, data.probes.length - 1))
-    const x = Array.from({ length: selected.channels }, (_, i) => i)
-    const probeValues = Array.from(
-      selected.probes.subarray(k * selected.channels, (k + 1) * selected.channels),
-    )
+    const channels = selected.mean.length
+    const x = Array.from({ length: channels }, (_, i) => i)
+    const probeValues = Array.from(selected.perProbe.data.subarray(k * channels, (k + 1) * channels))
     return [
       {
         type: 'bar',
@@ -127,7 +102,7 @@ export function GatesView({ view }: { view: RunView }) {
   const distributions = useMemo(
     (): Trace[] =>
       data
-        ? data.blocks.map((b) => ({
+        ? data.gates.map((b) => ({
             type: 'box',
             name: b.block,
             y: Array.from(b.mean),
@@ -163,10 +138,11 @@ export function GatesView({ view }: { view: RunView }) {
           {problem}
         </p>
       )}
-      {data && data.blocks.length === 0 && <p className="muted">This stage&apos;s student has no gates.</p>}
+      {data && data.gates.length === 0 && <p className="muted">This stage&apos;s student has no gates.</p>}
       <figure>
         <figcaption>
-          Mean gate value per binary convolution and channel (stage {at.stage}, after epoch {at.epoch + 1})
+          Mean gate value per binary convolution and channel (stage {at.stage}, after epoch{' '}
+          {at.epochsCompleted})
         </figcaption>
         <Plot
           data={heatmap}
@@ -180,7 +156,7 @@ export function GatesView({ view }: { view: RunView }) {
         <label className="inline">
           Convolution
           <select value={selected?.block ?? ''} onChange={(e) => setBlock(e.target.value)}>
-            {data?.blocks.map((b) => (
+            {data?.gates.map((b) => (
               <option key={b.block} value={b.block}>
                 {b.block}
               </option>

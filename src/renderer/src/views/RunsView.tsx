@@ -1,7 +1,7 @@
 import { useEffect } from 'react'
 import { RUN_TABS, type RunTab } from '../store'
 import { useWorkbench } from '../store/context'
-import { percent } from '../lib/run-data'
+import { percent } from '../lib/format'
 import { AttentionView } from './AttentionView'
 import { DashboardView } from './DashboardView'
 import { GatesView } from './GatesView'

@@ -49,7 +49,7 @@ export async function randomBinaryCheckpoint(build: ModelBuild, seed = 11): Prom
     else if (/scale_[hwc]$|weight_scale$/.test(name)) fill(v, () => 0.5 + rng.next())
     else if (name.endsWith('.bias')) fill(v, () => rng.next() - 0.5)
   }
-  const checkpoint = await saveCheckpoint(model, { stage: 'bnn', epoch: 1, step: 1 })
+  const checkpoint = await saveCheckpoint(model, { stage: 'bnn', epochsCompleted: 1, step: 1 })
   model.dispose()
   return checkpoint
 }

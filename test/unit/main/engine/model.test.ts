@@ -209,7 +209,7 @@ describe('stage chaining and checkpoints', () => {
     for (let i = 0; i < 2; i++) tf.dispose(Object.values(trainer.step(batch, 1)))
     const checkpoint = await saveCheckpoint(
       trainer.student,
-      { stage: 'tanh', epoch: 1, step: 2 },
+      { stage: 'tanh', epochsCompleted: 1, step: 2 },
       trainer.optimizer,
     )
     // The payload must survive a trip through plain JSON + bytes, as the run store keeps it.

@@ -192,7 +192,7 @@ describe('stop and resume', () => {
     next.value.dispose()
     const stopped = first.find((r): r is StageEndRecord => r.kind === 'stage-end')!
     expect(stopped.stopped).toBe(true)
-    expect(last!.manifest.epoch).toBe(1)
+    expect(last!.manifest.epochsCompleted).toBe(1)
 
     const resumed = await collect(runStage({ config, stageIndex: 0, data, resume: last }))
     const start = resumed.find((r) => r.kind === 'stage-start')!

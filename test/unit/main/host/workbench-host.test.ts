@@ -160,30 +160,30 @@ describe('the workbench host', () => {
       run.id,
     )
     expect(history.log.filter((l) => l.kind === 'epoch')).toHaveLength(4)
-    const attention = await call<SnapshotData>('readSnapshot', run.id, 'attention', 'tanh', 0)
-    const points = attention.arrays.filter((a) => a.name.endsWith('/teacher'))
-    expect(points).toHaveLength(8)
-    for (const array of attention.arrays) {
+    const attention = await call<SnapshotData>('readSnapshot', run.id, 'attention', 'tanh', 1)
+    if (attention.kind !== 'attention') throw new Error('expected an attention snapshot')
+    expect(attention.points.filter((p) => p.teacher !== null)).toHaveLength(8)
+    for (const array of attention.points.flatMap((p) => [p.student, p.teacher!])) {
       const values = decodeFloat32(array.data)
       expect(values.length).toBe(array.shape.reduce((a, b) => a * b, 1))
       expect(Math.max(...values)).toBeGreaterThan(Math.min(...values))
     }
-    const gates = await call<SnapshotData>('readSnapshot', run.id, 'gates', 'bnn', 0)
-    expect(gates.arrays.some((a) => a.name.endsWith('/mean'))).toBe(true)
+    const gates = await call<SnapshotData>('readSnapshot', run.id, 'gates', 'bnn', 1)
+    expect(gates.kind === 'gates' && gates.gates.length).toBeGreaterThan(0)
 
     const inspection = await call<Inspection>('inspectImage', {
       run: run.id,
       stage: 'ban',
-      epoch: 0,
+      epochsCompleted: 1,
       image: 3,
     })
     expect(inspection.points).toHaveLength(8)
     expect(inspection.points.every((p) => p.teacher !== null)).toBe(true)
     expect(decodeFloat32(inspection.logits)).toHaveLength(10)
     expect(inspection.gates.length).toBeGreaterThan(0)
-    await expect(call('inspectImage', { run: run.id, stage: 'ban', epoch: 5, image: 0 })).rejects.toThrow(
-      /stage ban has checkpoints after epochs 1, not 6/,
-    )
+    await expect(
+      call('inspectImage', { run: run.id, stage: 'ban', epochsCompleted: 6, image: 0 }),
+    ).rejects.toThrow(/stage ban has checkpoints after epochs 1, not 6/)
     await expect(call('resumeRun', run.id)).rejects.toThrow(/finished/)
 
     const exported = await call<{

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { UserError } from '../../../../src/shared/errors'
 import { makeRunConfig, ConfigError } from '../../../../src/shared/run-config'
-import type { RunMeta } from '../../../../src/shared/runs'
+import { checkpointPath, type RunMeta } from '../../../../src/shared/runs'
 import type { CheckpointRecord, GateRecord } from '../../../../src/shared/records'
 import { modelBuild } from '../../../../src/main/engine/models'
 import { RunStore } from '../../../../src/main/runs/run-store'
@@ -29,17 +29,17 @@ afterEach(async () => {
   await Promise.all(holders.splice(0).map((h) => h.stop()))
 })
 
-function checkpoint(stage: string, epoch: number): CheckpointRecord {
+function checkpoint(stage: string, epochsCompleted: number): CheckpointRecord {
   return {
     kind: 'checkpoint',
     stage,
-    epoch,
+    epochsCompleted,
     manifest: {
       format: 'r2b-checkpoint',
-      version: 1,
+      version: 2,
       stage,
-      epoch,
-      step: epoch,
+      epochsCompleted,
+      step: epochsCompleted,
       model: modelBuild(config, config.stages[0]!.student),
       tensors: [{ name: 'w', group: 'weights', shape: [2], offset: 0 }],
     },
@@ -47,10 +47,10 @@ function checkpoint(stage: string, epoch: number): CheckpointRecord {
   }
 }
 
-const gates = (epoch: number): GateRecord => ({
+const gates = (epochsCompleted: number): GateRecord => ({
   kind: 'gates',
   stage: 'teacher',
-  epoch,
+  epochsCompleted,
   probes: [],
   subset: 0,
   gates: [],
@@ -71,7 +71,7 @@ describe('stored paths stay inside the run', () => {
   it('refuses a snapshot index entry whose file leaves snapshots/', async () => {
     const run = await store.create(config)
     writeFileSync(join(home, 'secret.bin'), Buffer.from(Float32Array.from([42, 42]).buffer))
-    await store.writeSnapshot(run.id, gates(0))
+    await store.writeSnapshot(run.id, gates(1))
     const index = join(store.dir(run.id), 'snapshots', 'index.jsonl')
     const entry = JSON.parse(readFileSync(index, 'utf8').trim()) as Record<string, unknown>
     entry.file = '../../../secret.bin'
@@ -79,26 +79,29 @@ describe('stored paths stay inside the run', () => {
     writeFileSync(index, `${JSON.stringify(entry)}\n${JSON.stringify(entry)}\n`)
     await expectOneLine(
       store.snapshotIndex(run.id),
-      /index\.jsonl: line 1 .*file: file must be <stage>\/e<epoch>-<kind>\.bin/,
+      /index\.jsonl: line 1 .*file: file must be <stage>\/<name>\.bin inside snapshots\//,
     )
   })
 
-  it('reads a snapshot from the file its fields name, whatever a caller passes as file', async () => {
+  it('refuses a forged entry a caller passes, instead of reading the file it names', async () => {
     const run = await store.create(config)
-    await store.writeSnapshot(run.id, gates(0))
+    await store.writeSnapshot(run.id, gates(1))
     const [entry] = await store.snapshotIndex(run.id)
     const forged = { ...entry!, file: '../../../secret.bin' }
-    const read = await store.readSnapshot(run.id, forged)
-    expect(read.arrays.size).toBe(0)
+    await expectOneLine(store.readSnapshot(run.id, forged), /not a snapshot of run .*file must be/)
   })
 
-  it('refuses a checkpoint line whose path leaves checkpoints/, so resume never loads it', async () => {
+  it('refuses a format-1 checkpoint line whose path leaves checkpoints/, so resume never loads it', async () => {
     const run = await store.create(config)
     await store.writeCheckpoint(run.id, checkpoint('teacher', 1))
     const log = join(store.dir(run.id), 'events.jsonl')
-    const line = JSON.parse(readFileSync(log, 'utf8').trim()) as Record<string, unknown>
-    line.path = '../../../elsewhere/e1'
-    writeFileSync(log, `${JSON.stringify(line)}\n${JSON.stringify(line)}\n`)
+    const { epochsCompleted, ...line } = JSON.parse(readFileSync(log, 'utf8').trim()) as Record<
+      string,
+      unknown
+    >
+    // Format 1 stored the folder in the line; format 2 derives it, so only an old line can name one.
+    const old = { ...line, epoch: epochsCompleted, path: '../../../elsewhere/e1' }
+    writeFileSync(log, `${JSON.stringify(old)}\n${JSON.stringify(old)}\n`)
     await expectOneLine(store.checkpoints(run.id), /events\.jsonl: line 1 .*path must be <stage>\/e<epoch>/)
   })
 
@@ -133,9 +136,14 @@ describe('damaged files give one line that names them', () => {
   it('a checkpoint manifest without stage and epoch, and one whose tensors overrun the payload', async () => {
     const run = await store.create(config)
     const line = await store.writeCheckpoint(run.id, checkpoint('teacher', 1))
-    const file = join(store.dir(run.id), 'checkpoints', line.path, 'manifest.json')
+    const file = join(
+      store.dir(run.id),
+      'checkpoints',
+      checkpointPath(line.stage, line.epochsCompleted),
+      'manifest.json',
+    )
     const manifest = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
-    const { stage: _s, epoch: _e, ...rest } = manifest
+    const { stage: _s, epochsCompleted: _e, ...rest } = manifest
     writeFileSync(file, JSON.stringify(rest))
     await expectOneLine(store.readCheckpoint(run.id, line), /manifest\.json: stage: .*cannot be loaded/)
     writeFileSync(
@@ -147,7 +155,7 @@ describe('damaged files give one line that names them', () => {
 
   it('a snapshot file that is not whole float32 values', async () => {
     const run = await store.create(config)
-    await store.writeSnapshot(run.id, gates(0))
+    await store.writeSnapshot(run.id, gates(1))
     const [entry] = await store.snapshotIndex(run.id)
     writeFileSync(join(store.dir(run.id), 'snapshots', entry!.file), Buffer.from([1, 2, 3]))
     await expectOneLine(store.readSnapshot(run.id, entry!), /is 3 bytes, not whole float32 values/)

@@ -7,7 +7,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunMeta } from '../../../../src/shared/runs'
+import { checkpointPath, type RunMeta } from '../../../../src/shared/runs'
 import { UserError } from '../../../../src/shared/errors'
 import { datasetDir, MANIFEST_FILE } from '../../../../src/main/datasets/store'
 import { RunStore } from '../../../../src/main/runs/run-store'
@@ -89,13 +89,13 @@ describe('the trainer owns the status of the run it trains', () => {
     const first = newTrainer()
     // Stop during the second epoch of the first stage: its score is the first epoch's.
     first.on((event) => {
-      if (event.type === 'record' && event.record.kind === 'checkpoint' && event.record.epoch === 1)
-        void first.stop(run.id)
+      if (event.type === 'run' && event.run.id === run.id && event.run.stages[0]?.epochsCompleted === 1)
+        void first.stop(run.id).catch(() => {})
     })
     const stopped = await first.train(run.id)
     expect(stopped.status).toBe('stopped')
     const scored = stopped.stages[0]!
-    expect(scored).toMatchObject({ status: 'stopped', epochsDone: 1 })
+    expect(scored).toMatchObject({ status: 'stopped', epochsCompleted: 1 })
     expect(scored.testTop1).toBeGreaterThan(0)
     // Resumed, then stopped at once: no epoch finishes, so there is no new score to record.
     const second = newTrainer()
@@ -104,7 +104,11 @@ describe('the trainer owns the status of the run it trains', () => {
     })
     const again = await second.train(run.id)
     expect(again.status).toBe('stopped')
-    expect(again.stages[0]).toMatchObject({ status: 'stopped', epochsDone: 1, testTop1: scored.testTop1 })
+    expect(again.stages[0]).toMatchObject({
+      status: 'stopped',
+      epochsCompleted: 1,
+      testTop1: scored.testTop1,
+    })
     const ends = (await store.readLog(run.id)).filter((l) => l.kind === 'stage-end')
     expect(ends.at(-1)).toMatchObject({ kind: 'stage-end', test: null, stopped: true })
   })
@@ -159,15 +163,24 @@ describe('inspection never waits on a worker that will not answer', () => {
     const run = await tinyRun()
     expect((await trainer.train(run.id)).status).toBe('finished')
     const [line] = await store.checkpoints(run.id)
-    const file = join(store.dir(run.id), 'checkpoints', line!.path, 'manifest.json')
+    const file = join(
+      store.dir(run.id),
+      'checkpoints',
+      checkpointPath(line!.stage, line!.epochsCompleted),
+      'manifest.json',
+    )
     const {
       stage: _s,
-      epoch: _e,
+      epochsCompleted: _e,
       ...rest
     } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
     writeFileSync(file, JSON.stringify(rest))
     await expect(
-      inspectRun(store, trainer.workerClient(), run.id, { image: 0, stage: line!.stage, epoch: line!.epoch }),
+      inspectRun(store, trainer.workerClient(), run.id, {
+        image: 0,
+        stage: line!.stage,
+        epochsCompleted: line!.epochsCompleted,
+      }),
     ).rejects.toThrow(/manifest\.json: stage: .*cannot be loaded/)
   })
 

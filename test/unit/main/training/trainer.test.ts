@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunMeta } from '../../../../src/shared/runs'
+import { checkpointPath, type RunMeta } from '../../../../src/shared/runs'
 import { RunStore } from '../../../../src/main/runs/run-store'
 import { createRun } from '../../../../src/main/training/new-run'
 import { Trainer, type TrainerEvent } from '../../../../src/main/training/trainer'
@@ -83,7 +83,7 @@ describe('training runs through the worker', () => {
     })
     reference = await trainer.train(run.id)
     expect(reference.status).toBe('finished')
-    expect(reference.stages.map((s) => [s.name, s.status, s.epochsDone])).toEqual([
+    expect(reference.stages.map((s) => [s.name, s.status, s.epochsCompleted])).toEqual([
       ['teacher', 'finished', 2],
       ['tanh', 'finished', 2],
       ['ban', 'finished', 2],
@@ -98,7 +98,7 @@ describe('training runs through the worker', () => {
       run.id,
       attention.find((e) => e.stage === 'tanh')!,
     )
-    expect([...tanh.arrays.keys()].filter((k) => k.endsWith('/teacher'))).toHaveLength(8)
+    expect(tanh.kind === 'attention' && tanh.points.filter((p) => p.teacher !== null)).toHaveLength(8)
     expect(index.filter((e) => e.kind === 'gates').map((e) => e.stage)).toEqual([
       'tanh',
       'tanh',
@@ -167,7 +167,7 @@ describe('training runs through the worker', () => {
     expect(resumed.status).toBe('finished')
     expect(await logShape(run.id)).toEqual(allComplete)
     expect((await store.readLog(run.id)).filter((l) => l.kind === 'resumed')).toMatchObject([
-      { stage: 'ban', epoch: point.epoch },
+      { stage: 'ban', epochsCompleted: point.epochsCompleted },
     ])
     // Resuming replays the interrupted epoch exactly: the final weights equal an uninterrupted run's.
     expect(await finalCheckpoint(run.id, 'bnn')).toEqual(await finalCheckpoint(reference.id, 'bnn'))
@@ -237,14 +237,15 @@ describe('training runs through the worker', () => {
     })
     expect((await trainer.train(run.id)).status).toBe('stopped')
     const last = (await store.checkpoints(run.id)).at(-1)!
-    const file = join(store.dir(run.id), 'checkpoints', last.path, 'data.bin')
+    const where = checkpointPath(last.stage, last.epochsCompleted)
+    const file = join(store.dir(run.id), 'checkpoints', where, 'data.bin')
     const bytes = readFileSync(file)
     bytes[100] = (bytes[100] ?? 0) ^ 1
     writeFileSync(file, bytes)
     const before = readFileSync(join(store.dir(run.id), 'events.jsonl'))
     const meta = await store.read(run.id)
     await expect(trainer.train(run.id)).rejects.toThrow(
-      new RegExp(`checkpoint ${last.path} of run ${run.id} is corrupted`),
+      new RegExp(`checkpoint ${where} of run ${run.id} is corrupted`),
     )
     expect(readFileSync(join(store.dir(run.id), 'events.jsonl'))).toEqual(before)
     expect(await store.read(run.id)).toEqual(meta)

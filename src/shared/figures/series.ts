@@ -1,4 +1,9 @@
-import { MAX_POINTS_PER_TRACE } from './Plot'
+/**
+ * Series for plots, shared by the HTML report and the UI: thinning and smoothing of long per-step curves.
+ */
+
+/** Points kept per trace: older points are thinned so a long run draws as fast as a short one. */
+export const MAX_POINTS_PER_TRACE = 2000
 
 export interface Series {
   x: number[]
