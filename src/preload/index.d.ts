@@ -1,8 +1,8 @@
-import type { WorkbenchApi } from '../shared/api'
+import type { RawTransport } from '../shared/api-client'
 
 declare global {
   interface Window {
     /** Set by the Electron preload; absent in a browser, where the WebSocket transport is used. */
-    workbench?: WorkbenchApi
+    workbenchTransport?: RawTransport
   }
 }

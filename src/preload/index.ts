@@ -1,26 +1,23 @@
 /**
- * The preload: exposes WorkbenchApi to the renderer as `window.workbench`, over two IPC channels. It holds
- * no logic; the main process validates every call.
+ * The preload: exposes the IPC transport of WorkbenchApi to the renderer as `window.workbenchTransport`:
+ * raw calls and events over two channels, and a dropped file's path. It holds no logic; main validates every
+ * call, and the renderer validates every answer (src/shared/api-client.ts).
  */
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron'
-import { API_METHODS, IPC_CALL, IPC_EVENT } from '../shared/api-methods'
-import type { WorkbenchApi, WorkbenchEvent } from '../shared/api'
+import { IPC_CALL, IPC_EVENT } from '../shared/api-methods'
+import type { RawTransport } from '../shared/api-client'
 
-const methods = Object.fromEntries(
-  API_METHODS.map((method) => [method, (...args: unknown[]) => ipcRenderer.invoke(IPC_CALL, method, args)]),
-)
-
-const api = {
-  ...methods,
-  onEvent(listener: (event: WorkbenchEvent) => void) {
-    const handler = (_event: IpcRendererEvent, payload: WorkbenchEvent) => listener(payload)
+const transport: RawTransport = {
+  call: (method, args) => ipcRenderer.invoke(IPC_CALL, method, args),
+  onEvent(listener) {
+    const handler = (_event: IpcRendererEvent, payload: unknown) => listener(payload)
     ipcRenderer.on(IPC_EVENT, handler)
     return () => {
       ipcRenderer.removeListener(IPC_EVENT, handler)
     }
   },
   // A dropped file's path, for importing it through main; the renderer itself never sees the file system.
-  pathForFile: (file: File) => webUtils.getPathForFile(file),
-} as WorkbenchApi
+  pathForFile: (file) => webUtils.getPathForFile(file as File),
+}
 
-contextBridge.exposeInMainWorld('workbench', api)
+contextBridge.exposeInMainWorld('workbenchTransport', transport)

@@ -3,7 +3,7 @@ import { BackendReport } from './backend'
 import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
 import { DisplayName } from './names'
-import { PipelineName, PresetName, RunConfig, StageName } from './run-config'
+import { ConfigOverride, EngineName, PipelineName, PresetName, RunConfig, StageName } from './run-config'
 import { LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
 
 /**
@@ -72,8 +72,14 @@ export const NewRunRequest = z.object({
     .min(0)
     .max(2 ** 31)
     .optional(),
-  /** `key=value` overrides, as the CLI's `--set`. */
-  set: z.array(z.string().max(500)).max(200).optional(),
+  /** Config overrides, applied in order after the dataset's shape: typed (what the UI sends), or the CLI's
+   * `--set key=value` text. */
+  set: z
+    .array(z.union([ConfigOverride, z.string().max(500)]))
+    .max(200)
+    .optional(),
+  /** Which engine trains it (default: tfjs). */
+  engine: EngineName.optional(),
   name: DisplayName.optional(),
 })
 export type NewRunRequest = z.infer<typeof NewRunRequest>
@@ -265,9 +271,10 @@ export const ApiCall = z.object({ method: z.string(), args: z.array(z.unknown())
 /** The WebSocket transport's frames: requests carry an id that the response repeats; events have none. */
 export const WsRequest = ApiCall.extend({ id: z.number().int().nonnegative() })
 export type WsRequest = z.infer<typeof WsRequest>
+/** An answer, an error or an event; the error form first, as an answer's `result` may be absent (null). */
 export const WsServerMessage = z.union([
-  z.object({ id: z.number().int(), result: z.unknown() }),
   z.object({ id: z.number().int(), error: z.string() }),
   z.object({ event: WorkbenchEvent }),
+  z.object({ id: z.number().int(), result: z.unknown() }),
 ])
 export type WsServerMessage = z.infer<typeof WsServerMessage>

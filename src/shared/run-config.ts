@@ -388,13 +388,23 @@ function dropDistillation(spec: StageInput): StageInput {
   return { ...spec, losses: { ...spec.losses, distillation: { weight: 0 } } }
 }
 
+/**
+ * One override of a config leaf, typed: what the UI sends. The CLI's `--set key=value` text becomes one of
+ * these by the leaf's own type (a number stays a number on the way).
+ */
+export const ConfigOverride = z.object({
+  key: z.string().min(1).max(200),
+  value: z.union([z.number(), z.string().max(500), z.boolean(), z.array(z.number()).max(100)]),
+})
+export type ConfigOverride = z.infer<typeof ConfigOverride>
+
 export interface MakeRunConfigOptions {
   preset?: PresetName
   pipeline?: PipelineName
   downsample?: 'real' | 'binary'
   seed?: number
-  /** `key=value` overrides applied last, e.g. `stages.1.epochs=3`, `model.width=0.5`. */
-  set?: readonly string[]
+  /** Overrides applied last, in order: typed, or `key=value` text (`stages.1.epochs=3`, `model.width=0.5`). */
+  set?: readonly (ConfigOverride | string)[]
 }
 
 /** Builds a validated run config from a preset, a pipeline and overrides. Throws ConfigError on a bad override. */
@@ -461,18 +471,29 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /**
- * Applies `key=value` overrides. Unknown keys are rejected with the closest allowed keys; a value the schema
- * refuses is rejected with the allowed values.
+ * Applies overrides, typed or `key=value` text. Unknown keys are rejected with the closest allowed keys; a
+ * value the schema refuses is rejected with the allowed values.
  */
-export function applyOverrides(config: RunConfig, overrides: readonly string[]): RunConfig {
+export function applyOverrides(
+  config: RunConfig,
+  overrides: readonly (ConfigOverride | string)[],
+): RunConfig {
   if (overrides.length === 0) return config
   const draft = structuredClone(config) as unknown as { [key: string]: Json }
   const keys = overridableKeys(config)
   for (const override of overrides) {
-    const eq = override.indexOf('=')
-    if (eq <= 0) throw new ConfigError(`--set ${override}: expected key=value`)
-    const key = override.slice(0, eq).trim()
-    const raw = override.slice(eq + 1)
+    let key: string
+    let value: ConfigOverride['value'] | null = null
+    let raw = ''
+    if (typeof override === 'string') {
+      const eq = override.indexOf('=')
+      if (eq <= 0) throw new ConfigError(`--set ${override}: expected key=value`)
+      key = override.slice(0, eq).trim()
+      raw = override.slice(eq + 1)
+    } else {
+      key = override.key
+      value = override.value
+    }
     if (!keys.includes(key)) {
       const tail = key.split('.').pop() ?? key
       const near = keys.filter((k) => k.endsWith(`.${tail}`) || k === tail).slice(0, 6)
@@ -489,7 +510,7 @@ export function applyOverrides(config: RunConfig, overrides: readonly string[]):
     const leaf = path[path.length - 1] as string
     const parent = node as { [key: string]: Json }
     try {
-      parent[leaf] = parseValue(raw, parent[leaf] as Json)
+      parent[leaf] = value ?? parseValue(raw, parent[leaf] as Json)
     } catch (error) {
       throw new ConfigError(`--set ${key}: ${(error as Error).message}`)
     }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { BackendReport } from './backend'
 import { Checkpoint } from './checkpoint'
+import { DatasetId } from './datasets'
 import { EngineRecord, InspectionResult } from './records'
 import { RunConfig } from './run-config'
 
@@ -10,11 +11,6 @@ import { RunConfig } from './run-config'
  * Heavy payloads (checkpoints, attention maps, gate values) travel as ArrayBuffers and typed arrays, which
  * both channels carry as binary (structured clone), never as JSON number lists.
  */
-
-const float32Array = z.custom<Float32Array>(
-  (value) => value instanceof Float32Array,
-  'expected a Float32Array',
-)
 
 /** main → worker */
 export const WorkerCommand = z.discriminatedUnion('type', [
@@ -49,7 +45,10 @@ export const WorkerCommand = z.discriminatedUnion('type', [
     requestId: z.int(),
     checkpoint: Checkpoint,
     teacher: Checkpoint.nullable(),
-    image: float32Array,
+    /** The test image of the run's dataset, read and normalised by the worker as for training's probes. */
+    home: z.string().min(1),
+    dataset: DatasetId,
+    image: z.int().nonnegative(),
     form: z.enum(['paper', 'larq']),
   }),
   z.object({ type: z.literal('shutdown') }),

@@ -1,6 +1,6 @@
 // Selects the backend as the worker would, prints the report as JSON, releases the backend and returns:
 // the process must then exit on its own (a live Dawn instance would keep it running).
-import { initBackend, releaseBackend } from '../../src/main/worker/backend'
+import { initBackend, releaseBackend } from '../../src/main/backend/backend'
 
 try {
   const report = await initBackend()

@@ -43,3 +43,16 @@ export function numberOption(
   }
   return n
 }
+
+/** A text option that must be one of a schema's values, or a one-line error listing them. */
+export function choiceOption<T extends string>(
+  value: unknown,
+  what: string,
+  schema: { options: readonly T[] },
+): T | undefined {
+  if (value === undefined) return undefined
+  const text = String(value)
+  if (!(schema.options as readonly string[]).includes(text))
+    throw new CliError(`unknown ${what} "${text}": use one of ${schema.options.join(', ')}`)
+  return text as T
+}

@@ -11,7 +11,7 @@ import { createGunzip } from 'node:zlib'
 import * as tf from '@tensorflow/tfjs'
 import sharp from 'sharp'
 import * as tar from 'tar'
-import { initBackend } from '../worker/backend'
+import { initBackend } from '../backend/backend'
 import { importDataset } from './import'
 import { DatasetReader } from './reader'
 

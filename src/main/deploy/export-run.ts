@@ -2,6 +2,7 @@
  * Files side of deployment: export a run's stage to a file (atomically: a failed export leaves nothing),
  * read an export back, and turn image files into the model's normalised input.
  */
+import { normalisationTable, normaliseBatch } from '../engine/augment'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import sharp from 'sharp'
@@ -131,11 +132,8 @@ export async function imageInput(file: string, header: ExportHeader): Promise<Mo
     throw new DeployError(`${file} decoded to ${pixels.length} bytes, expected ${size}×${size}×${channels}`)
   }
   const { mean, std } = header.normalisation
-  const values = new Float32Array(pixels.length)
-  for (let i = 0; i < pixels.length; i++) {
-    const c = i % channels
-    values[i] = (pixels[i]! / 255 - mean[c]!) / std[c]!
-  }
+  // The normalisation training used: the same function over the same statistics.
+  const values = normaliseBatch(new Uint8Array(pixels), channels, normalisationTable(mean, std))
   const converted =
     sourceChannels === channels
       ? null

@@ -162,7 +162,11 @@ export function foldCheckpoint(
   real('head.bias', [head.shape[1]!], get('head.logits.bias').values.slice())
   return {
     meta: {
-      source: { runId: meta.runId, stage: checkpoint.manifest.stage, epochsCompleted: checkpoint.manifest.epochsCompleted },
+      source: {
+        runId: meta.runId,
+        stage: checkpoint.manifest.stage,
+        epochsCompleted: checkpoint.manifest.epochsCompleted,
+      },
       model: {
         width: build.width,
         stem: build.stem,

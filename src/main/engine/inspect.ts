@@ -2,7 +2,7 @@
  * On-demand inspection: the attention maps and gate values of one image under any saved checkpoint (and,
  * when given, its teacher's maps), for the UI's interactive view.
  */
-import * as tf from '@tensorflow/tfjs'
+import type * as tf from '@tensorflow/tfjs'
 import type { InspectionResult } from '../../shared/records'
 import { modelFromCheckpoint, type Checkpoint } from './checkpoint'
 import type { ResNet18 } from './models'
@@ -12,18 +12,15 @@ import type { AttentionForm } from './attention'
 export interface InspectOptions {
   checkpoint: Checkpoint
   teacher?: Checkpoint | null
-  /** One normalised image, H×W×C row-major (what the data source feeds the model). */
-  image: Float32Array
+  /** One normalised image [1, H, W, C], as the data source feeds the model (the caller owns it). */
+  images: tf.Tensor4D
   form?: AttentionForm
 }
 
 export async function inspectImage(options: InspectOptions): Promise<InspectionResult> {
   const form = options.form ?? 'larq'
   const models: ResNet18[] = []
-  const images = tf.tidy(() => {
-    const build = options.checkpoint.manifest.model as { inputSize: number; channels: number }
-    return tf.tensor4d(options.image, [1, build.inputSize, build.inputSize, build.channels])
-  })
+  const { images } = options
   try {
     const student = modelFromCheckpoint(options.checkpoint, 'inspect')
     models.push(student)
@@ -47,7 +44,6 @@ export async function inspectImage(options: InspectOptions): Promise<InspectionR
       gates: s.gates.map((g) => ({ block: g.block, values: g.data })),
     }
   } finally {
-    images.dispose()
     for (const model of models) model.dispose()
   }
 }

@@ -73,7 +73,8 @@ export class WorkbenchHost {
     this.trainer = new Trainer(this.store, options.startWorker)
     this.offTrainer = this.trainer.on((event) => {
       if (event.type === 'run') this.emit({ type: 'run', run: event.run })
-      else if (event.type === 'record') this.emit({ type: 'record', runId: event.runId, record: event.record })
+      else if (event.type === 'record')
+        this.emit({ type: 'record', runId: event.runId, record: event.record })
       else if (event.type === 'snapshot') {
         const { kind, stage, epochsCompleted } = event.entry
         this.emit({ type: 'snapshot', runId: event.runId, kind, stage, epochsCompleted })
@@ -330,7 +331,7 @@ export class WorkbenchHost {
     const [{ summariseModel }, { modelBuild }, { initBackend }] = await Promise.all([
       import('../engine/summary'),
       import('../engine/models'),
-      import('../worker/backend'),
+      import('../backend/backend'),
     ])
     await initBackend('cpu')
     return summariseModel(modelBuild(config, stage.student), stage.name)

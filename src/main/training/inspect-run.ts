@@ -7,7 +7,6 @@ import type { InspectionResult } from '../../shared/records'
 import { parseStageRef } from '../../shared/run-config'
 import type { CheckpointLine, RunMeta } from '../../shared/runs'
 import type { WorkerEvent } from '../../shared/worker-protocol'
-import { normalisationTable, normaliseBatch } from '../engine/augment'
 import type { RunStore } from '../runs/run-store'
 import { TrainingError } from './errors'
 import type { WorkerClient } from './worker-client'
@@ -89,10 +88,8 @@ export async function inspectRun(
       throw new TrainingError(
         `--image must be a test image index from 0 to ${count - 1}, got ${request.image}`,
       )
+    // The pixels as stored, for showing the image; the worker reads and normalises its own copy.
     const raw = await reader.readRaw('test', [request.image])
-    // Normalised exactly as the reader feeds training, without tensors: the worker runs the model.
-    const { mean, std } = reader.manifest.stats
-    const image = normaliseBatch(raw.pixels, reader.manifest.shape[2], normalisationTable(mean, std))
     const checkpoint = await store.readCheckpoint(runId, line)
     const teacherCheckpoint = teacher ? await store.readCheckpoint(teacher.runId, teacher.line) : null
     const spec = run.config.stages.find((s) => s.name === stage)!
@@ -112,7 +109,9 @@ export async function inspectRun(
       requestId,
       checkpoint,
       teacher: teacherCheckpoint,
-      image,
+      home: store.home,
+      dataset: run.config.data.dataset,
+      image: request.image,
       form: spec.losses.attention.form,
     })
     const { result } = await answer

@@ -2,8 +2,8 @@
  * Turning a user's choice (dataset, preset, pipeline, overrides) into a validated run on disk. Shared by the
  * CLI and the API host, so both refuse the same bad input with the same words.
  */
-import { ConfigError, makeRunConfig, type PipelineName, type PresetName } from '../../shared/run-config'
-import { PipelineName as PipelineSchema, PresetName as PresetSchema } from '../../shared/run-config'
+import type { NewRunRequest } from '../../shared/api'
+import { ConfigError, makeRunConfig, type ConfigOverride } from '../../shared/run-config'
 import { DisplayName } from '../../shared/names'
 import type { RunMeta } from '../../shared/runs'
 import { DatasetError } from '../datasets/errors'
@@ -14,31 +14,7 @@ import type { RunStore } from '../runs/run-store'
 import { checkDatasetFits } from './dataset-fit'
 import { TrainingError } from './errors'
 
-export interface NewRunRequest {
-  dataset: string
-  preset?: string
-  pipeline?: string
-  downsample?: 'real' | 'binary'
-  seed?: number
-  set?: readonly string[]
-  name?: string
-}
-
-function oneOf<T extends string>(
-  value: string | undefined,
-  schema: { options: readonly T[] },
-  what: string,
-): T | undefined {
-  if (value === undefined) return undefined
-  if (!(schema.options as readonly string[]).includes(value)) {
-    throw new TrainingError(`unknown ${what} "${value}": use one of ${schema.options.join(', ')}`)
-  }
-  return value as T
-}
-
 export async function createRun(store: RunStore, request: NewRunRequest): Promise<RunMeta> {
-  const preset = oneOf<PresetName>(request.preset, PresetSchema, 'preset')
-  const pipeline = oneOf<PipelineName>(request.pipeline, PipelineSchema, 'pipeline')
   let manifest
   try {
     manifest =
@@ -55,17 +31,18 @@ export async function createRun(store: RunStore, request: NewRunRequest): Promis
   }
   const [size, , channels] = manifest.shape
   // The dataset decides the input: its size, channels and classes come first, the user's overrides after.
-  const fromDataset = [
-    `data.dataset=${manifest.id}`,
-    `data.inputSize=${size}`,
-    `data.channels=${channels}`,
-    `data.classes=${manifest.classes.length}`,
+  const fromDataset: ConfigOverride[] = [
+    { key: 'data.dataset', value: manifest.id },
+    { key: 'data.inputSize', value: size },
+    { key: 'data.channels', value: channels },
+    { key: 'data.classes', value: manifest.classes.length },
+    ...(request.engine ? [{ key: 'engine', value: request.engine }] : []),
   ]
   let config
   try {
     config = makeRunConfig({
-      preset,
-      pipeline,
+      preset: request.preset,
+      pipeline: request.pipeline,
       downsample: request.downsample,
       seed: request.seed,
       set: [...fromDataset, ...(request.set ?? [])],

@@ -28,18 +28,31 @@ export class RunRecorder {
       case 'checkpoint': {
         const meta = await this.store.read(this.runId)
         const spec = meta.config.stages.find((s) => s.name === record.stage)
-        const line = await this.store.writeCheckpoint(this.runId, record, record.epochsCompleted === spec?.epochs)
-        const run = await this.progress(record.stage, (s) => ({ ...s, epochsCompleted: line.epochsCompleted }))
+        const line = await this.store.writeCheckpoint(
+          this.runId,
+          record,
+          record.epochsCompleted === spec?.epochs,
+        )
+        const run = await this.progress(record.stage, (s) => ({
+          ...s,
+          epochsCompleted: line.epochsCompleted,
+        }))
         return [{ type: 'run', run }]
       }
       default: {
         await this.store.appendLog(this.runId, [record])
         const out: Recorded[] = []
         if (record.kind === 'stage-start')
-          out.push({ type: 'run', run: await this.progress(record.stage, (s) => ({ ...s, status: 'running' })) })
+          out.push({
+            type: 'run',
+            run: await this.progress(record.stage, (s) => ({ ...s, status: 'running' })),
+          })
         else if (record.kind === 'epoch') {
           const { top1, top5 } = record.test
-          out.push({ type: 'run', run: await this.progress(record.stage, (s) => ({ ...s, testTop1: top1, testTop5: top5 })) })
+          out.push({
+            type: 'run',
+            run: await this.progress(record.stage, (s) => ({ ...s, testTop1: top1, testTop5: top5 })),
+          })
         } else if (record.kind === 'stage-end') {
           const status = record.stopped ? 'stopped' : 'finished'
           const test = record.test

@@ -20,12 +20,16 @@ export async function loadResumePoint(store: RunStore, runId: string): Promise<R
   const lines = await store.checkpoints(runId)
   const last = lines.at(-1) ?? null
   const completed: Record<string, Checkpoint> = {}
-  for (const line of lines.filter((l) => l.final)) completed[line.stage] = await store.readCheckpoint(runId, line)
+  for (const line of lines.filter((l) => l.final))
+    completed[line.stage] = await store.readCheckpoint(runId, line)
   const current = last && !last.final ? await store.readCheckpoint(runId, last) : null
   return { last, completed, current }
 }
 
-export async function externalCheckpoints(store: RunStore, meta: RunMeta): Promise<Record<string, Checkpoint>> {
+export async function externalCheckpoints(
+  store: RunStore,
+  meta: RunMeta,
+): Promise<Record<string, Checkpoint>> {
   const out: Record<string, Checkpoint> = {}
   for (const stage of meta.config.stages) {
     for (const ref of [stage.teacher, stage.init]) {

@@ -269,9 +269,7 @@ export class Trainer {
       active.session = startTfjsSession(this.workers, {
         meta,
         home: this.store.home,
-        resume: resumePoint.last
-          ? { completed: resumePoint.completed, current: resumePoint.current }
-          : null,
+        resume: resumePoint.last ? { completed: resumePoint.completed, current: resumePoint.current } : null,
         external,
         events: {
           record: (record) => then(() => this.persist(active, recorder, record)),
@@ -300,7 +298,8 @@ export class Trainer {
   private async persist(active: ActiveRun, recorder: RunRecorder, record: EngineRecord): Promise<void> {
     for (const change of await recorder.record(record)) {
       if (change.type === 'record') this.emit({ type: 'record', runId: active.id, record: change.record })
-      else if (change.type === 'snapshot') this.emit({ type: 'snapshot', runId: active.id, entry: change.entry })
+      else if (change.type === 'snapshot')
+        this.emit({ type: 'snapshot', runId: active.id, entry: change.entry })
       else {
         active.meta = change.run
         this.emit({ type: 'run', run: change.run })

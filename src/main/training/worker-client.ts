@@ -6,7 +6,7 @@ import { WorkerEvent, type WorkerCommand } from '../../shared/worker-protocol'
 /** The smallest surface main needs from a worker process, implemented by a Node child process and by
  * Electron's UtilityProcess alike. */
 export interface WorkerTransport {
-  postMessage(message: unknown): void
+  postMessage(message: WorkerCommand): void
   onMessage(listener: (message: unknown) => void): void
   onExit(listener: (code: number | null, signal: string | null) => void): void
   kill(signal?: NodeJS.Signals): void
@@ -116,7 +116,7 @@ function childTransport(child: ChildProcess): WorkerTransport {
   return {
     // A worker that already died answers sends with EPIPE; its exit is reported through onExit instead.
     postMessage: (message) => {
-      if (child.connected) child.send(message as never, (error) => error && undefined)
+      if (child.connected) child.send(message, (error) => error && undefined)
     },
     onMessage: (listener) => child.on('message', listener),
     onExit: (listener) => child.on('exit', listener),

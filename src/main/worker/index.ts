@@ -4,10 +4,12 @@
  */
 import { firstIssue } from '../../shared/errors'
 import { WorkerCommand, type WorkerEvent } from '../../shared/worker-protocol'
-import { initBackend, releaseBackend } from './backend'
+import { initBackend, releaseBackend } from '../backend/backend'
 import { loadCheckData, runBackendCheck } from './backend-check'
 import { connectToParent } from './port'
 import { TrainingJob } from './training-job'
+import * as tf from '@tensorflow/tfjs'
+import { openDataset } from '../datasets/reader'
 import { inspectImage } from '../engine/inspect'
 
 // Ctrl+C in a terminal reaches every process of its group, this one too. Main decides what it means (stop at
@@ -37,13 +39,24 @@ async function train(command: Extract<WorkerCommand, { type: 'train' }>): Promis
 
 async function inspect(command: Extract<WorkerCommand, { type: 'inspect' }>): Promise<void> {
   try {
-    const result = await inspectImage({
-      checkpoint: command.checkpoint,
-      teacher: command.teacher,
-      image: command.image,
-      form: command.form,
-    })
-    send({ type: 'inspect-result', requestId: command.requestId, result: { ...result } })
+    // The same reader and normalisation as training's probe images.
+    const reader = await openDataset(command.dataset, command.home)
+    try {
+      const batch = await reader.readImages('test', [command.image])
+      try {
+        const result = await inspectImage({
+          checkpoint: command.checkpoint,
+          teacher: command.teacher,
+          images: batch.images as tf.Tensor4D,
+          form: command.form,
+        })
+        send({ type: 'inspect-result', requestId: command.requestId, result: { ...result } })
+      } finally {
+        tf.dispose([batch.images, batch.labels])
+      }
+    } finally {
+      await reader.close()
+    }
   } catch (error) {
     send({ type: 'inspect-failed', requestId: command.requestId, message: (error as Error).message })
   }

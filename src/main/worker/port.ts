@@ -18,7 +18,8 @@ interface ElectronParentPort {
  * function cannot tell them apart.
  */
 export function connectToParent(): WorkerPort {
-  const electronPort = (process as unknown as { parentPort?: ElectronParentPort }).parentPort
+  // Electron's types declare it on every process; outside a utilityProcess it is undefined.
+  const electronPort: ElectronParentPort | undefined = process.parentPort
   if (electronPort) {
     return {
       post: (message) => electronPort.postMessage(message),

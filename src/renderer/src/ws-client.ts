@@ -1,13 +1,15 @@
-import { API_METHODS } from '../../shared/api-methods'
-import type { WorkbenchApi, WorkbenchEvent, WsServerMessage } from '../../shared/api'
+import { WsServerMessage, type WorkbenchApi } from '../../shared/api'
+import { validatedApi } from '../../shared/api-client'
+import { firstIssue } from '../../shared/errors'
 
 /**
  * WorkbenchApi over the local WebSocket of `npm run r2b -- serve`: the same interface the preload gives the
- * desktop app, so nothing above this file knows which transport it has.
+ * desktop app, so nothing above this file knows which transport it has. Frames are checked as they arrive;
+ * results and events are checked against the API's schemas by validatedApi.
  */
 export function connectWebSocketApi(url: string): WorkbenchApi {
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
-  const listeners = new Set<(event: WorkbenchEvent) => void>()
+  const listeners = new Set<(event: unknown) => void>()
   const queue: string[] = []
   let nextId = 1
   let closedReason: string | null = null
@@ -17,7 +19,16 @@ export function connectWebSocketApi(url: string): WorkbenchApi {
     for (const frame of queue.splice(0)) socket.send(frame)
   })
   socket.addEventListener('message', (message) => {
-    const data = JSON.parse(String(message.data)) as WsServerMessage
+    let frame: unknown
+    try {
+      frame = JSON.parse(String(message.data))
+    } catch {
+      return console.error('the workbench sent a frame that is not JSON; ignored')
+    }
+    const parsed = WsServerMessage.safeParse(frame)
+    if (!parsed.success)
+      return console.error(`the workbench sent an unexpected frame (${firstIssue(parsed.error)})`)
+    const data = parsed.data
     if ('event' in data) {
       listeners.forEach((listener) => listener(data.event))
       return
@@ -34,23 +45,19 @@ export function connectWebSocketApi(url: string): WorkbenchApi {
     pending.clear()
   })
 
-  const call = (method: string, args: unknown[]) =>
-    new Promise<unknown>((resolve, reject) => {
-      if (closedReason) return reject(new Error(closedReason))
-      const id = nextId++
-      pending.set(id, { resolve, reject })
-      const frame = JSON.stringify({ id, method, args })
-      if (socket.readyState === WebSocket.OPEN) socket.send(frame)
-      else queue.push(frame)
-    })
-
-  const methods = Object.fromEntries(
-    API_METHODS.map((method) => [method, (...args: unknown[]) => call(method, args)]),
-  )
-  const onEvent: WorkbenchApi['onEvent'] = (listener) => {
-    listeners.add(listener)
-    return () => listeners.delete(listener)
-  }
-  // The methods are built from API_METHODS, which src/shared/api.ts checks against the schemas.
-  return { ...methods, onEvent } as unknown as WorkbenchApi
+  return validatedApi({
+    call: (method, args) =>
+      new Promise<unknown>((resolve, reject) => {
+        if (closedReason) return reject(new Error(closedReason))
+        const id = nextId++
+        pending.set(id, { resolve, reject })
+        const frame = JSON.stringify({ id, method, args })
+        if (socket.readyState === WebSocket.OPEN) socket.send(frame)
+        else queue.push(frame)
+      }),
+    onEvent: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+  })
 }

@@ -20,9 +20,20 @@ function renderApp(api: WorkbenchApi | null) {
 afterEach(cleanup)
 
 describe('the app frame', () => {
-  it('uses the API the preload exposes on window.workbench', () => {
-    const api = apiDouble()
-    expect(findWorkbenchApi({ workbench: api })).toBe(api)
+  it('uses the transport the preload exposes, and checks every answer against the API schemas', async () => {
+    const calls: string[] = []
+    const api = findWorkbenchApi({
+      workbenchTransport: {
+        call: async (method) => {
+          calls.push(method)
+          return method === 'listRuns' ? { runs: 'not a list', problems: [] } : null
+        },
+        onEvent: () => () => {},
+      },
+    })
+    await expect(api!.cancelImport('imp-1')).resolves.toBeNull()
+    await expect(api!.listRuns()).rejects.toThrow(/answered listRuns with an unexpected result \(runs: /)
+    expect(calls).toEqual(['cancelImport', 'listRuns'])
     expect(findWorkbenchApi({})).toBeNull()
   })
 

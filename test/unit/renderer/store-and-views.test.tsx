@@ -66,10 +66,19 @@ describe('series helpers', () => {
 
   it('puts every stage on one epoch and step axis', () => {
     const run = runMeta()
+    const start = (stage: string, stageIndex: number): LogLine => ({
+      kind: 'stage-start',
+      stage,
+      stageIndex,
+      epochs: 2,
+      stepsPerEpoch: 3,
+      startEpoch: 0,
+      teacher: null,
+    })
     const log: LogLine[] = [
-      { kind: 'stage-start', stage: 'teacher', epochs: 2, stepsPerEpoch: 3 } as LogLine,
+      start('teacher', 0),
       step('teacher', 0),
-      { kind: 'stage-start', stage: 'tanh', epochs: 2, stepsPerEpoch: 3 } as LogLine,
+      start('tanh', 1),
       step('tanh', 4),
       {
         kind: 'epoch',
@@ -77,8 +86,9 @@ describe('series helpers', () => {
         epoch: 1,
         train: { top1: 0.5, top5: 0.9, loss: 1 },
         test: { top1: 0.4, top5: 0.8, loss: 1 },
+        flipRatios: [],
         seconds: 3,
-      } as LogLine,
+      },
     ]
     const curves = runCurves(run.config, log)
     expect(curves.stages.map((s) => s.stepOffset)).toEqual([

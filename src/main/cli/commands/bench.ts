@@ -8,7 +8,7 @@ import type { CAC } from 'cac'
 import { benchDatasets } from '../../datasets/bench'
 import { benchDeploy } from '../../deploy/bench'
 import { benchTrain } from '../../engine/bench'
-import { initBackend, releaseBackend } from '../../worker/backend'
+import { initBackend, releaseBackend } from '../../backend/backend'
 import { CliError } from '../errors'
 
 type Figures = Record<string, number | string>

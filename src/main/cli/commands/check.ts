@@ -1,6 +1,6 @@
 import type { CAC } from 'cac'
 import type { BackendReport } from '../../../shared/backend'
-import { requestedBackend } from '../../worker/backend'
+import { requestedBackend } from '../../backend/backend'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { numberOption } from '../args'
 import { CliError } from '../errors'

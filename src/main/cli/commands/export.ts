@@ -4,7 +4,7 @@ import { measureAgreement } from '../../deploy/agreement'
 import { exportRun, type ExportReport } from '../../deploy/export-run'
 import { kernelsForBackend } from '../../deploy/kernels'
 import { RunStore } from '../../runs/run-store'
-import { initBackend, releaseBackend } from '../../worker/backend'
+import { initBackend, releaseBackend } from '../../backend/backend'
 import { CliError } from '../errors'
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`

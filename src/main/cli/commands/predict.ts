@@ -1,7 +1,7 @@
 /** `predict FILE IMAGE…`: top-5 classes of each image under an exported binary model. */
 import type { CAC } from 'cac'
 import { predictImages } from '../../deploy/predict'
-import { initBackend, releaseBackend } from '../../worker/backend'
+import { initBackend, releaseBackend } from '../../backend/backend'
 
 export function registerPredict(cli: CAC): void {
   cli

@@ -1,6 +1,6 @@
 import type { CAC } from 'cac'
 import { formatSummary, summariseModel, summaryBuild, type SummaryOptions } from '../../engine/summary'
-import { initBackend } from '../../worker/backend'
+import { initBackend } from '../../backend/backend'
 import { numberOption } from '../args'
 import { CliError } from '../errors'
 

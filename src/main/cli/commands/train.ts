@@ -3,6 +3,7 @@
  * --json, stdout carries one JSON object per event and a final summary.
  */
 import type { CAC } from 'cac'
+import { PipelineName, PresetName } from '../../../shared/run-config'
 import type { RunMeta } from '../../../shared/runs'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
@@ -13,7 +14,7 @@ import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
 import { onInterrupt } from '../interrupt'
 import { progressBar } from '../progress'
-import { numberOption, textOption } from '../args'
+import { choiceOption, numberOption, textOption } from '../args'
 
 const pct = (x: number | null) => (x === null ? '   –  ' : `${(100 * x).toFixed(1).padStart(5)}%`)
 
@@ -165,9 +166,9 @@ export function registerTrain(cli: CAC): void {
       const holder = await trainingLock(store.root).holder()
       if (holder) throw new CliError(trainingBusy(holder))
       const run = await createRun(store, {
-        dataset: String(options.dataset),
-        preset: String(options.preset),
-        pipeline: String(options.pipeline),
+        dataset: textOption('--dataset', cli.rawArgs) ?? String(options.dataset),
+        preset: choiceOption(options.preset, 'preset', PresetName),
+        pipeline: choiceOption(options.pipeline, 'pipeline', PipelineName),
         downsample,
         seed: numberOption(options.seed, '--seed', { integer: true, min: 0, max: 2 ** 31 - 1 }),
         set: collect(options.set),
@@ -233,7 +234,7 @@ export function registerTrain(cli: CAC): void {
         process.stdout.write(`${JSON.stringify(run, null, 2)}\n`)
         return
       }
-      const backend = run.environment.backend
+      const { engine, device } = run.environment
       process.stdout.write(
         [
           `run      ${run.id} (${run.name})`,
@@ -242,7 +243,7 @@ export function registerTrain(cli: CAC): void {
           `pipeline ${run.config.pipeline}, preset ${run.config.preset}, dataset ${run.config.data.dataset} ` +
             `(${run.config.data.inputSize}×${run.config.data.inputSize}×${run.config.data.channels}, ${run.config.data.classes} classes)`,
           `model    ResNet-18 width ×${run.config.model.width}, ${run.config.model.downsample} downsample, binary padding ${run.config.model.binaryPadding}`,
-          `backend  ${backend ? `${backend.backend} — ${backend.reason}` : 'not started'}`,
+          `engine   ${engine}${device ? ` on ${device.kind} — ${device.description}` : ' (not started)'}`,
           `folder   ${store.dir(run.id)}`,
           '',
           stageTable(run),

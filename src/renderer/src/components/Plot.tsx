@@ -1,7 +1,6 @@
 import Plotly, { type Layout, type Trace } from 'plotly.js-dist-min'
 import { useEffect, useRef, useState } from 'react'
 
-
 export interface PlotProps {
   data: Trace[]
   layout?: Layout

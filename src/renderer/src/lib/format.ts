@@ -19,7 +19,11 @@ export function percent(value: number | null | undefined): string {
 export function stageChain(config: RunConfig) {
   const describe = (ref: StageRef) => {
     const target = parseStageRef(ref)
-    return target.kind === 'none' ? null : target.kind === 'stage' ? target.stage : `run ${target.run}/${target.stage}`
+    return target.kind === 'none'
+      ? null
+      : target.kind === 'stage'
+        ? target.stage
+        : `run ${target.run}/${target.stage}`
   }
   return config.stages.map((stage) => ({
     name: stage.name,
@@ -30,4 +34,3 @@ export function stageChain(config: RunConfig) {
     epochs: stage.epochs,
   }))
 }
-

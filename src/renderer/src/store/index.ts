@@ -362,7 +362,11 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
         if (history) histories[event.runId] = { ...history, log: [...history.log, event.record] }
       } else if (event.type === 'snapshot') {
         const history = histories[event.runId]
-        const ref: SnapshotRef = { kind: event.kind, stage: event.stage, epochsCompleted: event.epochsCompleted }
+        const ref: SnapshotRef = {
+          kind: event.kind,
+          stage: event.stage,
+          epochsCompleted: event.epochsCompleted,
+        }
         if (history && !history.snapshots.some((s) => sameSnapshot(s, ref)))
           histories[event.runId] = { ...history, snapshots: [...history.snapshots, ref] }
       } else if (event.type === 'import') {

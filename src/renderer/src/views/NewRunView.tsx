@@ -5,6 +5,7 @@ import {
   makeRunConfig,
   pipelineNames,
   presetNames,
+  type ConfigOverride,
   type PipelineName,
   type PresetName,
   type RunConfig,
@@ -34,20 +35,35 @@ interface Knobs {
   seed: string
 }
 
-/** The `--set` overrides the knobs stand for, applied to every stage. */
-function knobOverrides(knobs: Knobs, base: RunConfig): string[] {
-  const set: string[] = []
+/** A knob's text as the number it stands for, or a message naming the knob. */
+function knobNumber(text: string, label: string): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`${label}: expected a number`)
+  return value
+}
+
+/** The typed config overrides the knobs stand for, applied to every stage; throws on a knob that is not a number. */
+function knobOverrides(knobs: Knobs, base: RunConfig): ConfigOverride[] {
+  const set: ConfigOverride[] = []
+  const epochs = knobNumber(knobs.epochs, 'epochs per stage')
+  const steps = knobNumber(knobs.stepsPerEpoch, 'steps per epoch')
+  const batch = knobNumber(knobs.batchSize, 'batch size')
+  const rate =
+    knobs.learningRate === '' || knobs.learningRate === 'preset'
+      ? null
+      : knobNumber(knobs.learningRate, 'learning rate')
   base.stages.forEach((stage, i) => {
-    if (knobs.epochs !== String(stage.epochs)) set.push(`stages.${i}.epochs=${knobs.epochs}`)
-    if (knobs.stepsPerEpoch !== String(stage.stepsPerEpoch))
-      set.push(`stages.${i}.stepsPerEpoch=${knobs.stepsPerEpoch}`)
-    if (knobs.batchSize !== String(stage.batchSize)) set.push(`stages.${i}.batchSize=${knobs.batchSize}`)
-    if (knobs.learningRate !== '' && knobs.learningRate !== 'preset')
-      set.push(`stages.${i}.optimizer.learningRate=${knobs.learningRate}`)
+    if (epochs !== stage.epochs) set.push({ key: `stages.${i}.epochs`, value: epochs })
+    if (steps !== stage.stepsPerEpoch) set.push({ key: `stages.${i}.stepsPerEpoch`, value: steps })
+    if (batch !== stage.batchSize) set.push({ key: `stages.${i}.batchSize`, value: batch })
+    if (rate !== null) set.push({ key: `stages.${i}.optimizer.learningRate`, value: rate })
   })
-  if (knobs.width !== String(base.model.width)) set.push(`model.width=${knobs.width}`)
-  if (knobs.testLimit !== String(base.data.testLimit)) set.push(`data.testLimit=${knobs.testLimit}`)
-  if (knobs.probes !== String(base.eval.probes)) set.push(`eval.probes=${knobs.probes}`)
+  const width = knobNumber(knobs.width, 'width multiplier')
+  const testLimit = knobNumber(knobs.testLimit, 'test images per epoch')
+  const probes = knobNumber(knobs.probes, 'probe images')
+  if (width !== base.model.width) set.push({ key: 'model.width', value: width })
+  if (testLimit !== base.data.testLimit) set.push({ key: 'data.testLimit', value: testLimit })
+  if (probes !== base.eval.probes) set.push({ key: 'eval.probes', value: probes })
   return set
 }
 
@@ -91,6 +107,13 @@ export function NewRunView() {
   } | null>(null)
 
   const dataset = datasets.find((d) => d.id === datasetId) ?? datasets[0] ?? null
+  let knobError: string | null = null
+  let overrides: ConfigOverride[] = []
+  try {
+    overrides = knobOverrides(knobs, base)
+  } catch (error) {
+    knobError = (error as Error).message
+  }
   const request: NewRunRequest | null = dataset
     ? {
         dataset: dataset.id,
@@ -98,12 +121,13 @@ export function NewRunView() {
         pipeline,
         downsample,
         ...(Number.isInteger(Number(knobs.seed)) && knobs.seed !== '' ? { seed: Number(knobs.seed) } : {}),
+        // The dataset decides the input, as the host does; then the knobs, typed.
         set: [
-          `data.dataset=${dataset.id}`,
-          `data.inputSize=${dataset.shape[0]}`,
-          `data.channels=${dataset.shape[2]}`,
-          `data.classes=${dataset.classes.length}`,
-          ...knobOverrides(knobs, base),
+          { key: 'data.dataset', value: dataset.id },
+          { key: 'data.inputSize', value: dataset.shape[0] },
+          { key: 'data.channels', value: dataset.shape[2] },
+          { key: 'data.classes', value: dataset.classes.length },
+          ...overrides,
         ],
         ...(name.trim() ? { name: name.trim() } : {}),
       }
@@ -113,6 +137,7 @@ export function NewRunView() {
   const validated = useMemo((): { config: RunConfig | null; error: string | null } => {
     if (!request) return { config: null, error: null }
     try {
+      if (knobError) throw new ConfigError(knobError)
       if (knobs.seed !== '' && !Number.isInteger(Number(knobs.seed)))
         throw new ConfigError('seed: expected a whole number')
       return { config: makeRunConfig(request), error: null }
@@ -123,7 +148,7 @@ export function NewRunView() {
       }
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [JSON.stringify(request)])
+  }, [JSON.stringify(request), knobError])
 
   const config = validated.config
   const lastStage = config?.stages.at(-1)?.name ?? null

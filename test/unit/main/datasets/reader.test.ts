@@ -10,7 +10,7 @@ import {
 import { importDataset } from '../../../../src/main/datasets/import'
 import { DatasetReader } from '../../../../src/main/datasets/reader'
 import type { Batch } from '../../../../src/main/engine/batch'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { mulberry32 } from '../../../../src/shared/random'
 import { cifarPixel, writeCifarFolder } from '../../../fixtures/datasets'
 import { useTempDirs } from './helpers'

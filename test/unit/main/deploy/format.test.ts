@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { exportRun } from '../../../../src/main/deploy/export-run'
 import { foldCheckpoint } from '../../../../src/main/deploy/fold'
 import { decodeExport } from '../../../../src/main/deploy/format'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { RunStore } from '../../../../src/main/runs/run-store'
 import { binaryBuild, exportOf, randomBinaryCheckpoint } from './support'
 

@@ -13,7 +13,7 @@ import { popcountMeter, wasmKernels } from '../../../../src/main/deploy/kernels-
 import { PackedModel, type BinaryKernels } from '../../../../src/main/deploy/packed-model'
 import type { ModelBuild } from '../../../../src/shared/checkpoint'
 import { Rng } from '../../../../src/shared/random'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { binaryBuild, convCases, exportOf, randomBinaryCheckpoint, randomCase, randomImages } from './support'
 
 beforeAll(async () => {

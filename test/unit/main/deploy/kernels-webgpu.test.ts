@@ -5,7 +5,7 @@ import { decodeExport } from '../../../../src/main/deploy/format'
 import { modelFromCheckpoint } from '../../../../src/main/engine/checkpoint'
 import { convOnGpu, packOnGpu, webgpuKernels } from '../../../../src/main/deploy/kernels-webgpu'
 import { PackedModel } from '../../../../src/main/deploy/packed-model'
-import { initBackend, releaseBackend } from '../../../../src/main/worker/backend'
+import { initBackend, releaseBackend } from '../../../../src/main/backend/backend'
 import { relativeError } from '../../../support/backend-parity'
 import { binaryBuild, convCases, exportOf, randomBinaryCheckpoint, randomCase, randomImages } from './support'
 

@@ -5,7 +5,7 @@ import type { ModelBuild } from '../../../../src/shared/checkpoint'
 import { decodeExport } from '../../../../src/main/deploy/format'
 import { jsKernels } from '../../../../src/main/deploy/kernels-js'
 import { PackedModel } from '../../../../src/main/deploy/packed-model'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { relativeError } from '../../../support/backend-parity'
 import { binaryBuild, exportOf, randomBinaryCheckpoint, randomImages } from './support'
 

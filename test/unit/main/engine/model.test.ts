@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { testBackend } from '../../../support/test-backend'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { forwardContext } from '../../../../src/main/engine/layers'
 import { ResNet18, TRANSFER_POINTS, modelBuild } from '../../../../src/main/engine/models'
 import { StageTrainer } from '../../../../src/main/engine/stage'

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { testBackend } from '../../../support/test-backend'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { summariseModel, summaryBuild } from '../../../../src/main/engine/summary'
 
 beforeAll(async () => {

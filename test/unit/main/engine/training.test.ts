@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { testBackend } from '../../../support/test-backend'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import type { DataSource } from '../../../../src/main/engine/data'
 import { runPipeline } from '../../../../src/main/engine/pipeline'
 import { StageTrainer, runStage } from '../../../../src/main/engine/stage'
@@ -139,13 +139,12 @@ describe('the r2b chain on real images', () => {
     const checkpoint = (stage: string) =>
       records.find((r): r is CheckpointRecord => r.kind === 'checkpoint' && r.stage === stage)!
     const probe = await data.testImages([attention('ban').probes[1]!])
-    const image = (await probe.images.data()) as Float32Array
-    tf.dispose([probe.images, probe.labels])
     const inspected = await inspectImage({
       checkpoint: checkpoint('ban'),
       teacher: checkpoint('tanh'),
-      image,
+      images: probe.images as tf.Tensor4D,
     })
+    tf.dispose([probe.images, probe.labels])
     const recorded = attention('ban').points[2]!
     const [, h, w] = recorded.student.shape as [number, number, number]
     const slice = (d: Float32Array) => Array.from(d.subarray(h * w, 2 * h * w))

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { initBackend, releaseBackend } from '../../../../src/main/worker/backend'
+import { initBackend, releaseBackend } from '../../../../src/main/backend/backend'
 import { steSign } from '../../../../src/main/engine/quantizers'
 import { forwardContext } from '../../../../src/main/engine/layers'
 import { runStage } from '../../../../src/main/engine/stage'

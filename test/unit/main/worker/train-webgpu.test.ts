@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { initBackend } from '../../../../src/main/worker/backend'
+import { initBackend } from '../../../../src/main/backend/backend'
 import { expectParityWithCpu, expectTrainingLowersLoss } from '../../../support/backend-parity'
 
 describe('training on the webgpu backend (Dawn; lavapipe on machines without a GPU)', () => {

@@ -8,7 +8,7 @@ import {
   initBackend,
   releaseBackend,
   requestedBackend,
-} from '../../../../src/main/worker/backend'
+} from '../../../../src/main/backend/backend'
 
 const script = fileURLToPath(new URL('../../../support/print-backend.ts', import.meta.url))
 
