@@ -11,10 +11,13 @@ import type { RunConfig, StageSpec } from '../../shared/run-config'
 import type {
   Accuracy,
   AttentionPoint,
+  AttentionRecord,
   EngineRecord,
   FlipRatio,
+  GateRecord,
   GateValues,
   LossComponents,
+  StepRecord,
 } from '../../shared/records'
 import { attentionLoss, attentionMap } from './attention'
 import type { Batch } from './batch'
@@ -285,22 +288,121 @@ async function flipRatios(model: ResNet18, before: Map<string, tf.Tensor>): Prom
 
 const now = (): number => globalThis.performance.now()
 
+interface EpochResult {
+  /** Running accuracy over the epoch's training batches (train mode). */
+  train: Accuracy
+  /** True when the signal stopped the epoch before its end. */
+  stopped: boolean
+}
+
+/** One epoch of training: a `step` record per optimiser step; the running accuracy at the end. */
+async function* trainEpoch(
+  trainer: StageTrainer,
+  data: DataSource,
+  options: { epoch: number; perEpoch: number; signal?: StopSignal },
+): AsyncGenerator<StepRecord, EpochResult> {
+  const { spec, config, stageIndex } = trainer
+  const { epoch, perEpoch } = options
+  let seen = 0
+  let correct1 = 0
+  let correct5 = 0
+  let lossSum = 0
+  let step = epoch * perEpoch
+  const batches = data.trainBatches({
+    epoch,
+    batchSize: spec.batchSize,
+    seed: mixSeed(config.seed, stageIndex),
+    limit: perEpoch,
+    augment: spec.augment,
+  })
+  for await (const batch of batches) {
+    if (options.signal?.aborted) {
+      tf.dispose([batch.images, batch.labels])
+      return { train: { top1: 0, top5: 0, loss: 0 }, stopped: true }
+    }
+    const t0 = now()
+    const multiplier = scheduleMultiplier(spec.schedule, step / perEpoch, spec.epochs)
+    const parts = trainer.step(batch, multiplier)
+    const stats = tf.tidy(() => {
+      const { top1, topK } = topKCorrect(parts.logits, batch.labels, 5)
+      return tf.stack([parts.crossEntropy, parts.attention, parts.distillation, parts.total, top1, topK])
+    })
+    const [ce, att, kd, total, c1, c5] = (await stats.data()) as Float32Array
+    tf.dispose([stats, parts.total, parts.crossEntropy, parts.attention, parts.distillation, parts.logits])
+    const n = batch.images.shape[0]
+    tf.dispose([batch.images, batch.labels])
+    seen += n
+    correct1 += c1 as number
+    correct5 += c5 as number
+    lossSum += (total as number) * n
+    const loss: LossComponents = {
+      crossEntropy: ce as number,
+      attention: att as number,
+      distillation: kd as number,
+      total: total as number,
+    }
+    yield {
+      kind: 'step',
+      stage: spec.name,
+      epoch,
+      step,
+      loss,
+      learningRate: spec.optimizer.learningRate * multiplier,
+      imagesPerSecond: (n * 1000) / (now() - t0),
+    }
+    step++
+  }
+  const per = Math.max(1, seen)
+  return { train: { top1: correct1 / per, top5: correct5 / per, loss: lossSum / per }, stopped: false }
+}
+
+/** The probes' attention maps (student and teacher) and gate values after an epoch. */
+async function probeRecords(
+  trainer: StageTrainer,
+  probe: { images: tf.Tensor4D; probes: number[] },
+  epochsCompleted: number,
+  gateMeans: { means: Map<string, Float32Array>; images: number },
+): Promise<(AttentionRecord | GateRecord)[]> {
+  const { spec } = trainer
+  const form = spec.losses.attention.form
+  const student = await probeSnapshot(trainer.student, probe.images, form)
+  const teacher = trainer.teacher ? await probeSnapshot(trainer.teacher, probe.images, form) : null
+  const points: AttentionPoint[] = student.maps.map((m, j) => {
+    const t = teacher?.maps[j]
+    return {
+      point: m.point,
+      student: { shape: m.shape, data: m.data },
+      teacher: t ? { shape: t.shape, data: t.data } : null,
+    }
+  })
+  const base = { stage: spec.name, epochsCompleted, probes: probe.probes }
+  const records: (AttentionRecord | GateRecord)[] = [{ kind: 'attention', ...base, form, points }]
+  if (student.gates.length) {
+    const gates: GateValues[] = student.gates.map((g) => ({
+      block: g.block,
+      mean: gateMeans.means.get(g.block) ?? new Float32Array(g.shape[1] ?? 0),
+      perProbe: { shape: g.shape, data: g.data },
+    }))
+    records.push({ kind: 'gates', ...base, subset: gateMeans.images, gates })
+  }
+  return records
+}
+
 /**
- * Trains one stage and yields its records. Returns the trained student (the caller owns it). The trainer and
- * every per-step tensor are disposed here.
+ * Trains one stage and yields its records: per epoch, its steps (trainEpoch), its evaluation, the probes'
+ * maps and gates (probeRecords) and its checkpoint. Returns the trained student (the caller owns it). The
+ * trainer and every per-step tensor are disposed here.
  */
 export async function* runStage(options: StageOptions): AsyncGenerator<EngineRecord, ResNet18> {
   const { config, stageIndex, data, signal } = options
   const trainer = new StageTrainer(config, stageIndex, { teacher: options.teacher, init: options.init })
-  const spec = trainer.spec
-  const student = trainer.student
+  const { spec, student } = trainer
   const perEpoch = stepsPerEpoch(spec, data.trainSize)
   let startEpoch = 0
   if (options.resume) {
     restoreCheckpoint(student, options.resume, trainer.optimizer)
     startEpoch = options.resume.manifest.epochsCompleted
   }
-  const form = spec.losses.attention.form
   const probes = probeIndices(config.eval.probes, data.testSize)
   const probeBatch = probes.length ? await data.testImages(probes) : null
   const started = now()
@@ -322,68 +424,12 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
     for (let epoch = startEpoch; epoch < spec.epochs && !stopped; epoch++) {
       const epochStart = now()
       const signs = signSnapshot(student)
-      let seen = 0
-      let correct1 = 0
-      let correct5 = 0
-      let lossSum = 0
-      let step = epoch * perEpoch
-      const batches = data.trainBatches({
-        epoch,
-        batchSize: spec.batchSize,
-        seed: mixSeed(config.seed, stageIndex),
-        limit: perEpoch,
-        augment: spec.augment,
-      })
-      for await (const batch of batches) {
-        if (signal?.aborted) {
-          tf.dispose([batch.images, batch.labels])
-          stopped = true
-          break
-        }
-        const t0 = now()
-        const multiplier = scheduleMultiplier(spec.schedule, step / perEpoch, spec.epochs)
-        const parts = trainer.step(batch, multiplier)
-        const stats = tf.tidy(() => {
-          const { top1, topK } = topKCorrect(parts.logits, batch.labels, 5)
-          return tf.stack([parts.crossEntropy, parts.attention, parts.distillation, parts.total, top1, topK])
-        })
-        const [ce, att, kd, total, c1, c5] = (await stats.data()) as Float32Array
-        tf.dispose([
-          stats,
-          parts.total,
-          parts.crossEntropy,
-          parts.attention,
-          parts.distillation,
-          parts.logits,
-        ])
-        const n = batch.images.shape[0]
-        tf.dispose([batch.images, batch.labels])
-        seen += n
-        correct1 += c1 as number
-        correct5 += c5 as number
-        lossSum += (total as number) * n
-        const loss: LossComponents = {
-          crossEntropy: ce as number,
-          attention: att as number,
-          distillation: kd as number,
-          total: total as number,
-        }
-        yield {
-          kind: 'step',
-          stage: spec.name,
-          epoch,
-          step,
-          loss,
-          learningRate: spec.optimizer.learningRate * multiplier,
-          imagesPerSecond: (n * 1000) / (now() - t0),
-        }
-        step++
-      }
-      if (stopped) {
+      const { train, stopped: cut } = yield* trainEpoch(trainer, data, { epoch, perEpoch, signal })
+      if (cut) {
         tf.dispose([...signs.values()])
+        stopped = true
         break
       }
-
       const flips = await flipRatios(student, signs)
       const evaluation = await evaluate(student, data, {
         batchSize: config.eval.batchSize,
@@ -395,46 +441,18 @@ export async function* runStage(options: StageOptions): AsyncGenerator<EngineRec
         kind: 'epoch',
         stage: spec.name,
         epoch,
-        train: {
-          top1: correct1 / Math.max(1, seen),
-          top5: correct5 / Math.max(1, seen),
-          loss: lossSum / Math.max(1, seen),
-        },
+        train,
         test,
         flipRatios: flips,
         seconds: (now() - epochStart) / 1000,
       }
-
       if (probeBatch) {
-        const studentProbe = await probeSnapshot(student, probeBatch.images, form)
-        const teacherProbe = trainer.teacher
-          ? await probeSnapshot(trainer.teacher, probeBatch.images, form)
-          : null
-        const points: AttentionPoint[] = studentProbe.maps.map((m, j) => {
-          const t = teacherProbe?.maps[j]
-          return {
-            point: m.point,
-            student: { shape: m.shape, data: m.data },
-            teacher: t ? { shape: t.shape, data: t.data } : null,
-          }
-        })
-        yield { kind: 'attention', stage: spec.name, epochsCompleted: epoch + 1, probes, form, points }
-        if (studentProbe.gates.length) {
-          const gates: GateValues[] = studentProbe.gates.map((g) => ({
-            block: g.block,
-            mean: evaluation.gateMeans.get(g.block) ?? new Float32Array(g.shape[1] ?? 0),
-            perProbe: { shape: g.shape, data: g.data },
-          }))
-          const subset = evaluation.gateImages
-          yield { kind: 'gates', stage: spec.name, epochsCompleted: epoch + 1, probes, subset, gates }
-        }
+        const gateMeans = { means: evaluation.gateMeans, images: evaluation.gateImages }
+        const probe = { images: probeBatch.images as tf.Tensor4D, probes }
+        for (const record of await probeRecords(trainer, probe, epoch + 1, gateMeans)) yield record
       }
-
-      const checkpoint = await saveCheckpoint(
-        student,
-        { stage: spec.name, epochsCompleted: epoch + 1, step },
-        trainer.optimizer,
-      )
+      const meta = { stage: spec.name, epochsCompleted: epoch + 1, step: (epoch + 1) * perEpoch }
+      const checkpoint = await saveCheckpoint(student, meta, trainer.optimizer)
       yield { kind: 'checkpoint', stage: spec.name, epochsCompleted: epoch + 1, ...checkpoint }
     }
     yield {
