@@ -122,7 +122,8 @@ export type SnapshotData = z.infer<typeof SnapshotData>
 
 export const InspectRequest = z.object({
   run: RunId,
-  stage: StageName,
+  /** null: the last stage with a checkpoint. */
+  stage: StageName.nullable(),
   /** Epochs of the stage completed at the checkpoint (as snapshots count them); null: its last one. */
   epochsCompleted: z.int().positive().nullable(),
   /** Index in the test split. */

@@ -121,7 +121,8 @@ describe('a run folder in format 1', () => {
   it('inspects the format-1 checkpoint, reports and exports', async () => {
     const trainer = newTrainer()
     // The first checkpoint, written in format 1.
-    const found = await inspectRun(store, trainer.workerClient(), runId, {
+    const found = await inspectRun(store, trainer.workerClient(), {
+      run: runId,
       image: 1,
       stage: 'sb-ban',
       epochsCompleted: 1,

@@ -287,11 +287,7 @@ export class WorkbenchHost {
   }
 
   private async inspect(request: InspectRequest): Promise<Inspection> {
-    const found = await inspectRun(this.store, this.trainer.workerClient(), request.run, {
-      image: request.image,
-      stage: request.stage,
-      epochsCompleted: request.epochsCompleted ?? undefined,
-    })
+    const found = await inspectRun(this.store, this.trainer.workerClient(), request)
     const { result } = found
     return {
       stage: found.stage,

@@ -2,6 +2,7 @@
  * Interactive inspection of a run: the attention maps (student and its teacher) and gate values of any test
  * image under any saved checkpoint, computed by the worker. Shared by the CLI and the API host.
  */
+import type { InspectRequest } from '../../shared/api'
 import { oneLine } from '../../shared/errors'
 import type { InspectionResult } from '../../shared/records'
 import { parseStageRef } from '../../shared/run-config'
@@ -10,14 +11,6 @@ import type { WorkerEvent } from '../../shared/worker-protocol'
 import type { RunStore } from '../runs/run-store'
 import { TrainingError } from './errors'
 import type { WorkerClient } from './worker-client'
-
-export interface InspectRequest {
-  image: number
-  /** Stage name; default: the last stage with a checkpoint. */
-  stage?: string
-  /** Epochs of the stage completed at the checkpoint; default: the stage's last checkpoint. */
-  epochsCompleted?: number
-}
 
 export interface RunInspection {
   stage: string
@@ -50,7 +43,7 @@ export async function chooseCheckpoints(store: RunStore, run: RunMeta, request: 
   const ofStage = lines.filter((l) => l.stage === stage)
   if (ofStage.length === 0) throw new TrainingError(`stage ${stage} of run ${run.id} has no checkpoint yet`)
   const line =
-    request.epochsCompleted === undefined
+    request.epochsCompleted === null
       ? (ofStage.at(-1) as CheckpointLine)
       : ofStage.find((l) => l.epochsCompleted === request.epochsCompleted)
   if (!line)
@@ -72,9 +65,9 @@ export async function chooseCheckpoints(store: RunStore, run: RunMeta, request: 
 export async function inspectRun(
   store: RunStore,
   worker: WorkerClient,
-  runId: string,
   request: InspectRequest,
 ): Promise<RunInspection> {
+  const runId = request.run
   const run = await store.read(runId)
   const { stage, line, teacher } = await chooseCheckpoints(store, run, request)
   // Loaded here, not at the top: the reader brings tfjs, which the host should not load at start-up.

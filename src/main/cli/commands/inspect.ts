@@ -5,7 +5,7 @@ import { attentionFigure, gateFigure } from '../../reports/inspection-figure'
 import { RunStore } from '../../runs/run-store'
 import { inspectRun } from '../../training/inspect-run'
 import { launchWorkerProcess } from '../../training/worker-client'
-import { numberOption } from '../args'
+import { numberOption, textOption } from '../args'
 import { CliError } from '../errors'
 
 /** `inspect`: one test image's attention maps (student vs teacher) and gates under a saved checkpoint, as PNG. */
@@ -27,10 +27,14 @@ export function registerInspect(cli: CAC): void {
       const worker = launchWorkerProcess()
       try {
         await worker.waitFor('ready')
-        const found = await inspectRun(store, worker, runId, {
+        const found = await inspectRun(store, worker, {
+          run: runId,
           image,
-          stage: options.stage === undefined ? undefined : String(options.stage),
-          epochsCompleted: numberOption(options.epoch, '--epoch', { integer: true, min: 1 }),
+          stage:
+            options.stage === undefined
+              ? null
+              : (textOption('--stage', cli.rawArgs) ?? String(options.stage)),
+          epochsCompleted: numberOption(options.epoch, '--epoch', { integer: true, min: 1 }) ?? null,
         })
         const out = resolve(
           options.out === undefined

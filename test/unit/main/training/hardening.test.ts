@@ -176,7 +176,8 @@ describe('inspection never waits on a worker that will not answer', () => {
     } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
     writeFileSync(file, JSON.stringify(rest))
     await expect(
-      inspectRun(store, trainer.workerClient(), run.id, {
+      inspectRun(store, trainer.workerClient(), {
+        run: run.id,
         image: 0,
         stage: line!.stage,
         epochsCompleted: line!.epochsCompleted,
