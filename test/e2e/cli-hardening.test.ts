@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { idxFile, idxLabels, writeIdxSet } from '../fixtures/datasets'
+import { tinySettings } from '../support/tiny'
 
 const root = join(import.meta.dirname, '../..')
 const tsx = join(root, 'node_modules/.bin/tsx')
@@ -130,9 +131,7 @@ describe('Ctrl+C in a terminal', () => {
   })
 
   it('during training: the worker lives on and the run stops at the next step, resumable', async () => {
-    const set = ['model.width=0.0625', 'data.testLimit=40', 'eval.probes=2', 'eval.gateSubset=20']
-    for (const i of [0, 1])
-      set.push(`stages.${i}.epochs=1`, `stages.${i}.stepsPerEpoch=200`, `stages.${i}.batchSize=16`)
+    const set = tinySettings({ stages: 2, epochs: 1, steps: 200 })
     const child = startCli(['train', '--pipeline', 'sb', '--json', ...set.flatMap((s) => ['--set', s])])
     let runId = ''
     child.stdout?.on('data', (d) => {

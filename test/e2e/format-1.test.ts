@@ -17,6 +17,7 @@ import { Trainer } from '../../src/main/training/trainer'
 import { launchWorkerProcess } from '../../src/main/training/worker-client'
 import { downgradeToFormat1 } from '../fixtures/format-1'
 import { importFashionSubset } from '../fixtures/fashion-subset'
+import { tinySettings } from '../support/tiny'
 
 let home: string
 let store: RunStore
@@ -36,9 +37,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'r2b-format1-'))
   store = new RunStore(home)
   const dataset = await importFashionSubset(home)
-  const set = ['model.width=0.0625', 'data.testLimit=40', 'eval.probes=2', 'eval.gateSubset=20']
-  for (const i of [0, 1])
-    set.push(`stages.${i}.epochs=2`, `stages.${i}.stepsPerEpoch=3`, `stages.${i}.batchSize=16`)
+  const set = tinySettings({ stages: 2, epochs: 2, steps: [3, 30] })
   const run = await createRun(store, { dataset: dataset.id, pipeline: 'sb', set })
   runId = run.id
   // Stopped after the first stage's first epoch: a run with something left to resume.

@@ -16,6 +16,7 @@ import { API_METHODS } from '../../src/shared/api-methods'
 import { mixSeed, mulberry32, randomInt, type Random } from '../../src/shared/random'
 import { importFashionSubset } from '../fixtures/fashion-subset'
 import { connect, startServedProcess, type ServedProcess } from '../support/served'
+import { tinySettings } from '../support/tiny'
 
 /** Resident memory of a process, from /proc (Linux). */
 function rssBytes(pid: number): number {
@@ -175,9 +176,7 @@ describe('serve under load while a run trains', () => {
       const readers = clients.slice(4)
       for (const client of stalled) client.ws.pause()
       const control = readers[readers.length - 1]!
-      const set = ['model.width=0.0625', 'data.testLimit=40', 'eval.probes=2', 'eval.gateSubset=20']
-      for (const i of [0, 1])
-        set.push(`stages.${i}.epochs=2`, `stages.${i}.stepsPerEpoch=20`, `stages.${i}.batchSize=16`)
+      const set = tinySettings({ stages: 2, epochs: 2, steps: 20 })
       const rssStart = rssBytes(served.child.pid!)
       const run = (await control.call('startRun', {
         dataset: dataset.id,

@@ -9,9 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { UserError } from '../../../../src/shared/errors'
 import { makeRunConfig, ConfigError } from '../../../../src/shared/run-config'
 import { checkpointPath, type RunMeta } from '../../../../src/shared/runs'
-import type { CheckpointRecord, GateRecord } from '../../../../src/shared/records'
-import { modelBuild } from '../../../../src/main/engine/models'
+import type { GateRecord } from '../../../../src/shared/records'
 import { RunStore } from '../../../../src/main/runs/run-store'
+import { checkpointRecord } from './support'
 import { Trainer } from '../../../../src/main/training/trainer'
 import { launchWorkerProcess } from '../../../../src/main/training/worker-client'
 import { startLockHolder, type LockHolder } from '../../../support/served'
@@ -29,23 +29,8 @@ afterEach(async () => {
   await Promise.all(holders.splice(0).map((h) => h.stop()))
 })
 
-function checkpoint(stage: string, epochsCompleted: number): CheckpointRecord {
-  return {
-    kind: 'checkpoint',
-    stage,
-    epochsCompleted,
-    manifest: {
-      format: 'r2b-checkpoint',
-      version: 2,
-      stage,
-      epochsCompleted,
-      step: epochsCompleted,
-      model: modelBuild(config, config.stages[0]!.student),
-      tensors: [{ name: 'w', group: 'weights', shape: [2], offset: 0 }],
-    },
-    data: Float32Array.from([1, 2]).buffer,
-  }
-}
+const checkpoint = (stage: string, epochsCompleted: number) =>
+  checkpointRecord(config, stage, epochsCompleted, [1, 2])
 
 const gates = (epochsCompleted: number): GateRecord => ({
   kind: 'gates',

@@ -10,15 +10,10 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import type {
-  AttentionRecord,
-  CheckpointRecord,
-  GateRecord,
-  StepRecord,
-} from '../../../../src/shared/records'
+import type { AttentionRecord, GateRecord, StepRecord } from '../../../../src/shared/records'
 import { makeRunConfig } from '../../../../src/shared/run-config'
-import { modelBuild } from '../../../../src/main/engine/models'
 import { RunStore } from '../../../../src/main/runs/run-store'
+import { checkpointRecord } from './support'
 
 let store: RunStore
 beforeEach(() => {
@@ -39,24 +34,8 @@ function step(stage: string, epoch: number, n: number): StepRecord {
   }
 }
 
-function checkpoint(stage: string, epochsCompleted: number, values: number[]): CheckpointRecord {
-  const data = Float32Array.from(values)
-  return {
-    kind: 'checkpoint',
-    stage,
-    epochsCompleted,
-    manifest: {
-      format: 'r2b-checkpoint',
-      version: 2,
-      stage,
-      epochsCompleted,
-      step: epochsCompleted * 10,
-      model: modelBuild(config, config.stages[0]!.student),
-      tensors: [{ name: 'w', group: 'weights', shape: [values.length], offset: 0 }],
-    },
-    data: data.buffer,
-  }
-}
+const checkpoint = (stage: string, epochsCompleted: number, values: number[]) =>
+  checkpointRecord(config, stage, epochsCompleted, values)
 
 describe('the run store', () => {
   it('creates a run whole, reads it back validated, lists, updates and deletes it', async () => {

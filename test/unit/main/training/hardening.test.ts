@@ -17,6 +17,7 @@ import { Trainer } from '../../../../src/main/training/trainer'
 import { launchWorkerProcess, type WorkerClient } from '../../../../src/main/training/worker-client'
 import { importFashionSubset } from '../../../fixtures/fashion-subset'
 import { startLockHolder } from '../../../support/served'
+import { tinySettings } from '../../../support/tiny'
 import { trainWithProgress } from '../../../../src/main/cli/commands/train'
 
 let home: string
@@ -44,19 +45,7 @@ function newTrainer(): Trainer {
 
 /** The strong baseline (ban → bnn), tiny; `steps` per epoch, 2 epochs each. */
 function tinyRun(steps = 3, extra: string[] = []) {
-  const set = [
-    'model.width=0.0625',
-    'data.testLimit=40',
-    'eval.probes=2',
-    'eval.gateSubset=20',
-    'eval.batchSize=40',
-    ...[0, 1].flatMap((i) => [
-      `stages.${i}.epochs=2`,
-      `stages.${i}.stepsPerEpoch=${steps}`,
-      `stages.${i}.batchSize=16`,
-    ]),
-    ...extra,
-  ]
+  const set = [...tinySettings({ stages: 2, epochs: 2, steps }), ...extra]
   return createRun(store, { dataset: datasetId, pipeline: 'sb', preset: 'quick', set })
 }
 

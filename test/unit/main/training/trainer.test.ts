@@ -9,6 +9,7 @@ import { createRun } from '../../../../src/main/training/new-run'
 import { Trainer, type TrainerEvent } from '../../../../src/main/training/trainer'
 import { launchWorkerProcess } from '../../../../src/main/training/worker-client'
 import { importFashionSubset } from '../../../fixtures/fashion-subset'
+import { tinySettings } from '../../../support/tiny'
 
 let home: string
 let store: RunStore
@@ -35,19 +36,7 @@ function newTrainer(): Trainer {
 
 /** The whole R2B chain, tiny: 2 epochs of 3 steps per stage. */
 function tinyRun(extra: string[] = []) {
-  const set = [
-    'model.width=0.0625',
-    'data.testLimit=40',
-    'eval.probes=2',
-    'eval.gateSubset=20',
-    'eval.batchSize=40',
-    ...[0, 1, 2, 3].flatMap((i) => [
-      `stages.${i}.epochs=2`,
-      `stages.${i}.stepsPerEpoch=3`,
-      `stages.${i}.batchSize=16`,
-    ]),
-    ...extra,
-  ]
+  const set = [...tinySettings({ stages: 4, epochs: 2, steps: 3 }), ...extra]
   return createRun(store, { dataset: datasetId, pipeline: 'r2b', preset: 'quick', set })
 }
 
