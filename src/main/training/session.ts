@@ -25,6 +25,8 @@ export interface TrainingSession {
   stop(): void
   pause(): void
   resume(): void
+  /** Ends the engine at once (a second Ctrl+C): the run becomes interrupted, as after a crash. */
+  kill(): void
   /** Settles once the engine is done with the run, whatever the reason. */
   readonly ended: Promise<Outcome>
 }
@@ -80,6 +82,7 @@ export function startTfjsSession(workers: WorkerSupervisor, start: SessionStart)
     stop: () => send({ type: 'stop' }),
     pause: () => send({ type: 'pause' }),
     resume: () => send({ type: 'resume' }),
+    kill: () => workers.kill(),
     ended,
   }
 }

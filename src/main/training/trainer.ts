@@ -21,6 +21,7 @@ import { nonFiniteLoss, RunRecorder } from './recorder'
 import { clearRequests, watchStopRequest } from './requests'
 import { externalCheckpoints, loadResumePoint } from './resume-point'
 import { startTfjsSession, type Outcome, type TrainingSession } from './session'
+import { startTorchSession, torchEngineInfo } from './torch-engine'
 import type { WorkerClient } from './worker-client'
 import { WorkerSupervisor } from './worker-supervisor'
 
@@ -28,6 +29,8 @@ export type TrainerEvent =
   | { type: 'record'; runId: string; record: LogLine }
   | { type: 'snapshot'; runId: string; entry: SnapshotIndexEntry }
   | { type: 'run'; run: RunMeta }
+  /** A line an engine process printed (the PyTorch engine's warnings and errors). */
+  | { type: 'output'; runId: string; line: string }
   | Extract<WorkerEvent, { type: 'memory' }>
 
 interface ActiveRun {
@@ -94,7 +97,8 @@ export class Trainer {
 
   /** Ends the engine at once (a second Ctrl+C): the active run becomes interrupted, as after a crash. */
   abort(): void {
-    this.workers.kill()
+    if (this.active?.session) this.active.session.kill()
+    else this.workers.kill()
   }
 
   async shutdown(): Promise<void> {
@@ -157,6 +161,10 @@ export class Trainer {
       )
     }
     checkDatasetFits(meta.config, manifest)
+    if (meta.config.engine === 'torch') {
+      const torch = await torchEngineInfo()
+      if (!torch.available) throw new TrainingError(`run ${runId} trains on PyTorch, but ${torch.reason}`)
+    }
     // Everything a resume will load is checked now, before anything on disk changes.
     await loadResumePoint(this.store, runId)
     const done = new Promise<RunMeta>((resolve) => {
@@ -228,7 +236,9 @@ export class Trainer {
       const resumePoint = await loadResumePoint(this.store, runId)
       let meta = await this.store.read(runId)
       const external = await externalCheckpoints(this.store, meta)
-      if (last)
+      const torch = meta.config.engine === 'torch'
+      // The PyTorch engine writes its own resume marker: it is the writer of the folder while it trains.
+      if (last && !torch)
         await this.store.appendLog(runId, [
           { kind: 'resumed', stage: last.stage, epochsCompleted: last.epochsCompleted },
         ])
@@ -247,6 +257,13 @@ export class Trainer {
       }
       this.active = active
       this.emit({ type: 'run', run: meta })
+      if (torch) {
+        active.session = await this.startTorch(active)
+        void active.session.ended.then((outcome) => {
+          active.chain = active.chain.then(() => this.finish(active, outcome, settle))
+        })
+        return
+      }
       const backend = await this.workers.backend()
       active.meta = meta = await this.store.update(runId, (m) => ({
         ...m,
@@ -293,6 +310,25 @@ export class Trainer {
       await this.lock.release()
       throw error
     }
+  }
+
+  /** The PyTorch engine writes the run folder itself; what it writes is announced as it appears. */
+  private startTorch(active: ActiveRun): Promise<TrainingSession> {
+    return startTorchSession({
+      store: this.store,
+      runId: active.id,
+      lockHolder: process.pid,
+      followed: (change) => {
+        if (change.type === 'record') this.emit({ type: 'record', runId: active.id, record: change.record })
+        else if (change.type === 'snapshot')
+          this.emit({ type: 'snapshot', runId: active.id, entry: change.entry })
+        else {
+          active.meta = change.run
+          this.emit({ type: 'run', run: change.run })
+        }
+      },
+      output: (line) => this.emit({ type: 'output', runId: active.id, line }),
+    })
   }
 
   private async persist(active: ActiveRun, recorder: RunRecorder, record: EngineRecord): Promise<void> {

@@ -1,4 +1,6 @@
 import { join } from 'node:path'
+import { EngineName } from '../../../shared/run-config'
+import { choiceOption } from '../args'
 import type { CAC } from 'cac'
 import { ensureBundledDataset } from '../../datasets/import'
 import { RunStore } from '../../runs/run-store'
@@ -16,7 +18,9 @@ export function registerDemo(cli: CAC): void {
   cli
     .command('demo', 'Train the R2B chain (quick preset) on the bundled Fashion-MNIST and write its report')
     .option('--set <key=value>', 'Override any config field (repeatable)')
-    .action(async (options: { set?: string | string[] }) => {
+    .option('--engine <engine>', 'tfjs (default) | torch (the PyTorch engine)')
+    .action(async (options: { set?: string | string[]; engine?: unknown }) => {
+      const engine = choiceOption(options.engine, 'engine', EngineName)
       const store = new RunStore()
       const say = (line: string) => process.stderr.write(`${line}\n`)
       say('R2B Workbench demo: the Real-to-Binary chain, quick preset, on the bundled Fashion-MNIST')
@@ -29,7 +33,8 @@ export function registerDemo(cli: CAC): void {
         preset: 'quick',
         pipeline: 'r2b',
         set,
-        name: 'demo: r2b on Fashion-MNIST',
+        engine,
+        name: `demo: r2b on Fashion-MNIST${engine === 'torch' ? ' (PyTorch)' : ''}`,
       })
       say(
         `run ${run.id}: teacher → tanh → ban (sign activations) → bnn (fully binary), ${run.config.stages.length} stages`,

@@ -3,7 +3,7 @@
  * --json, stdout carries one JSON object per event and a final summary.
  */
 import type { CAC } from 'cac'
-import { PipelineName, PresetName } from '../../../shared/run-config'
+import { EngineName, PipelineName, PresetName } from '../../../shared/run-config'
 import type { RunMeta } from '../../../shared/runs'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
@@ -72,6 +72,11 @@ export async function trainWithProgress(
   let bar: ReturnType<typeof progressBar> | null = null
   let latest = ''
   const off = trainer.on((event) => {
+    // The PyTorch engine's own words (a warning, an error) reach the terminal as they are.
+    if (event.type === 'output') {
+      if (!event.line.startsWith('{')) process.stderr.write(`${event.line}\n`)
+      return
+    }
     if (event.type !== 'record' && event.type !== 'snapshot') return
     if (json) process.stdout.write(`${JSON.stringify(eventJson(event))}\n`)
     if (event.type !== 'record') return
@@ -152,6 +157,10 @@ export function registerTrain(cli: CAC): void {
       default: 'r2b',
     })
     .option('--downsample <kind>', 'real | binary shortcut convolutions')
+    .option(
+      '--engine <engine>',
+      'tfjs (default: WebGPU or wasm, no install) | torch (PyTorch: CUDA, MPS, CPU)',
+    )
     .option('--set <key=value>', 'Override any config field (repeatable), e.g. --set stages.0.epochs=1')
     .option('--seed <n>', 'Random seed')
     .option('--name <name>', 'A name for the run')
@@ -170,6 +179,7 @@ export function registerTrain(cli: CAC): void {
         preset: choiceOption(options.preset, 'preset', PresetName),
         pipeline: choiceOption(options.pipeline, 'pipeline', PipelineName),
         downsample,
+        engine: choiceOption(options.engine, 'engine', EngineName),
         seed: numberOption(options.seed, '--seed', { integer: true, min: 0, max: 2 ** 31 - 1 }),
         set: collect(options.set),
         name: options.name === undefined ? undefined : (textOption('--name', cli.rawArgs) ?? ''),

@@ -1,0 +1,194 @@
+/**
+ * The PyTorch engine (python/, package `r2b_torch`) as the workbench drives it: found and described
+ * (`python -m r2b_torch info`), and started as a process that trains one run folder by docs/run-format.md.
+ * The engine writes the folder itself; main follows it (RunFollower) and announces what appears, as it does
+ * for a tfjs worker's records. Stop and pause go through the folder's request files.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { rm, writeFile } from 'node:fs/promises'
+import { delimiter, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+import { RunFollower, type Followed } from '../runs/follower'
+import type { RunStore } from '../runs/run-store'
+import { PAUSE_REQUEST, requestStop } from './requests'
+import type { Outcome, TrainingSession } from './session'
+
+/** The repository's python/ folder, next to src/ (the package is imported from python/src). */
+const REPO = fileURLToPath(new URL('../../..', import.meta.url))
+export const PYTHON_PACKAGE_SOURCE = join(REPO, 'python', 'src')
+
+/** The Python to run: `R2B_PYTHON`, else the repository's `.venv` (what `npm test` sets up), else `python3`. */
+export function pythonCommand(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.R2B_PYTHON) return env.R2B_PYTHON
+  const venv =
+    process.platform === 'win32'
+      ? join(REPO, '.venv', 'Scripts', 'python.exe')
+      : join(REPO, '.venv', 'bin', 'python')
+  return existsSync(venv) ? venv : process.platform === 'win32' ? 'python' : 'python3'
+}
+
+function pythonEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const path = env.PYTHONPATH
+    ? `${PYTHON_PACKAGE_SOURCE}${delimiter}${env.PYTHONPATH}`
+    : PYTHON_PACKAGE_SOURCE
+  return { ...env, PYTHONPATH: path, PYTHONUNBUFFERED: '1' }
+}
+
+/** What `python -m r2b_torch info` prints (python/src/r2b_torch/cli.py). */
+const InfoOutput = z.object({
+  python: z.object({ version: z.string(), executable: z.string() }),
+  torch: z
+    .object({ version: z.string(), cuda: z.string().nullable(), cudaAvailable: z.boolean() })
+    .nullable(),
+  devices: z.array(z.looseObject({ kind: z.string(), name: z.string().optional() })),
+  defaultDevice: z.string().nullable(),
+  canTrain: z.boolean(),
+  why: z.string().nullable(),
+})
+
+export const TorchEngineInfo = z.object({
+  available: z.boolean(),
+  /** Why it is not available, and what to do; null when it is. */
+  reason: z.string().nullable(),
+  python: z.string().nullable(),
+  torch: z.string().nullable(),
+  /** Devices it can train on, e.g. `cuda: NVIDIA H200`, `cpu (16 threads)`. */
+  devices: z.array(z.string()),
+  defaultDevice: z.string().nullable(),
+})
+export type TorchEngineInfo = z.infer<typeof TorchEngineInfo>
+
+const ENABLE =
+  'set it up with `bash scripts/setup-python.sh` (a .venv with PyTorch), or point R2B_PYTHON at a Python that has torch>=2.1 and numpy'
+
+/** Runs a short command of the engine and returns its stdout (one-line errors as rejections). */
+function runEngine(args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const python = pythonCommand()
+    const child = spawn(python, ['-m', 'r2b_torch', ...args], {
+      env: pythonEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.stdout.on('data', (d) => (stdout += String(d)))
+    child.stderr.on('data', (d) => (stderr += String(d)))
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      reject(new Error(error.code === 'ENOENT' ? `no Python at "${python}"` : error.message))
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(stdout)
+      else
+        reject(
+          new Error(stderr.trim().split('\n').at(-1) || `${python} -m r2b_torch ended (${signal ?? code})`),
+        )
+    })
+  })
+}
+
+let cachedInfo: Promise<TorchEngineInfo> | null = null
+
+/** Whether the PyTorch engine can train here, on what, and if not why; asked once per process. */
+export function torchEngineInfo(): Promise<TorchEngineInfo> {
+  cachedInfo ??= runEngine(['info'], 60_000).then(
+    (stdout) => {
+      const info = InfoOutput.parse(JSON.parse(stdout))
+      const devices = info.devices.map((d) => (d.name ? `${d.kind}: ${d.name}` : d.kind))
+      return {
+        available: info.canTrain,
+        reason: info.canTrain ? null : `${info.why ?? 'PyTorch cannot train here'}; ${ENABLE}`,
+        python: `${info.python.version} (${info.python.executable})`,
+        torch: info.torch?.version ?? null,
+        devices,
+        defaultDevice: info.defaultDevice,
+      }
+    },
+    (error: unknown) => ({
+      available: false,
+      reason: `the PyTorch engine is not available: ${(error as Error).message}; ${ENABLE}`,
+      python: null,
+      torch: null,
+      devices: [],
+      defaultDevice: null,
+    }),
+  )
+  return cachedInfo
+}
+
+export interface TorchSessionStart {
+  store: RunStore
+  runId: string
+  /** This process, which holds the training lock for the run. */
+  lockHolder: number
+  device?: string
+  /** What the engine wrote, as it appears on disk. */
+  followed(change: Followed): void
+  /** A line the engine printed (progress, warnings), for the caller to show or drop. */
+  output?(line: string): void
+}
+
+/**
+ * Trains a run in the PyTorch engine. The outcome is what the engine wrote into run.json before it exited;
+ * an engine that ended without saying (killed, out of memory) leaves the run interrupted.
+ */
+export async function startTorchSession(start: TorchSessionStart): Promise<TrainingSession> {
+  const { store, runId } = start
+  const dir = store.dir(runId)
+  // What the folder holds now the caller knows already: only what the engine appends is announced.
+  const follower = await new RunFollower(store, runId, start.followed, (error) =>
+    start.output?.(`warning: ${error.message}`),
+  ).start({ fromEnd: true })
+  const args = [
+    '-m',
+    'r2b_torch',
+    'train',
+    '--run-dir',
+    dir,
+    '--data-home',
+    store.home,
+    '--lock-held-by',
+    String(start.lockHolder),
+  ]
+  if (start.device) args.push('--device', start.device)
+  const child = spawn(pythonCommand(), args, { env: pythonEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  let lastLine = ''
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      if (line.trim()) lastLine = line.trim()
+      start.output?.(line)
+    })
+  }
+  const ended = new Promise<Outcome>((resolve) => {
+    let spawnError: string | null = null
+    child.on('error', (error) => (spawnError = `the PyTorch engine could not start: ${error.message}`))
+    child.on('close', (code, signal) => {
+      void follower.stop().then(async () => {
+        if (spawnError) return resolve({ status: 'failed', error: spawnError })
+        const run = await store.read(runId).catch(() => null)
+        const said = run?.status
+        if (said === 'finished' || said === 'stopped' || said === 'failed')
+          return resolve({ status: said, error: run?.error ?? null })
+        const why = signal ? `was killed (${signal})` : `exited with code ${code}`
+        // Refused before it began (exit 2): nothing was trained, and the engine said why.
+        if (code === 2) return resolve({ status: 'failed', error: lastLine || `the PyTorch engine ${why}` })
+        resolve({
+          status: 'interrupted',
+          error: `the PyTorch engine ${why}${lastLine ? ` (${lastLine})` : ''}`,
+        })
+      })
+    })
+  })
+  return {
+    stop: () => void requestStop(store, runId).catch(() => {}),
+    pause: () => void writeFile(join(dir, PAUSE_REQUEST), new Date().toISOString()).catch(() => {}),
+    resume: () => void rm(join(dir, PAUSE_REQUEST), { force: true }),
+    kill: () => child.kill('SIGKILL'),
+    ended,
+  }
+}
