@@ -1,0 +1,174 @@
+"""Checkpoints in the project's format (engine/checkpoint.ts, runs/run-store.ts).
+
+A checkpoint is a JSON manifest and one little-endian float32 buffer. The manifest lists every tensor as
+{name, group, shape, offset}: group `weights` (trainable), `state` (BN moving statistics) or `optimizer`
+(`m/<name>` then `v/<name>`, Adam's moments); names are the tfjs ParamStore's local names, shapes and values
+in tfjs's layout (layout.py converts), offsets count float32 elements. `model` is the ModelBuild JSON and
+`step` the optimiser's step count. On disk (the run store) a checkpoint is a folder with `data.bin` and
+`manifest.json`, the latter with `sha256` (hex, of data.bin) and `bytes` added.
+
+Tensors are written in the tfjs engine's order (weights and state in creation order, then the moments), so a
+model saved by either engine gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import layout as L
+from .models import ModelBuild, ResNet18
+from .optimizer import AdamW
+
+
+@dataclass
+class Checkpoint:
+    manifest: dict[str, Any]
+    data: np.ndarray
+    """float32, 1-D."""
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        return {f"{t['group']}:{t['name']}": t for t in self.manifest["tensors"]}
+
+    def array(self, entry: dict[str, Any]) -> np.ndarray:
+        """A tensor's values in tfjs layout (a view into the buffer)."""
+        size = int(np.prod(entry["shape"], dtype=np.int64))
+        offset = entry["offset"]
+        if offset + size > self.data.size:
+            raise ValueError(f"checkpoint buffer ends before {entry['name']}")
+        return self.data[offset : offset + size].reshape(entry["shape"])
+
+
+def save_checkpoint(
+    model: ResNet18, stage: str, epoch: int, step: int = 0, optimizer: AdamW | None = None
+) -> Checkpoint:
+    """Weights, BN statistics and (optionally) the optimiser's moments of a model."""
+    arrays: list[np.ndarray] = []
+    tensors: list[dict[str, Any]] = []
+    offset = 0
+
+    def add(name: str, group: str, tf_value: torch.Tensor) -> None:
+        nonlocal offset
+        value = tf_value.detach().to("cpu", torch.float32).contiguous().numpy().reshape(-1)
+        arrays.append(value)
+        tensors.append({"name": name, "group": group, "shape": list(tf_value.shape), "offset": offset})
+        offset += value.size
+
+    for group, name, value in model.tf_tensors():
+        add(name, group, value)
+    if optimizer is not None:
+        moments = optimizer.moments()
+        layouts = {name: entry.layout for name, entry in model.store.weights.items()}
+        for name, (m, _) in moments.items():
+            add(f"m/{name}", "optimizer", L.to_tf(m, layouts[name]))
+        for name, (_, v) in moments.items():
+            add(f"v/{name}", "optimizer", L.to_tf(v, layouts[name]))
+    data = np.concatenate(arrays).astype("<f4") if arrays else np.zeros(0, dtype="<f4")
+    manifest = {
+        "format": "r2b-checkpoint",
+        "version": 1,
+        "stage": stage,
+        "epoch": epoch,
+        "step": optimizer.step if optimizer is not None else step,
+        "model": model.build.to_json(),
+        "tensors": tensors,
+    }
+    return Checkpoint(manifest, data)
+
+
+def _read(checkpoint: Checkpoint, entries: dict, key: str, tf_shape: list[int]) -> np.ndarray:
+    entry = entries.get(key)
+    if entry is None:
+        raise KeyError(f"checkpoint of stage {checkpoint.manifest.get('stage')} has no {key}")
+    if list(entry["shape"]) != list(tf_shape):
+        raise ValueError(f"{key}: checkpoint shape {entry['shape']} vs model {tf_shape}")
+    return checkpoint.array(entry)
+
+
+@torch.no_grad()
+def restore_checkpoint(model: ResNet18, checkpoint: Checkpoint, optimizer: AdamW | None = None) -> None:
+    """Assigns a checkpoint's weights and BN statistics (and the moments, given an optimiser) to a model built
+    the same way. Every tensor of the model must be present with the same (tfjs) shape."""
+    if checkpoint.manifest.get("format") != "r2b-checkpoint":
+        raise ValueError("not an r2b checkpoint")
+    entries = checkpoint.entries()
+    for name, entry in model.store.entries():
+        value = _read(checkpoint, entries, f"{entry.group}:{name}", entry.tf_shape)
+        target = entry.tensor
+        target.copy_(L.from_tf(torch.from_numpy(np.array(value, dtype=np.float32)), entry.layout))
+    if optimizer is not None:
+        moments = {}
+        for name, entry in model.store.weights.items():
+            shape = entry.tf_shape
+            m = _read(checkpoint, entries, f"optimizer:m/{name}", shape)
+            v = _read(checkpoint, entries, f"optimizer:v/{name}", shape)
+            moments[name] = tuple(
+                L.from_tf(torch.from_numpy(np.array(a, dtype=np.float32)), entry.layout) for a in (m, v)
+            )
+        optimizer.set_moments(moments, int(checkpoint.manifest["step"]))
+
+
+def model_from_checkpoint(checkpoint: Checkpoint) -> ResNet18:
+    """Builds the model a checkpoint describes (its ModelBuild) and loads it."""
+    model = ResNet18(ModelBuild.from_json(checkpoint.manifest["model"]))
+    restore_checkpoint(model, checkpoint)
+    return model
+
+
+@torch.no_grad()
+def copy_matching_weights(source: ResNet18, target: ResNet18) -> list[str]:
+    """Initialises `target` from `source` wherever a tensor has the same local name and shape (a fully binary
+    student from its sign-activation predecessor). Returns the names that had no counterpart."""
+    missing = []
+    for group in ("weights", "state"):
+        theirs = getattr(source.store, group)
+        for name, entry in getattr(target.store, group).items():
+            other = theirs.get(name)
+            if other is not None and other.tf_shape == entry.tf_shape and other.layout == entry.layout:
+                entry.tensor.copy_(other.tensor)
+            else:
+                missing.append(name)
+    return missing
+
+
+def write_checkpoint_dir(directory: str | Path, checkpoint: Checkpoint) -> dict[str, Any]:
+    """Writes `data.bin` and `manifest.json` (with sha256 and bytes) as the run store does, the folder renamed
+    into place whole. Returns the manifest written."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    data = np.ascontiguousarray(checkpoint.data, dtype="<f4").tobytes()
+    digest = hashlib.sha256(data).hexdigest()
+    manifest = {**checkpoint.manifest, "sha256": digest, "bytes": len(data)}
+    temp = Path(tempfile.mkdtemp(prefix=f"{directory.name}.", suffix=".tmp", dir=directory.parent))
+    (temp / "data.bin").write_bytes(data)
+    (temp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if directory.exists():
+        for child in directory.iterdir():
+            child.unlink()
+        directory.rmdir()
+    os.replace(temp, directory)
+    return manifest
+
+
+def read_checkpoint_dir(directory: str | Path, sha256: str | None = None) -> Checkpoint:
+    """Reads a checkpoint folder; verifies data.bin against `sha256` (the run log's) or, without it, against
+    the manifest's own checksum when present. A mismatch is refused."""
+    directory = Path(directory)
+    raw = (directory / "data.bin").read_bytes()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    expected = sha256 or manifest.get("sha256")
+    if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
+        raise ValueError(f"checkpoint {directory} is corrupted (checksum mismatch): refusing to load it")
+    if "bytes" in manifest and manifest["bytes"] != len(raw):
+        raise ValueError(f"checkpoint {directory}: {len(raw)} bytes, the manifest says {manifest['bytes']}")
+    manifest.pop("sha256", None)
+    manifest.pop("bytes", None)
+    return Checkpoint(manifest, np.frombuffer(raw, dtype="<f4").copy())
