@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import kinks
 from . import layout as L
+from .kinks import KinkAligner
 from .padding import same_pads
 from .quantizers import (
     ActivationQuantizer,
@@ -46,10 +48,12 @@ class ForwardContext:
     """Sees named intermediate tensors (NCHW): `<conv>.pre` (before the quantizer), `<conv>.input`,
     `<conv>.kernel` ([out, in, kh, kw]), `<conv>.output`."""
     tap: Tap | None = None
+    """Cross-engine conformance only: takes another engine's side at the kinks it listed (kinks.py)."""
+    align: KinkAligner | None = None
 
 
-def forward_context(training: bool, tap: Tap | None = None) -> ForwardContext:
-    return ForwardContext(training=training, tap=tap)
+def forward_context(training: bool, tap: Tap | None = None, align: KinkAligner | None = None) -> ForwardContext:
+    return ForwardContext(training=training, tap=tap, align=align)
 
 
 @torch.no_grad()
@@ -241,7 +245,10 @@ class QuantConv2d(nn.Module):
         o = self.options
         if ctx.tap:
             ctx.tap(f"{self.name}.pre", x)
-        inputs = quantize_activation(x, o.input_quantizer, o.ste_clip)
+        if ctx.align is not None and self.binary_input:
+            inputs = kinks.aligned_sign(x, ctx, self.name, o.input_quantizer, o.ste_clip)
+        else:
+            inputs = quantize_activation(x, o.input_quantizer, o.ste_clip)
         kernel = self.quantized_kernel()
         if ctx.tap:
             ctx.tap(f"{self.name}.input", inputs)
@@ -296,8 +303,8 @@ class PReLU(nn.Module):
         self.name = name
         store.weight(self, "alpha", f"{name}.alpha", torch.full((channels,), float(init)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.prelu(x, self.alpha)
+    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        return kinks.prelu(x, self.alpha, ctx, self.name)
 
 
 class LearnedScale(nn.Module):
@@ -327,12 +334,14 @@ class Gate(nn.Module):
         self.reduce = Dense(store, f"{name}.reduce", in_channels, hidden, bias=False, init="he")
         self.expand = Dense(store, f"{name}.expand", hidden, out_channels, bias=False, init="he")
 
-    def values(self, real_input: torch.Tensor) -> torch.Tensor:
+    def values(self, real_input: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         """Gate values [N, C_out] in (0, 1)."""
         pooled = real_input.mean(dim=(2, 3))
-        return torch.sigmoid(self.expand(F.relu(self.reduce(pooled))))
+        return torch.sigmoid(self.expand(kinks.relu(self.reduce(pooled), ctx, f"{self.name}.relu")))
 
-    def forward(self, real_input: torch.Tensor, conv_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, real_input: torch.Tensor, conv_output: torch.Tensor, ctx: ForwardContext
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The conv output scaled per image and channel, and the gate values."""
-        gate = self.values(real_input)
+        gate = self.values(real_input, ctx)
         return conv_output * gate[:, :, None, None], gate

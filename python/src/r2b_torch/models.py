@@ -11,12 +11,12 @@ from typing import Any, Iterator, Literal
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from . import kinks
 from . import layout as L
 from .config import ACTIVATIONS, RunConfig, StudentSpec
 from .layers import BatchNorm, Dense, ForwardContext, ParamStore, QuantConv2d, QuantConvOptions, forward_context
-from .padding import max_pool_same
+from .padding import PoolGradient, max_pool_same
 from .r2b_block import BinaryBlock, BinaryBlockOptions, DownsampleShortcut
 
 TRANSFER_POINTS = [f"block_{i}" for i in range(1, 9)]
@@ -190,16 +190,18 @@ class RealBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         shortcut = self.shortcut(x, ctx) if self.shortcut is not None else x
-        h = F.relu(self.bn1(self.conv1(x, ctx), ctx))
-        return F.relu(self.bn2(self.conv2(h, ctx), ctx) + shortcut)
+        h = kinks.relu(self.bn1(self.conv1(x, ctx), ctx), ctx, f"{self.name}a.relu")
+        return kinks.relu(self.bn2(self.conv2(h, ctx), ctx) + shortcut, ctx, f"{self.name}.relu")
 
 
 class ResNet18(nn.Module):
     """The teacher (architecture `resnet`) or the binary network (`binary`) of a ModelBuild.
 
-    `store` names every tensor as the tfjs ParamStore does; forward takes NCHW images."""
+    `store` names every tensor as the tfjs ParamStore does; forward takes NCHW images. `pool_gradient` is the
+    shortcut pooling's gradient where a window overhangs an odd-sized input (padding.avg_pool_same): "tfjs"
+    (default) trains exactly as the tfjs engine does, "exact" uses the true gradient."""
 
-    def __init__(self, build: ModelBuild) -> None:
+    def __init__(self, build: ModelBuild, pool_gradient: PoolGradient = "tfjs") -> None:
         super().__init__()
         b = self.build = build
         store = self.store = ParamStore(b.seed)
@@ -235,12 +237,15 @@ class ResNet18(nn.Module):
             cin = cout
         self.blocks = nn.ModuleList(blocks)
         self.head = Dense(store, "head.logits", cin, b.classes, bias=True, init="glorot")
+        for module in self.modules():
+            if isinstance(module, DownsampleShortcut):
+                module.pool_gradient = pool_gradient
 
     def forward(self, images: torch.Tensor, ctx: ForwardContext | None = None) -> ForwardResult:
         """Logits, transfer points and gates of NCHW images; without a context, train or eval by self.training."""
         if ctx is None:
             ctx = forward_context(self.training)
-        x = F.relu(self.stem_bn(self.stem_conv(images, ctx), ctx))
+        x = kinks.relu(self.stem_bn(self.stem_conv(images, ctx), ctx), ctx, "stem.relu")
         if self.build.stem == "imagenet":
             x = max_pool_same(x, 3, 2)
         points: list[torch.Tensor] = []

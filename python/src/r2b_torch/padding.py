@@ -8,6 +8,7 @@ shift the sampling grid by one pixel. Every layer here pads explicitly with thes
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +37,25 @@ def max_pool_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
     return F.max_pool2d(x, kernel, stride)
 
 
-def avg_pool_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """tf.avgPool(x, kernel, stride, 'same'): each window averages over its valid (unpadded) elements only."""
+PoolGradient = Literal["tfjs", "exact"]
+
+
+def avg_pool_same(x: torch.Tensor, kernel: int, stride: int, gradient: PoolGradient = "tfjs") -> torch.Tensor:
+    """tf.avgPool(x, kernel, stride, 'same'): each window averages over its valid (unpadded) elements only.
+
+    Where a window overhangs the input (odd sizes), tfjs 4.22's AvgPoolGrad (cpu and wasm backends alike) is
+    not the gradient of its forward: it divides by the full window (kernel^2) where the forward divided by the
+    valid count. `gradient="tfjs"` (the default, so both engines train alike) reproduces that; `"exact"` is the
+    true gradient. Without overhang the two are the same."""
     pads = same_pads(x, kernel, stride)
     if not any(pads):
         return F.avg_pool2d(x, kernel, stride)
     window = kernel * kernel
-    total = F.avg_pool2d(F.pad(x, pads), kernel, stride) * window
+    padded = F.avg_pool2d(F.pad(x, pads), kernel, stride)  # divides every window by kernel^2
     ones = torch.ones((1, 1, x.shape[2], x.shape[3]), dtype=x.dtype, device=x.device)
     count = F.avg_pool2d(F.pad(ones, pads), kernel, stride) * window
-    return total / count
+    exact = padded * window / count
+    if gradient == "exact":
+        return exact
+    # The forward value of `exact`, the gradient of `padded` (1 / kernel^2 to every covered input).
+    return padded + (exact - padded).detach()

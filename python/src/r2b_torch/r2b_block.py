@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from .layers import BatchNorm, ForwardContext, Gate, LearnedScale, ParamStore, PReLU, QuantConv2d, QuantConvOptions
-from .padding import avg_pool_same
+from .padding import PoolGradient, avg_pool_same
 from .quantizers import ActivationQuantizer, WeightScale
 
 
@@ -69,9 +69,11 @@ class DownsampleShortcut(nn.Module):
         )
         self.conv = QuantConv2d(store, f"{name}.conv", options)
         self.bn = BatchNorm(store, f"{name}.bn", out_channels, bn_momentum, bn_epsilon)
+        # See avg_pool_same: "tfjs" reproduces tfjs's gradient of an overhanging pooling window.
+        self.pool_gradient: PoolGradient = "tfjs"
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
-        return self.bn(self.conv(avg_pool_same(x, 2, 2), ctx), ctx)
+        return self.bn(self.conv(avg_pool_same(x, 2, 2, self.pool_gradient), ctx), ctx)
 
 
 class HalfBinaryBlock(nn.Module):
@@ -142,10 +144,10 @@ class HalfBinaryBlock(nn.Module):
         conv_output = self.conv(normalised, ctx)
         scaled, gate = conv_output, None
         if self.gate is not None:
-            scaled, gate = self.gate(normalised, conv_output)
+            scaled, gate = self.gate(normalised, conv_output, ctx)
         elif self.scale is not None:
             scaled = self.scale(conv_output)
-        return self.prelu(scaled) + shortcut, gate
+        return self.prelu(scaled, ctx) + shortcut, gate
 
 
 class BinaryBlock(nn.Module):
