@@ -22,7 +22,8 @@ export class TensorBundle {
   add(name: string, shape: number[], data: ArrayLike<number>): void {
     if (this.names.has(name)) throw new Error(`bundle: duplicate ${name}`)
     const size = shape.reduce((a, b) => a * b, 1)
-    if (data.length !== size) throw new Error(`bundle: ${name} has ${data.length} values for shape [${shape}]`)
+    if (data.length !== size)
+      throw new Error(`bundle: ${name} has ${data.length} values for shape [${shape}]`)
     this.names.add(name)
     this.arrays.push({ name, shape, data: Float32Array.from(data) })
   }
@@ -44,7 +45,10 @@ export class TensorBundle {
 }
 
 /** Reads a bundle written by TensorBundle or by python/tests (same format). */
-export async function readBundle(dir: string, name: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+export async function readBundle(
+  dir: string,
+  name: string,
+): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const index = JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as Record<string, BundleEntry>
   const bytes = await readFile(join(dir, `${name}.bin`))
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))

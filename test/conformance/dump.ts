@@ -289,7 +289,10 @@ const NEAR = 1e-4
  * The kink sites of one pass (python/src/r2b_torch/kinks.py names them): for each, the flat indices (tfjs
  * layout) and values of the elements within NEAR of the kink, which the PyTorch side aligns to.
  */
-function kinkSites(model: ResNet18, taps: Map<string, tf.Tensor>): Map<string, { tensor: tf.Tensor; kink: number }> {
+function kinkSites(
+  model: ResNet18,
+  taps: Map<string, tf.Tensor>,
+): Map<string, { tensor: tf.Tensor; kink: number }> {
   const sites = new Map<string, { tensor: tf.Tensor; kink: number }>()
   const get = (name: string) => {
     const t = taps.get(name)
@@ -307,15 +310,22 @@ function kinkSites(model: ResNet18, taps: Map<string, tf.Tensor>): Map<string, {
       continue
     }
     for (const half of [`${point}a`, `${point}b`]) {
-      const convs = [`${half}.conv`, ...(b.downsample === 'binary' && taps.has(`${half}.shortcut.conv.pre`) ? [`${half}.shortcut.conv`] : [])]
+      const convs = [
+        `${half}.conv`,
+        ...(b.downsample === 'binary' && taps.has(`${half}.shortcut.conv.pre`)
+          ? [`${half}.shortcut.conv`]
+          : []),
+      ]
       if (b.activation === 'sign' || b.activation === 'approxsign') {
         for (const conv of convs) {
           sites.set(`${conv}.sign`, { tensor: get(`${conv}.pre`), kink: 0 })
-          if (b.activation === 'sign') sites.set(`${conv}.ste`, { tensor: get(`${conv}.pre`), kink: b.steClip })
+          if (b.activation === 'sign')
+            sites.set(`${conv}.ste`, { tensor: get(`${conv}.pre`), kink: b.steClip })
         }
       }
       sites.set(`${half}.prelu`, { tensor: get(`${half}.prelu.in`), kink: 0 })
-      if (b.scaling === 'gate') sites.set(`${half}.gate.relu`, { tensor: get(`${half}.gate.reduce.out`), kink: 0 })
+      if (b.scaling === 'gate')
+        sites.set(`${half}.gate.relu`, { tensor: get(`${half}.gate.reduce.out`), kink: 0 })
     }
   }
   return sites
@@ -403,7 +413,8 @@ async function dumpCase(
     add(bundle, `${prefix}/loss/att`, parts.attention)
     add(bundle, `${prefix}/loss/kd`, parts.distillation)
     add(bundle, `${prefix}/logits`, parts.logits)
-    for (const [variable, grad] of Object.entries(grads)) add(bundle, `${prefix}/grad/${localName.get(variable)}`, grad)
+    for (const [variable, grad] of Object.entries(grads))
+      add(bundle, `${prefix}/grad/${localName.get(variable)}`, grad)
     addKinks(bundle, prefix, student, taps)
     trainer.optimizer.apply(grads, MULTIPLIERS[s]!)
     applyBnUpdates(ctx)
@@ -475,7 +486,8 @@ async function dumpData(out: string): Promise<void> {
   for (const [setting, augment] of Object.entries(settings)) {
     for (const epoch of [0, 1]) {
       let i = 0
-      for await (const b of reader.trainBatches({ batchSize: 8, epoch, seed: 5, augment })) put(`train/${setting}/e${epoch}/b${i++}`, b)
+      for await (const b of reader.trainBatches({ batchSize: 8, epoch, seed: 5, augment }))
+        put(`train/${setting}/e${epoch}/b${i++}`, b)
     }
   }
   let i = 0
@@ -506,12 +518,22 @@ async function dumpRng(out: string): Promise<void> {
   const names = ['stem.conv', 'block_1a.conv', 'head.logits', 'block_8b.gate.expand']
   const rng = {
     mulberry32: draw(20, stream),
-    mixSeed: [mixSeed(0), mixSeed(1, 2), mixSeed(11, 1), mixSeed(5, 0, 1), mixSeed(5, 3, 2), mixSeed(4294967295, 7)],
+    mixSeed: [
+      mixSeed(0),
+      mixSeed(1, 2),
+      mixSeed(11, 1),
+      mixSeed(5, 0, 1),
+      mixSeed(5, 3, 2),
+      mixSeed(4294967295, 7),
+    ],
     permutation: Array.from(permutation(17, mulberry32(3))),
-    normal: draw(10, (() => {
-      const r = mulberry32(8)
-      return () => normal(r)
-    })()),
+    normal: draw(
+      10,
+      (() => {
+        const r = mulberry32(8)
+        return () => normal(r)
+      })(),
+    ),
     beta: [0.2, 0.4, 1.5].map((a) => {
       const r = mulberry32(9)
       return draw(10, () => beta(r, a, a))
@@ -539,7 +561,9 @@ async function main(): Promise<void> {
     join(out, 'meta.json'),
     `${JSON.stringify({ cases: CASES.map((c) => c.name), backend: report.backend, tfjs: tf.version.tfjs }, null, 2)}\n`,
   )
-  console.log(`conformance dump: ${CASES.length} cases on ${report.backend} in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${out}`)
+  console.log(
+    `conformance dump: ${CASES.length} cases on ${report.backend} in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${out}`,
+  )
 }
 
 main().catch((error: unknown) => {

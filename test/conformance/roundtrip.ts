@@ -47,8 +47,15 @@ async function roundtrip(dir: string): Promise<void> {
     put('train/logits', model.forward(images, forwardContext(true)).logits)
   })
   await out.write(dir, 'tfjs')
-  const meta = { stage: checkpoint.manifest.stage, epoch: checkpoint.manifest.epoch, step: checkpoint.manifest.step }
-  await writeCheckpointDir(join(dir, 'resaved'), await saveCheckpoint(model, meta, hasMoments ? optimizer : null))
+  const meta = {
+    stage: checkpoint.manifest.stage,
+    epoch: checkpoint.manifest.epoch,
+    step: checkpoint.manifest.step,
+  }
+  await writeCheckpointDir(
+    join(dir, 'resaved'),
+    await saveCheckpoint(model, meta, hasMoments ? optimizer : null),
+  )
   images.dispose()
   optimizer.dispose()
   model.dispose()
@@ -61,7 +68,8 @@ async function main(): Promise<void> {
     backend = args[1] ?? ''
     args.splice(0, 2)
   }
-  if (args.length === 0) throw new Error('usage: tsx test/conformance/roundtrip.ts [--backend wasm|cpu] <dir>...')
+  if (args.length === 0)
+    throw new Error('usage: tsx test/conformance/roundtrip.ts [--backend wasm|cpu] <dir>...')
   await initBackend(backend as BackendRequest)
   for (const dir of args) await roundtrip(resolve(dir))
 }
