@@ -36,11 +36,12 @@ def run_tsx(script: str, *args: str, timeout: float = 300) -> str:
         )
     if not (REPO / "node_modules").exists():
         pytest.fail(f"{REPO / 'node_modules'} is missing: run npm ci in the repository first", pytrace=False)
-    result = subprocess.run(
-        [npx, "tsx", script, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+    result = subprocess.run([npx, "tsx", script, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
-        pytest.fail(f"npx tsx {script} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False)
+        pytest.fail(
+            f"npx tsx {script} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
     return result.stdout
 
 

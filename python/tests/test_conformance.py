@@ -20,9 +20,9 @@ import torch
 from r2b_torch import layout as L
 from r2b_torch.attention import attention_loss, attention_map
 from r2b_torch.checkpoint import model_from_checkpoint, restore_checkpoint, save_checkpoint
+from r2b_torch.kinks import NEAR
 from r2b_torch.layers import apply_bn_updates, forward_context
 from r2b_torch.losses import cross_entropy, distillation_loss
-from r2b_torch.kinks import NEAR
 from r2b_torch.models import TRANSFER_POINTS
 from r2b_torch.optimizer import optimizer_for
 from r2b_torch.stage import stage_gradients, uses_teacher
@@ -59,7 +59,9 @@ def record_kinks(case: DumpCase, prefix: str, aligner, model) -> None:
     element) are recorded for the summary. Each must be a disagreement within rounding (this engine's value
     also within 1e-4 of the kink). Flips of zeros computed as noise (both values within ~1 ulp of the kink)
     are counted apart; the others must be few."""
-    assert aligner.visited == set(aligner.sites), f"{case.name} {prefix}: sites not visited: {set(aligner.sites) - aligner.visited}"
+    assert aligner.visited == set(aligner.sites), (
+        f"{case.name} {prefix}: sites not visited: {set(aligner.sites) - aligner.visited}"
+    )
     counts = FLIPS[case.name]
     counts[f"{prefix}.near"] = sum(aligner.near.values())
     counts[f"{prefix}.zero-flips"] = sum(aligner.zeros.values())
@@ -67,8 +69,12 @@ def record_kinks(case: DumpCase, prefix: str, aligner, model) -> None:
     for site, count in aligner.flips.items():
         if count:
             counts[f"{prefix}:{site}"] = count
-        assert aligner.margin[site] <= NEAR, f"{case.name} {prefix} {site}: a flip {aligner.margin[site]:.1e} from the kink"
-    assert counts[f"{prefix}.flips"] <= MAX_FLIPS, f"{case.name} {prefix}: {counts[f'{prefix}.flips']} kink flips ({aligner.flips})"
+        assert aligner.margin[site] <= NEAR, (
+            f"{case.name} {prefix} {site}: a flip {aligner.margin[site]:.1e} from the kink"
+        )
+    assert counts[f"{prefix}.flips"] <= MAX_FLIPS, (
+        f"{case.name} {prefix}: {counts[f'{prefix}.flips']} kink flips ({aligner.flips})"
+    )
 
 
 def teacher_model(dump, case: DumpCase):
@@ -105,7 +111,12 @@ def test_inference_matches(dump, name):
     for point, activations in zip(TRANSFER_POINTS, out.points):
         check_close("transfer points", f"{name} {point}", L.nhwc(activations), t[f"eval/point/{point}"])
         for form in ("paper", "larq"):
-            check_close(f"attention maps ({form})", f"{name} {point}", attention_map(activations, form), t[f"eval/map/{form}/{point}"])
+            check_close(
+                f"attention maps ({form})",
+                f"{name} {point}",
+                attention_map(activations, form),
+                t[f"eval/map/{form}/{point}"],
+            )
     tf_gates = case.names("eval/gate/")
     assert [block for block, _ in out.gates] == tf_gates
     for block, values in out.gates:
@@ -115,14 +126,29 @@ def test_inference_matches(dump, name):
 
     with torch.no_grad():
         check_close("loss: cross-entropy", f"{name} ce", cross_entropy(out.logits, labels), t["eval/loss/ce"])
-        check_close("loss: cross-entropy", f"{name} ce smoothed", cross_entropy(out.logits, labels, 0.2), t["eval/loss/ce_smooth"])
+        check_close(
+            "loss: cross-entropy",
+            f"{name} ce smoothed",
+            cross_entropy(out.logits, labels, 0.2),
+            t["eval/loss/ce_smooth"],
+        )
         teacher = teacher_model(dump, case)
         if teacher is not None:
             target = teacher(images, forward_context(False))
             for temperature, key in ((1.0, "kd_t1"), (2.5, "kd_t2.5")):
-                check_close("loss: distillation", f"{name} {key}", distillation_loss(out.logits, target.logits, temperature), t[f"eval/loss/{key}"])
+                check_close(
+                    "loss: distillation",
+                    f"{name} {key}",
+                    distillation_loss(out.logits, target.logits, temperature),
+                    t[f"eval/loss/{key}"],
+                )
             for form in ("paper", "larq"):
-                check_close(f"loss: attention ({form})", f"{name} att", attention_loss(out.points, target.points, form), t[f"eval/loss/att_{form}"])
+                check_close(
+                    f"loss: attention ({form})",
+                    f"{name} att",
+                    attention_loss(out.points, target.points, form),
+                    t[f"eval/loss/att_{form}"],
+                )
 
 
 # A gradient tensor whose tfjs values all lie below this fraction of the step's largest gradient is a null
@@ -162,7 +188,10 @@ def check_within(kind: str, where: str, actual, expected, tolerance) -> None:
     excess = np.abs(a - e) - tolerance
     if (excess > 0).any():
         i = np.unravel_index(int(np.argmax(excess)), e.shape)
-        raise AssertionError(f"{where}: {int((excess > 0).sum())} values beyond tolerance; worst {tuple(map(int, i))}: torch {a[i]} vs tfjs {e[i]} (tolerance {tolerance[i]:.3e})")
+        raise AssertionError(
+            f"{where}: {int((excess > 0).sum())} values beyond tolerance; worst {tuple(map(int, i))}: "
+            f"torch {a[i]} vs tfjs {e[i]} (tolerance {tolerance[i]:.3e})"
+        )
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -188,7 +217,12 @@ def test_training_steps_match(dump, name):
         grads, parts = stage_gradients(model, spec, images, labels, teacher, ctx)
         record_kinks(case, prefix, aligner, model)
         check_close("logits (training)", f"{where} logits", parts.logits, t[f"{prefix}/logits"])
-        for key, value in (("total", parts.total), ("ce", parts.cross_entropy), ("att", parts.attention), ("kd", parts.distillation)):
+        for key, value in (
+            ("total", parts.total),
+            ("ce", parts.cross_entropy),
+            ("att", parts.attention),
+            ("kd", parts.distillation),
+        ):
             check_close(f"loss: step {key}", f"{where} {key}", value, t[f"{prefix}/loss/{key}"])
 
         # Gradients, in tfjs layout.
@@ -217,7 +251,10 @@ def test_training_steps_match(dump, name):
 
         # The optimiser alone: tfjs's own gradients from tfjs's checkpoint give tfjs's next checkpoint.
         restore_checkpoint(model, before, optimizer)
-        optimizer.apply({n: L.from_tf(torch.from_numpy(g.copy()), model.store.weights[n].layout) for n, g in theirs.items()}, multiplier)
+        optimizer.apply(
+            {n: L.from_tf(torch.from_numpy(g.copy()), model.store.weights[n].layout) for n, g in theirs.items()},
+            multiplier,
+        )
         isolated = save_checkpoint(model, name, 0, optimizer=optimizer)
         for key, entry in isolated.entries().items():
             if entry["group"] == "state":
@@ -251,10 +288,18 @@ def test_training_steps_match(dump, name):
                 tolerance = own + adam_step_tolerance(g, dg, m0, v0, o, s + 1, multiplier)
                 check_within(f"weights after step{suffix}", f"{where} {key}", value, reference, tolerance)
             elif tensor_name.startswith("m/"):
-                check_within(f"moments after step{suffix}", f"{where} {key}", value, reference, own + (1 - o.beta1) * dg)
+                check_within(
+                    f"moments after step{suffix}", f"{where} {key}", value, reference, own + (1 - o.beta1) * dg
+                )
             else:
                 g64 = np.abs(g.astype(np.float64))
-                check_within(f"moments after step{suffix}", f"{where} {key}", value, reference, own + (1 - o.beta2) * (2 * g64 * dg + dg * dg))
+                check_within(
+                    f"moments after step{suffix}",
+                    f"{where} {key}",
+                    value,
+                    reference,
+                    own + (1 - o.beta2) * (2 * g64 * dg + dg * dg),
+                )
         for tensor_name in model.store.binary_kernels:
             if case.config.model.latent_clip:
                 latent = expected.array(wanted[f"weights:{tensor_name}"])

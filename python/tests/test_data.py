@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from r2b_torch import rng
-from r2b_torch.config import AugmentSpec, from_json, ScheduleSpec
+from r2b_torch.config import AugmentSpec, ScheduleSpec, from_json
 from r2b_torch.data import DatasetReader, open_dataset, write_dataset
 from r2b_torch.schedule import schedule_multiplier
 from support import read_bundle
@@ -24,7 +24,14 @@ def values(dump):
 def test_generators_match_random_ts(values):
     stream = rng.mulberry32(12345)
     assert [stream() for _ in range(20)] == values["mulberry32"]
-    assert [rng.mix_seed(0), rng.mix_seed(1, 2), rng.mix_seed(11, 1), rng.mix_seed(5, 0, 1), rng.mix_seed(5, 3, 2), rng.mix_seed(4294967295, 7)] == values["mixSeed"]
+    assert [
+        rng.mix_seed(0),
+        rng.mix_seed(1, 2),
+        rng.mix_seed(11, 1),
+        rng.mix_seed(5, 0, 1),
+        rng.mix_seed(5, 3, 2),
+        rng.mix_seed(4294967295, 7),
+    ] == values["mixSeed"]
     assert rng.permutation(17, rng.mulberry32(3)).tolist() == values["permutation"]
     r = rng.mulberry32(8)
     assert [rng.normal(r) for _ in range(10)] == pytest.approx(values["normal"], rel=1e-15, abs=0)

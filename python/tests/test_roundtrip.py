@@ -23,7 +23,12 @@ from support import check_close, read_bundle, write_bundle
 
 MODELS = {
     "teacher-imagenet": ({"stem": "imagenet"}, {"architecture": "resnet"}, 28, 3),
-    "bnn-gate-cifar": ({"stem": "cifar", "binaryPadding": "one"}, {"activation": "sign", "weights": "sign", "scaling": "gate"}, 32, 3),
+    "bnn-gate-cifar": (
+        {"stem": "cifar", "binaryPadding": "one"},
+        {"activation": "sign", "weights": "sign", "scaling": "gate"},
+        32,
+        3,
+    ),
     "bnn-learned-bds": (
         {"stem": "cifar", "downsample": "binary", "weightScale": "learned", "binaryPadding": "zero"},
         {"activation": "sign", "weights": "sign", "scaling": "learned"},
@@ -59,7 +64,9 @@ def exported(tmp_path_factory):
         for _ in range(3):
             train_step(stage.student, stage.optimizer, stage.spec, images, labels, 1.0)
         directory = root / name
-        write_checkpoint_dir(directory / "checkpoint", save_checkpoint(stage.student, "s", 1, optimizer=stage.optimizer))
+        write_checkpoint_dir(
+            directory / "checkpoint", save_checkpoint(stage.student, "s", 1, optimizer=stage.optimizer)
+        )
         write_bundle(directory, "input", {"images": L.nhwc(images).numpy()})
         out[name] = (stage.student, images, directory)
     run_tsx("test/conformance/roundtrip.ts", *[str(d) for _, _, d in out.values()])
@@ -76,7 +83,12 @@ def test_tfjs_reproduces_a_torch_checkpoint(exported, name):
     check_close("round trip: logits (inference)", f"{name}", out.logits, theirs["eval/logits"])
     check_close("round trip: logits (training)", f"{name}", trained, theirs["train/logits"])
     for point, activations in zip(TRANSFER_POINTS, out.points):
-        check_close("round trip: attention maps", f"{name} {point}", attention_map(activations, "larq"), theirs[f"eval/map/{point}"])
+        check_close(
+            "round trip: attention maps",
+            f"{name} {point}",
+            attention_map(activations, "larq"),
+            theirs[f"eval/map/{point}"],
+        )
     assert [block for block, _ in out.gates] == [k[len("eval/gate/") :] for k in theirs if k.startswith("eval/gate/")]
     for block, values in out.gates:
         check_close("round trip: gates", f"{name} {block}", values, theirs[f"eval/gate/{block}"])

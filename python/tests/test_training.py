@@ -69,7 +69,9 @@ def train(stage, config, index, reader):
     per_epoch = steps_per_epoch(spec, reader.train_size)
     losses = []
     for epoch in range(spec.epochs):
-        for step, batch in enumerate(reader.train_batches(spec.batch_size, epoch, seed=mix_seed(config.seed, index), augment=spec.augment)):
+        for step, batch in enumerate(
+            reader.train_batches(spec.batch_size, epoch, seed=mix_seed(config.seed, index), augment=spec.augment)
+        ):
             images, labels = to_torch(batch)
             multiplier = schedule_multiplier(spec.schedule, epoch + step / per_epoch, spec.epochs)
             result = train_step(stage.student, stage.optimizer, spec, images, labels, multiplier, stage.teacher)
@@ -82,7 +84,7 @@ def test_teacher_then_binary_student_learn(store):
     config = parse_run_config(CONFIG)
     teacher = build_stage(config, 0)
     losses = train(teacher, config, 0, store)
-    first, last = np.mean([l.total for l in losses[:5]]), np.mean([l.total for l in losses[-5:]])
+    first, last = np.mean([step.total for step in losses[:5]]), np.mean([step.total for step in losses[-5:]])
     print(f"\nteacher: loss {first:.3f} -> {last:.3f} over {len(losses)} steps")
     assert len(losses) == 3 * (160 // 16)
     assert last < 0.6 * first
@@ -94,12 +96,12 @@ def test_teacher_then_binary_student_learn(store):
     student = build_stage(config, 1, teacher=teacher.student)
     before = sign_snapshot(student.student)
     losses = train(student, config, 1, store)
-    parts = {k: [getattr(l, k) for l in losses] for k in ("cross_entropy", "attention", "distillation", "total")}
+    parts = {k: [getattr(step, k) for step in losses] for k in ("cross_entropy", "attention", "distillation", "total")}
     for k, values in parts.items():
         print(f"student {k}: {np.mean(values[:5]):.4f} -> {np.mean(values[-5:]):.4f}")
     assert np.mean(parts["total"][-5:]) < 0.7 * np.mean(parts["total"][:5])
     assert np.mean(parts["attention"][-5:]) < np.mean(parts["attention"][:5])
-    assert all(l.attention > 0 and l.distillation > 0 for l in losses)
+    assert all(step.attention > 0 and step.distillation > 0 for step in losses)
     flips = flip_ratios(student.student, before)
     assert len(flips) == 16 and all(0 < r < 0.5 for r in flips.values())  # latent weights move, signs flip
     result = evaluate(student.student, (to_torch(b) for b in store.test_batches(32)), gate_subset=40)

@@ -228,7 +228,7 @@ function perturb(model: ResNet18, seed: number): void {
   }
 }
 
-/** The fixed batch of a group: standard normal images, labels cycling through the classes from a seed. */
+/** The fixed batch of a group: standard normal images and uniformly drawn labels, from one seed. */
 function fixedBatch(g: Group, seed: number): { images: tf.Tensor4D; labels: tf.Tensor2D } {
   const random = mulberry32(seed)
   const size = BATCH * g.inputSize * g.inputSize * g.channels
@@ -402,7 +402,6 @@ async function dumpCase(
 
   // Two optimiser steps, exactly as StageTrainer.step takes them, with the gradients kept.
   const localName = new Map([...student.store.weights].map(([name, v]) => [v.name, name]))
-  const checkpoints: Checkpoint[] = []
   for (let s = 0; s < MULTIPLIERS.length; s++) {
     const prefix = `train${s + 1}`
     const taps = new Map<string, tf.Tensor>()
@@ -420,7 +419,6 @@ async function dumpCase(
     applyBnUpdates(ctx)
     tf.dispose([...Object.values(grads), ...taps.values(), ...Object.values(parts)])
     const ckpt = await saveCheckpoint(student, { stage: c.name, epoch: 0, step: s + 1 }, trainer.optimizer)
-    checkpoints.push(ckpt)
     await writeCheckpointDir(join(dir, `ckpt${s + 1}`), ckpt)
   }
 

@@ -15,10 +15,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ class DatasetReader:
         self.lut = normalisation_table(self.manifest["stats"]["mean"], self.manifest["stats"]["std"])
         self._images: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
+        self._evaluation_order: np.ndarray | None = None
         for split in SPLITS:
             count = self.manifest["splits"][split]
             path = self.dir / images_file(split)
@@ -127,7 +128,7 @@ class DatasetReader:
 
     def evaluation_order(self) -> np.ndarray:
         """A seeded permutation of the test split, fixed for the dataset (not tied to a run's seed)."""
-        if not hasattr(self, "_evaluation_order"):
+        if self._evaluation_order is None:
             self._evaluation_order = permutation(self.size("test"), mulberry32(EVALUATION_ORDER_SEED))
         return self._evaluation_order
 

@@ -10,8 +10,9 @@ observe named intermediate tensors (tap). Activations are NCHW (see layout.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -35,7 +36,7 @@ Tap = Callable[[str, torch.Tensor], None]
 
 @dataclass
 class BnUpdate:
-    layer: "BatchNorm"
+    layer: BatchNorm
     mean: torch.Tensor
     variance: torch.Tensor
 
@@ -281,11 +282,7 @@ class Dense(nn.Module):
         self.units = units
         seed = store.seed_for(name)
         tf_shape = [in_units, units]
-        value = (
-            he_normal(tf_shape, in_units, seed)
-            if init == "he"
-            else glorot_normal(tf_shape, in_units, units, seed)
-        )
+        value = he_normal(tf_shape, in_units, seed) if init == "he" else glorot_normal(tf_shape, in_units, units, seed)
         store.weight(self, "kernel", f"{name}.kernel", L.from_tf(value, L.DENSE), L.DENSE, decay=True)
         self.has_bias = bias
         if bias:

@@ -6,8 +6,9 @@ teacher and a student can be matched point by point. Built from the ModelBuild J
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -68,7 +69,7 @@ class ModelBuild:
     seed: int
 
     @staticmethod
-    def from_json(data: dict[str, Any]) -> "ModelBuild":
+    def from_json(data: dict[str, Any]) -> ModelBuild:
         missing = [k for k in _BUILD_KEYS if k not in data]
         if missing:
             raise ValueError(f"model build lacks {', '.join(missing)}")
@@ -208,7 +209,9 @@ class ResNet18(nn.Module):
         widths = stage_widths(b.width)
         first = widths[0]
         imagenet = b.stem == "imagenet"
-        self.stem_conv = _real_conv(store, "stem.conv", b.channels, first, 7 if imagenet else 3, 2 if imagenet else 1, b.ste_clip)
+        self.stem_conv = _real_conv(
+            store, "stem.conv", b.channels, first, 7 if imagenet else 3, 2 if imagenet else 1, b.ste_clip
+        )
         self.stem_bn = BatchNorm(store, "stem.bn", first, b.bn_momentum, b.bn_epsilon)
         size = math.ceil(math.ceil(b.input_size / 2) / 2) if imagenet else b.input_size
         options = BinaryBlockOptions(

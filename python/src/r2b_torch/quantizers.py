@@ -78,9 +78,7 @@ def is_binary_activation(kind: ActivationQuantizer) -> bool:
     return kind in ("sign", "approxsign")
 
 
-def quantize_weights(
-    latent: torch.Tensor, scale: WeightScale, learned: torch.Tensor | None = None
-) -> torch.Tensor:
+def quantize_weights(latent: torch.Tensor, scale: WeightScale, learned: torch.Tensor | None = None) -> torch.Tensor:
     """Binary weights from latent real weights [out, in, kh, kw]: sign with the STE (clip 1), optionally times a
     per-output-channel scale: XNOR-Net's mean |w| over (in, kh, kw), or a learned vector [out]."""
     binary = ste_sign(latent, 1.0)

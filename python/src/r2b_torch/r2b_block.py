@@ -109,7 +109,9 @@ class HalfBinaryBlock(nn.Module):
                 ste_clip=o.ste_clip,
             ),
         )
-        self.gate = Gate(store, f"{name}.gate", in_channels, out_channels, o.gate_reduction) if o.scaling == "gate" else None
+        self.gate = (
+            Gate(store, f"{name}.gate", in_channels, out_channels, o.gate_reduction) if o.scaling == "gate" else None
+        )
         self.scale = (
             LearnedScale(store, f"{name}.scale", output_size, output_size, out_channels)
             if o.scaling == "learned"

@@ -8,8 +8,8 @@ what it likes. Images are NCHW tensors, labels [N, classes] target distributions
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import torch
 
@@ -26,9 +26,7 @@ from .rng import mix_seed
 
 def uses_teacher(spec: StageSpec) -> bool:
     """Whether a stage's losses need its teacher."""
-    return spec.teacher != "none" and (
-        spec.losses.attention.weight > 0 or spec.losses.distillation.weight > 0
-    )
+    return spec.teacher != "none" and (spec.losses.attention.weight > 0 or spec.losses.distillation.weight > 0)
 
 
 @dataclass
@@ -83,7 +81,9 @@ class StepTensors:
     logits: torch.Tensor
 
 
-def stage_loss(spec: StageSpec, out: ForwardResult, labels: torch.Tensor, teacher: TeacherOutputs | None) -> StepTensors:
+def stage_loss(
+    spec: StageSpec, out: ForwardResult, labels: torch.Tensor, teacher: TeacherOutputs | None
+) -> StepTensors:
     """The stage's weighted loss and its unweighted components."""
     losses = spec.losses
     zero = out.logits.new_zeros(())
@@ -192,9 +192,7 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(
-    model: ResNet18, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], gate_subset: int = 0
-) -> Evaluation:
+def evaluate(model: ResNet18, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], gate_subset: int = 0) -> Evaluation:
     """Top-1/top-5 and mean cross-entropy over (images, labels) batches in inference mode, plus the gates'
     mean over the first `gate_subset` images (taken in whole batches, as stage.ts does)."""
     count = top1 = top5 = 0
@@ -219,7 +217,9 @@ def evaluate(
 
 
 @torch.no_grad()
-def probe_snapshot(model: ResNet18, images: torch.Tensor, form: str) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
+def probe_snapshot(
+    model: ResNet18, images: torch.Tensor, form: str
+) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
     """Normalised attention maps [P, H, W] at every transfer point and gate values [P, C] per gated block."""
     out = model(images, forward_context(False))
     maps = [attention_map(p, form).reshape(p.shape[0], p.shape[2], p.shape[3]) for p in out.points]
