@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from support import AGREEMENT, FLIPS, NULLS, REPO
+from support import AGREEMENT, FLIPS, NULLS, PROPAGATED, REPO
 
 # One thread: on the 2-core machines here, torch's two OpenMP threads spin against any other load (a parallel
 # test suite, node) and ran this suite 10x slower; one thread is as fast on a quiet machine. R2B_TORCH_THREADS
@@ -67,6 +67,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
         for kind in sorted(AGREEMENT):
             error, where = AGREEMENT[kind]
             terminalreporter.write_line(f"{kind:<28} {error:.2e}   worst: {where}")
+    if PROPAGATED:
+        terminalreporter.section("end-to-end steps: elements beyond the plain 1e-4 rule (within the propagated one)")
+        for kind, (beyond, total) in sorted(PROPAGATED.items()):
+            terminalreporter.write_line(f"{kind:<40} {beyond} of {total}")
     if FLIPS:
         terminalreporter.section("kink flips per pass: flips + zero-noise flips (z) / elements tfjs listed near a kink")
         for case in sorted(FLIPS):

@@ -28,6 +28,9 @@ ATOL_SCALE = 1e-4
 AGREEMENT: dict[str, tuple[float, str]] = {}
 # Kink flips (kinks.py) per case and pass: `<pass>.flips`, `<pass>.near` (elements tfjs listed), per site.
 FLIPS: dict[str, dict[str, int]] = defaultdict(dict)
+# End-to-end post-step values: (elements beyond the plain 1e-4 rule but within the tolerance propagated from
+# the gradient tolerance through Adam, elements compared), per kind.
+PROPAGATED: dict[str, tuple[int, int]] = {}
 # Null-gradient tensors per case and step (mathematically zero gradients, computed as rounding noise).
 NULLS: dict[str, list[str]] = {}
 

@@ -44,13 +44,14 @@ class BnUpdate:
 @dataclass
 class ForwardContext:
     training: bool
-    """Batch statistics of a training pass, applied to the moving statistics once the step is done."""
+    """A training pass: batch statistics in BN, and their updates collected."""
     bn_updates: list[BnUpdate] = field(default_factory=list)
+    """Batch statistics of a training pass, applied to the moving statistics once the step is done."""
+    tap: Tap | None = None
     """Sees named intermediate tensors (NCHW): `<conv>.pre` (before the quantizer), `<conv>.input`,
     `<conv>.kernel` ([out, in, kh, kw]), `<conv>.output`."""
-    tap: Tap | None = None
-    """Cross-engine conformance only: takes another engine's side at the kinks it listed (kinks.py)."""
     align: KinkAligner | None = None
+    """Cross-engine conformance only: takes another engine's side at the kinks it listed (kinks.py)."""
 
 
 def forward_context(training: bool, tap: Tap | None = None, align: KinkAligner | None = None) -> ForwardContext:

@@ -136,10 +136,10 @@ def stage_widths(width: float) -> list[int]:
 @dataclass
 class ForwardResult:
     logits: torch.Tensor
-    """Outputs of the 8 blocks (NCHW), in TRANSFER_POINTS order."""
     points: list[torch.Tensor]
-    """Gate values per gated half block: (half-block name, [N, C_out])."""
+    """Outputs of the 8 blocks (NCHW), in TRANSFER_POINTS order."""
     gates: list[tuple[str, torch.Tensor]]
+    """Gate values per gated half block: (half-block name, [N, C_out])."""
 
 
 def _real_conv(store: ParamStore, name: str, cin: int, cout: int, k: int, s: int, ste_clip: float) -> QuantConv2d:

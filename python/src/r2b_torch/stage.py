@@ -186,8 +186,8 @@ class Accuracy:
 @dataclass
 class Evaluation:
     accuracy: Accuracy
-    """Mean gate values per half block over the first `gate_images` test images."""
     gate_means: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Mean gate values per half block over the first `gate_images` test images."""
     gate_images: int = 0
 
 
