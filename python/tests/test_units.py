@@ -159,7 +159,7 @@ def test_checkpoint_folder_refuses_corruption(tmp_path):
     model = ResNet18(model_build(config(), config().stages[0].student))
     manifest = write_checkpoint_dir(tmp_path / "e1", save_checkpoint(model, "s", 1))
     assert manifest["bytes"] == sum(int(np.prod(t["shape"])) for t in manifest["tensors"]) * 4
-    assert read_checkpoint_dir(tmp_path / "e1").manifest["epoch"] == 1
+    assert read_checkpoint_dir(tmp_path / "e1").epochs_completed == 1
     data = bytearray((tmp_path / "e1" / "data.bin").read_bytes())
     data[10] ^= 1
     (tmp_path / "e1" / "data.bin").write_bytes(bytes(data))

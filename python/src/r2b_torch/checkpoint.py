@@ -4,8 +4,14 @@ A checkpoint is a JSON manifest and one little-endian float32 buffer. The manife
 {name, group, shape, offset}: group `weights` (trainable), `state` (BN moving statistics) or `optimizer`
 (`m/<name>` then `v/<name>`, Adam's moments); names are the tfjs ParamStore's local names, shapes and values
 in tfjs's layout (layout.py converts), offsets count float32 elements. `model` is the ModelBuild JSON and
-`step` the optimiser's step count. On disk (the run store) a checkpoint is a folder with `data.bin` and
-`manifest.json`, the latter with `sha256` (hex, of data.bin) and `bytes` added.
+`step` the optimiser's step count. On disk a checkpoint is a folder with `data.bin` and `manifest.json`, the
+latter with `sha256` (hex, of data.bin) and `bytes` added; run folders keep them as
+`checkpoints/<stage>/e<epochsCompleted>/` (runfolder.py writes those, with the temp-and-rename protocol of
+docs/run-format.md).
+
+Manifest versions: 2 (docs/run-format.md, what this engine writes into run folders) counts the epochs done as
+`epochsCompleted`; 1 (the tfjs engine before format 2) as `epoch`. Both are read; `epochs_completed` gives
+the count of either.
 
 Tensors are written in the tfjs engine's order (weights and state in creation order, then the moments), so a
 model saved by either engine gives the same bytes.
@@ -16,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +32,21 @@ import numpy as np
 import torch
 
 from . import layout as L
+from .fsio import fsync_dir, json_text, write_file_synced
 from .models import ModelBuild, ResNet18
 from .optimizer import AdamW
+
+
+MANIFEST_VERSIONS = (1, 2)
+
+
+def manifest_epochs(manifest: dict[str, Any]) -> int:
+    """Epochs completed when a checkpoint was taken: `epochsCompleted` (version 2) or `epoch` (version 1)."""
+    key = "epoch" if manifest.get("version") == 1 else "epochsCompleted"
+    value = manifest.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"checkpoint manifest (version {manifest.get('version')}) has no valid {key}")
+    return value
 
 
 @dataclass
@@ -38,6 +58,10 @@ class Checkpoint:
     def entries(self) -> dict[str, dict[str, Any]]:
         return {f"{t['group']}:{t['name']}": t for t in self.manifest["tensors"]}
 
+    @property
+    def epochs_completed(self) -> int:
+        return manifest_epochs(self.manifest)
+
     def array(self, entry: dict[str, Any]) -> np.ndarray:
         """A tensor's values in tfjs layout (a view into the buffer)."""
         size = int(np.prod(entry["shape"], dtype=np.int64))
@@ -48,9 +72,17 @@ class Checkpoint:
 
 
 def save_checkpoint(
-    model: ResNet18, stage: str, epoch: int, step: int = 0, optimizer: AdamW | None = None
+    model: ResNet18,
+    stage: str,
+    epochs_completed: int,
+    step: int = 0,
+    optimizer: AdamW | None = None,
+    version: int = 2,
 ) -> Checkpoint:
-    """Weights, BN statistics and (optionally) the optimiser's moments of a model."""
+    """Weights, BN statistics and (optionally) the optimiser's moments of a model. `version` 1 writes the
+    format-1 manifest (`epoch`), for comparisons with writers of that format; run folders take version 2."""
+    if version not in MANIFEST_VERSIONS:
+        raise ValueError(f"checkpoint manifest version {version}")
     arrays: list[np.ndarray] = []
     tensors: list[dict[str, Any]] = []
     offset = 0
@@ -74,9 +106,9 @@ def save_checkpoint(
     data = np.concatenate(arrays).astype("<f4") if arrays else np.zeros(0, dtype="<f4")
     manifest = {
         "format": "r2b-checkpoint",
-        "version": 1,
+        "version": version,
         "stage": stage,
-        "epoch": epoch,
+        ("epoch" if version == 1 else "epochsCompleted"): epochs_completed,
         "step": optimizer.step if optimizer is not None else step,
         "model": model.build.to_json(),
         "tensors": tensors,
@@ -99,6 +131,8 @@ def restore_checkpoint(model: ResNet18, checkpoint: Checkpoint, optimizer: AdamW
     the same way. Every tensor of the model must be present with the same (tfjs) shape."""
     if checkpoint.manifest.get("format") != "r2b-checkpoint":
         raise ValueError("not an r2b checkpoint")
+    if checkpoint.manifest.get("version") not in MANIFEST_VERSIONS:
+        raise ValueError(f"checkpoint manifest version {checkpoint.manifest.get('version')!r} is not 1 or 2")
     entries = checkpoint.entries()
     for name, entry in model.store.entries():
         value = _read(checkpoint, entries, f"{entry.group}:{name}", entry.tf_shape)
@@ -139,36 +173,77 @@ def copy_matching_weights(source: ResNet18, target: ResNet18) -> list[str]:
     return missing
 
 
+def payload_problems(manifest: dict[str, Any], byte_length: int) -> list[str]:
+    """Problems of a payload against its manifest (whole float32 values, every tensor inside), as
+    shared/checkpoint.ts payloadProblems; empty when it fits."""
+    if byte_length % 4:
+        return [f"the payload is {byte_length} bytes, not whole float32 values"]
+    floats = byte_length // 4
+    problems = []
+    for t in manifest.get("tensors", []):
+        if t["offset"] + int(np.prod(t["shape"], dtype=np.int64)) > floats:
+            problems.append(f"tensor {t['name']} reaches beyond the payload's {floats} values")
+    return problems
+
+
 def write_checkpoint_dir(directory: str | Path, checkpoint: Checkpoint) -> dict[str, Any]:
-    """Writes `data.bin` and `manifest.json` (with sha256 and bytes) as the run store does, the folder renamed
-    into place whole. Returns the manifest written."""
+    """Writes `data.bin` and `manifest.json` (with sha256 and bytes) into `<directory>.<hex>.tmp`, each flushed
+    to disk, then renames that folder over `directory` (docs/run-format.md, Checkpoints). Returns the manifest
+    written."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     data = np.ascontiguousarray(checkpoint.data, dtype="<f4").tobytes()
     digest = hashlib.sha256(data).hexdigest()
     manifest = {**checkpoint.manifest, "sha256": digest, "bytes": len(data)}
-    temp = Path(tempfile.mkdtemp(prefix=f"{directory.name}.", suffix=".tmp", dir=directory.parent))
-    (temp / "data.bin").write_bytes(data)
-    (temp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if directory.exists():
-        for child in directory.iterdir():
-            child.unlink()
-        directory.rmdir()
-    os.replace(temp, directory)
+    temp = directory.parent / f"{directory.name}.{secrets.token_hex(4)}.tmp"
+    temp.mkdir()
+    try:
+        write_file_synced(temp / "data.bin", data)
+        write_file_synced(temp / "manifest.json", json_text(manifest, indent=2) + "\n")
+        fsync_dir(temp)
+        before_rename(temp)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(temp, directory)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    fsync_dir(directory.parent)
     return manifest
 
 
-def read_checkpoint_dir(directory: str | Path, sha256: str | None = None) -> Checkpoint:
-    """Reads a checkpoint folder; verifies data.bin against `sha256` (the run log's) or, without it, against
-    the manifest's own checksum when present. A mismatch is refused."""
+def before_rename(temp: Path) -> None:
+    """Called with the complete temp folder just before it is renamed into place (fault injection in tests)."""
+
+
+def read_checkpoint_dir(directory: str | Path, sha256: str | None = None, size: int | None = None) -> Checkpoint:
+    """Reads a checkpoint folder. data.bin must match the manifest's own `sha256` and `bytes` when present, and
+    `sha256` and `size` (the run log's) when given, and hold every tensor the manifest lists; anything else is
+    refused with a message that names the folder."""
     directory = Path(directory)
-    raw = (directory / "data.bin").read_bytes()
-    manifest = json.loads((directory / "manifest.json").read_text())
-    expected = sha256 or manifest.get("sha256")
-    if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
-        raise ValueError(f"checkpoint {directory} is corrupted (checksum mismatch): refusing to load it")
-    if "bytes" in manifest and manifest["bytes"] != len(raw):
-        raise ValueError(f"checkpoint {directory}: {len(raw)} bytes, the manifest says {manifest['bytes']}")
+    try:
+        raw = (directory / "data.bin").read_bytes()
+        text = (directory / "manifest.json").read_text()
+    except OSError as error:
+        raise ValueError(f"checkpoint {directory} is missing or unreadable ({error.strerror})") from None
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"checkpoint {directory}: manifest.json is not valid JSON (truncated or edited?)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "r2b-checkpoint":
+        raise ValueError(f"checkpoint {directory}: manifest.json is not an r2b checkpoint manifest")
+    digest = hashlib.sha256(raw).hexdigest()
+    for expected in (sha256, manifest.get("sha256")):
+        if expected is not None and digest != expected:
+            raise ValueError(
+                f"checkpoint {directory} is corrupted (checksum mismatch in {directory / 'data.bin'}): refusing to load it"
+            )
+    for expected in (size, manifest.get("bytes")):
+        if expected is not None and expected != len(raw):
+            raise ValueError(f"checkpoint {directory}: data.bin is {len(raw)} bytes, {expected} expected")
+    problems = payload_problems(manifest, len(raw))
+    if problems:
+        raise ValueError(f"checkpoint {directory}: {problems[0]}")
     manifest.pop("sha256", None)
     manifest.pop("bytes", None)
     return Checkpoint(manifest, np.frombuffer(raw, dtype="<f4").copy())

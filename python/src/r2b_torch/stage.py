@@ -44,14 +44,17 @@ def build_stage(
     stage_index: int,
     teacher: ResNet18 | None = None,
     init: ResNet18 | None = None,
+    device: torch.device | str | None = None,
 ) -> Stage:
     """The student of stage `stage_index` (seeded mixSeed(config.seed, stage_index)), initialised from `init`
-    where names and shapes match, with its optimiser (StageTrainer's constructor)."""
+    where names and shapes match, on `device`, with its optimiser (StageTrainer's constructor)."""
     spec = config.stages[stage_index]
     needs = uses_teacher(spec)
     if needs and teacher is None:
         raise ValueError(f"stage {spec.name} needs its teacher ({spec.teacher})")
     student = ResNet18(model_build(config, spec.student, mix_seed(config.seed, stage_index)))
+    if device is not None:
+        student.to(device)
     if init is not None:
         copy_matching_weights(init, student)
     optimizer = optimizer_for(student, spec.optimizer, config.model.latent_clip)
