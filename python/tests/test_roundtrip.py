@@ -100,6 +100,7 @@ def test_tfjs_saves_the_same_checkpoint_back(exported, name):
     ours = json.loads((directory / "checkpoint" / "manifest.json").read_text())
     again = json.loads((directory / "resaved" / "manifest.json").read_text())
     assert ours["version"] == 2 and ours["epochsCompleted"] == 1
+
     # The tfjs engine writes the manifest version it knows (format 1 names the count `epoch`): the rest is equal.
     def same(m):
         return {k: v for k, v in m.items() if k not in ("version", "epoch", "epochsCompleted")}

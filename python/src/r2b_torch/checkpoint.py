@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ from . import layout as L
 from .fsio import fsync_dir, json_text, write_file_synced
 from .models import ModelBuild, ResNet18
 from .optimizer import AdamW
-
 
 MANIFEST_VERSIONS = (1, 2)
 
@@ -186,7 +186,9 @@ def payload_problems(manifest: dict[str, Any], byte_length: int) -> list[str]:
     return problems
 
 
-def write_checkpoint_dir(directory: str | Path, checkpoint: Checkpoint) -> dict[str, Any]:
+def write_checkpoint_dir(
+    directory: str | Path, checkpoint: Checkpoint, before_rename: Callable[[Path], None] | None = None
+) -> dict[str, Any]:
     """Writes `data.bin` and `manifest.json` (with sha256 and bytes) into `<directory>.<hex>.tmp`, each flushed
     to disk, then renames that folder over `directory` (docs/run-format.md, Checkpoints). Returns the manifest
     written."""
@@ -201,7 +203,8 @@ def write_checkpoint_dir(directory: str | Path, checkpoint: Checkpoint) -> dict[
         write_file_synced(temp / "data.bin", data)
         write_file_synced(temp / "manifest.json", json_text(manifest, indent=2) + "\n")
         fsync_dir(temp)
-        before_rename(temp)
+        if before_rename is not None:
+            before_rename(temp)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(temp, directory)
@@ -210,10 +213,6 @@ def write_checkpoint_dir(directory: str | Path, checkpoint: Checkpoint) -> dict[
         raise
     fsync_dir(directory.parent)
     return manifest
-
-
-def before_rename(temp: Path) -> None:
-    """Called with the complete temp folder just before it is renamed into place (fault injection in tests)."""
 
 
 def read_checkpoint_dir(directory: str | Path, sha256: str | None = None, size: int | None = None) -> Checkpoint:
@@ -236,7 +235,8 @@ def read_checkpoint_dir(directory: str | Path, sha256: str | None = None, size: 
     for expected in (sha256, manifest.get("sha256")):
         if expected is not None and digest != expected:
             raise ValueError(
-                f"checkpoint {directory} is corrupted (checksum mismatch in {directory / 'data.bin'}): refusing to load it"
+                f"checkpoint {directory} is corrupted (checksum mismatch in {directory / 'data.bin'}): "
+                "refusing to load it"
             )
     for expected in (size, manifest.get("bytes")):
         if expected is not None and expected != len(raw):

@@ -64,11 +64,13 @@ def write_file_synced(path: str | Path, data: bytes | str) -> None:
 
 
 def json_text(value: Any, indent: int | None = None) -> str:
-    """JSON as the TypeScript side writes it: no NaN or Infinity (they are refused), UTF-8 kept."""
-    return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False)
+    """JSON as JSON.stringify writes it (compact, or indented): no NaN or Infinity (refused), UTF-8 kept."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False)
 
 
 def json_line(value: Any) -> str:
+    """One jsonl line: compact JSON and its newline."""
     return json_text(value) + "\n"
 
 

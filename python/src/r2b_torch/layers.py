@@ -198,9 +198,7 @@ class BatchNorm(nn.Module):
                 variance = (invstd.square().reciprocal() - self.epsilon).clamp_min(0.0)
             ctx.bn_updates.append(BnUpdate(self, mean.detach(), variance))
             return out
-        return F.batch_norm(
-            x, self.moving_mean, self.moving_variance, self.gamma, self.beta, False, 0.0, self.epsilon
-        )
+        return F.batch_norm(x, self.moving_mean, self.moving_variance, self.gamma, self.beta, False, 0.0, self.epsilon)
 
 
 @dataclass(frozen=True)

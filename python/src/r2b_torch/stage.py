@@ -2,26 +2,33 @@
 stage has a teacher, on the teacher's attention maps and logits. The teacher runs in inference mode without
 autograd: no gradient reaches it and its BN statistics stay where they are.
 
-No files, no records: a runner drives `train_step` over batches, calls `evaluate` at epoch ends and writes
-what it likes. Images are NCHW tensors, labels [N, classes] target distributions.
+`train_step` and `evaluate` are the pieces; `run_stage` drives them over a dataset as runStage does and yields
+plain records (no files: pipeline.py chains stages, runner.py writes the run folder). Images are NCHW tensors,
+labels [N, classes] target distributions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 
 from .attention import attention_loss, attention_map
-from .checkpoint import copy_matching_weights
+from .checkpoint import Checkpoint, copy_matching_weights, restore_checkpoint, save_checkpoint
 from .config import RunConfig, StageSpec
+from .data import to_torch
 from .layers import ForwardContext, apply_bn_updates, forward_context
 from .losses import cross_entropy, distillation_loss, top_k_correct
-from .models import ForwardResult, ResNet18, model_build
+from .models import TRANSFER_POINTS, ForwardResult, ResNet18, model_build
 from .optimizer import AdamW, optimizer_for
 from .quantizers import sign_plus_one
 from .rng import mix_seed
+from .schedule import schedule_multiplier
 
 
 def uses_teacher(spec: StageSpec) -> bool:
@@ -242,3 +249,182 @@ def flip_ratios(model: ResNet18, before: dict[str, torch.Tensor]) -> dict[str, f
         layer: float((before[layer] != sign_plus_one(kernel)).float().mean())
         for layer, kernel in model.binary_layer_kernels()
     }
+
+
+class StopSignal:
+    """How a driver stops a stage from outside: `aborted` ends it at the next step boundary (the epoch in
+    progress is not committed; the last checkpoint stays the resume point). `abandon_epoch` also drops an
+    epoch whose last step has already run (a loss that stopped being finite must not be checkpointed)."""
+
+    def __init__(self) -> None:
+        self.aborted = False
+        self.abandon_epoch = False
+
+
+def _accuracy(a: Accuracy) -> dict[str, float]:
+    return {"top1": a.top1, "top5": a.top5, "loss": a.loss}
+
+
+def run_stage(
+    config: RunConfig,
+    stage_index: int,
+    data,
+    teacher: ResNet18 | None = None,
+    init: ResNet18 | None = None,
+    resume: Checkpoint | None = None,
+    signal: StopSignal | None = None,
+    device: torch.device | str = "cpu",
+) -> Iterator[dict[str, Any]]:
+    """Trains one stage and yields its records (stage.ts runStage), returning the trained student.
+
+    `data` is a DatasetReader (train_batches, test_batches, test_images, train_size, test_size). Records are
+    plain dicts in the run format's field names: the light ones (`stage-start`, `step`, `epoch`, `stage-end`)
+    are log lines as they are; `attention` and `gates` carry numpy arrays and `checkpoint` a Checkpoint, for
+    the run folder to store. A driver pauses the stage by not pulling, and stops it through `signal`.
+    """
+    device = torch.device(device)
+    stage = build_stage(config, stage_index, teacher=teacher, init=init, device=device)
+    spec, student = stage.spec, stage.student
+    per_epoch = steps_per_epoch(spec, data.train_size)
+    start_epoch = 0
+    if resume is not None:
+        restore_checkpoint(student, resume, stage.optimizer)
+        start_epoch = resume.epochs_completed
+    form = spec.losses.attention.form
+    probes = probe_indices(config.eval.probes, data.test_size)
+    probe_images = to_torch(data.test_images(probes), device)[0] if probes else None
+    started = time.perf_counter()
+    test: Accuracy | None = None
+    stopped = False
+    seed = mix_seed(config.seed, stage_index)
+
+    yield {
+        "kind": "stage-start",
+        "stage": spec.name,
+        "stageIndex": stage_index,
+        "epochs": spec.epochs,
+        "stepsPerEpoch": per_epoch,
+        "startEpoch": start_epoch,
+        "teacher": spec.teacher if stage.teacher is not None else None,
+    }
+
+    epoch = start_epoch
+    while epoch < spec.epochs and not stopped:
+        epoch_start = time.perf_counter()
+        signs = sign_snapshot(student)
+        seen = correct1 = correct5 = 0
+        loss_sum = 0.0
+        step = epoch * per_epoch
+        for batch in data.train_batches(spec.batch_size, epoch, seed=seed, augment=spec.augment, limit=per_epoch):
+            if signal is not None and signal.aborted:
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            multiplier = schedule_multiplier(spec.schedule, step / per_epoch, spec.epochs)
+            images, labels = to_torch(batch, device)
+            result = train_step(student, stage.optimizer, spec, images, labels, multiplier, stage.teacher)
+            n = result.images
+            seen += n
+            correct1 += result.top1
+            correct5 += result.top5
+            loss_sum += result.loss.total * n
+            elapsed = time.perf_counter() - t0
+            yield {
+                "kind": "step",
+                "stage": spec.name,
+                "epoch": epoch,
+                "step": step,
+                "loss": {
+                    "crossEntropy": result.loss.cross_entropy,
+                    "attention": result.loss.attention,
+                    "distillation": result.loss.distillation,
+                    "total": result.loss.total,
+                },
+                "learningRate": spec.optimizer.learning_rate * multiplier,
+                "imagesPerSecond": n / elapsed if elapsed > 0 else math.inf,
+            }
+            step += 1
+        if signal is not None and signal.abandon_epoch:
+            stopped = True
+        if stopped:
+            break
+
+        flips = flip_ratios(student, signs)
+        evaluation = evaluate(
+            student,
+            (to_torch(b, device) for b in data.test_batches(config.eval.batch_size, limit=config.data.test_limit)),
+            gate_subset=config.eval.gate_subset,
+        )
+        test = evaluation.accuracy
+        yield {
+            "kind": "epoch",
+            "stage": spec.name,
+            "epoch": epoch,
+            "train": {
+                "top1": correct1 / max(1, seen),
+                "top5": correct5 / max(1, seen),
+                "loss": loss_sum / max(1, seen),
+            },
+            "test": _accuracy(test),
+            "flipRatios": [{"layer": layer, "ratio": ratio} for layer, ratio in flips.items()],
+            "seconds": time.perf_counter() - epoch_start,
+        }
+
+        if probe_images is not None:
+            maps, gates = probe_snapshot(student, probe_images, form)
+            teacher_maps = probe_snapshot(stage.teacher, probe_images, form)[0] if stage.teacher is not None else None
+            yield {
+                "kind": "attention",
+                "stage": spec.name,
+                "epochsCompleted": epoch + 1,
+                "probes": probes,
+                "form": form,
+                "points": [
+                    {
+                        "point": point,
+                        "student": _numpy(maps[j]),
+                        "teacher": _numpy(teacher_maps[j]) if teacher_maps is not None else None,
+                    }
+                    for j, point in enumerate(TRANSFER_POINTS)
+                ],
+            }
+            if gates:
+                yield {
+                    "kind": "gates",
+                    "stage": spec.name,
+                    "epochsCompleted": epoch + 1,
+                    "probes": probes,
+                    "subset": evaluation.gate_images,
+                    "gates": [
+                        {
+                            "block": block,
+                            "mean": _numpy(evaluation.gate_means[block])
+                            if block in evaluation.gate_means
+                            else np.zeros(values.shape[1], dtype=np.float32),
+                            "perProbe": _numpy(values),
+                        }
+                        for block, values in gates
+                    ],
+                }
+
+        yield {
+            "kind": "checkpoint",
+            "stage": spec.name,
+            "epochsCompleted": epoch + 1,
+            "checkpoint": save_checkpoint(student, spec.name, epoch + 1, step, stage.optimizer),
+        }
+        epoch += 1
+
+    yield {
+        "kind": "stage-end",
+        "stage": spec.name,
+        "stageIndex": stage_index,
+        "test": _accuracy(test) if test is not None else None,
+        "seconds": time.perf_counter() - started,
+        "stopped": stopped,
+    }
+    return student
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
