@@ -157,8 +157,8 @@ def tiny_config(**sets: Any) -> dict[str, Any]:
     return config
 
 
-def new_run(home: Path, config: dict[str, Any], run_id: str = "run-1") -> RunFolder:
-    return create_run(home / "runs", config, run_id=run_id)
+def new_run(home: Path, config: dict[str, Any], run_id: str = "run-1", runs: str = "runs") -> RunFolder:
+    return create_run(home / runs, config, run_id=run_id)
 
 
 def engine(*args: str, env: dict[str, str] | None = None, timeout: float = 120, **popen) -> subprocess.Popen:
@@ -181,8 +181,8 @@ def run_engine(*args: str, env: dict[str, str] | None = None, timeout: float = 1
     return process.returncode, out, err
 
 
-def train_args(home: Path, run_id: str = "run-1", *extra: str) -> list[str]:
-    return ["train", "--run-dir", str(home / "runs" / run_id), "--data-home", str(home), "--threads", "1", *extra]
+def train_args(home: Path, run_id: str = "run-1", *extra: str, runs: str = "runs") -> list[str]:
+    return ["train", "--run-dir", str(home / runs / run_id), "--data-home", str(home), "--threads", "1", *extra]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

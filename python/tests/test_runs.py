@@ -465,11 +465,12 @@ def test_bad_input_fails_in_one_line_and_writes_nothing_half(home, reference):
             "the data.* settings must match dataset tiny (16×16×1, 4 classes)",
         ),
     ]
-    folders = {run_id: new_run(home, config, run_id) for run_id, config, _ in cases}
+    # Each in a runs folder of its own (its own training lock), so they can run side by side.
+    folders = {run_id: new_run(home, config, run_id, runs=f"runs-{run_id}") for run_id, config, _ in cases}
 
     # A corrupted checkpoint: refused before the log is rolled back or anything is appended.
-    shutil.copytree(reference.path, home / "runs" / "corrupt")
-    corrupt = RunFolder(home / "runs" / "corrupt")
+    shutil.copytree(reference.path, home / "runs-corrupt" / "corrupt")
+    corrupt = RunFolder(home / "runs-corrupt" / "corrupt")
     meta = json.loads(corrupt.run_file.read_text())
     meta.update(id="corrupt", status="stopped")
     corrupt.run_file.write_text(json.dumps(meta, indent=2) + "\n")
@@ -487,7 +488,7 @@ def test_bad_input_fails_in_one_line_and_writes_nothing_half(home, reference):
     before = {run_id: snapshot_of(folder) for run_id, folder in folders.items()}
     finished = snapshot_of(reference)
     results = run_all(
-        *[train_args(home, run_id) for run_id in folders],
+        *[train_args(home, run_id, runs=f"runs-{run_id}") for run_id in folders],
         train_args(home, "reference"),
         ["train", "--run-dir", str(home / "runs" / "nope"), "--threads", "1"],
         ["bench-step", "--width", "0", "--batch", "4"],
@@ -507,11 +508,14 @@ def test_bad_input_fails_in_one_line_and_writes_nothing_half(home, reference):
     one_line_failure(*results[5], 2, "--width must be positive")
 
     # A run another live process trains; a lock that is not what --lock-held-by says.
-    lock = home / "runs" / ".training.lock"
+    lock = home / "runs-mismatch" / ".training.lock"
     lock.write_text(json.dumps({"pid": os.getpid(), "what": "mismatch", "since": "2026-12-01T00:00:00.000Z"}))
     try:
         held = snapshot_of(folders["mismatch"])
-        busy, wrong = run_all(train_args(home, "mismatch"), train_args(home, "mismatch", "--lock-held-by", "1"))
+        busy, wrong = run_all(
+            train_args(home, "mismatch", runs="runs-mismatch"),
+            train_args(home, "mismatch", "--lock-held-by", "1", runs="runs-mismatch"),
+        )
         one_line_failure(*busy, 2, f"another workbench process (pid {os.getpid()}) is training run mismatch")
         one_line_failure(*wrong, 2, f"the training lock is held by pid {os.getpid()} for run mismatch, not by pid 1")
         assert snapshot_of(folders["mismatch"]) == held

@@ -106,7 +106,7 @@ def test_adamw_step_decays_with_the_schedule_and_clips():
         expected.append(max(-1.0, min(1.0, nxt)))
     assert theta.tolist() == pytest.approx(expected, rel=1e-6)
     assert theta[1].item() == pytest.approx(1.0 * 1 - 0.0, abs=0.06)  # decayed, stays inside the clip
-    assert opt.step == 1 and torch.equal(opt.m["w"], 0.1 * g)
+    assert opt.step == 1 and torch.equal(opt.moments()["w"][0], 0.1 * g)
     spec_clip = OptimizerSpec(learning_rate=0.01)
     w = torch.nn.Parameter(torch.tensor([0.9995, -0.9995]))
     AdamW(spec_clip, [OptimizerParam("w", w, decay=False, clip=True)]).apply({"w": torch.tensor([-1.0, 1.0])}, 1.0)
