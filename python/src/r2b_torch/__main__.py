@@ -1,0 +1,7 @@
+"""`python -m r2b_torch`: see cli.py."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

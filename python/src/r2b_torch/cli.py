@@ -1,0 +1,198 @@
+"""The engine's command line: `python -m r2b_torch <command>`.
+
+    train --run-dir DIR [--data-home HOME] [--device auto|cpu|cuda|cuda:N|mps] [--lock-held-by PID]
+          [--threads N] [--precision fp32|tf32] [--deterministic]
+        Trains (or resumes) the run folder to its end. stdout: one JSON line at the end, {"run", "status",
+        "error"}. Exit 0: finished or stopped (run.json says which); 1: failed (run.json has the error);
+        2: refused or bad usage (nothing on disk changed). SIGTERM/SIGINT stop at the next step (a second one
+        ends the process at once: the run is then interrupted, resumable).
+    info
+        One JSON object: python, torch, the devices available, CPU threads, whether it can train here and why not.
+    bench-step --width W --batch B [--input 28] [--channels 1] [--classes 10] [--steps N] [--plain]
+               [--device ...] [--threads N]
+        JSON timings of one training step: the engine's ResNet-18 (teacher) and each R2B stage kind, and with
+        --plain a plain PyTorch ResNet-18 step of the same shapes.
+
+Errors are one line on stderr and a non-zero exit code; R2B_DEBUG=1 adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+MIN_TORCH = (2, 1)
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m r2b_torch", description="The PyTorch engine of the R2B Workbench.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train or resume a run folder")
+    train.add_argument("--run-dir", required=True, help="the run folder (<home>/runs/<id>)")
+    train.add_argument("--data-home", help="the data dir holding datasets/ (default: the folder above runs/)")
+    train.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
+    train.add_argument("--lock-held-by", type=int, metavar="PID", help="the workbench process holding the lock")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
+    train.add_argument("--precision", default="fp32", choices=("fp32", "tf32"), help="tf32: CUDA only")
+    train.add_argument("--deterministic", action="store_true", help="deterministic cuDNN algorithms (CUDA)")
+
+    commands.add_parser("info", help="what this Python and PyTorch can train on")
+
+    bench = commands.add_parser("bench-step", help="time one training step of each stage kind")
+    bench.add_argument("--width", type=float, required=True)
+    bench.add_argument("--batch", type=int, required=True)
+    bench.add_argument("--input", type=int, default=28)
+    bench.add_argument("--channels", type=int, default=1, choices=(1, 3))
+    bench.add_argument("--classes", type=int, default=10)
+    bench.add_argument("--steps", type=int, default=10)
+    bench.add_argument("--plain", action="store_true", help="also time a plain PyTorch ResNet-18 step")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--threads", type=int)
+    return parser
+
+
+def one_line(error: BaseException) -> str:
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__
+
+
+def _positive(name: str, value: float | int | None) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{name} must be positive, not {value}")
+
+
+def info() -> dict[str, Any]:
+    import platform
+
+    out: dict[str, Any] = {
+        "engine": "torch",
+        "python": {"version": platform.python_version(), "executable": sys.executable},
+        "torch": None,
+        "numpy": None,
+        "cpuThreads": os.cpu_count() or 1,
+        "devices": [{"kind": "cpu", "threads": os.cpu_count() or 1}],
+        "defaultDevice": None,
+        "canTrain": False,
+        "why": None,
+    }
+    try:
+        import numpy
+    except ImportError:
+        out["why"] = f"numpy is not installed for {sys.executable}: pip install numpy (see python/README.md)"
+        return out
+    out["numpy"] = numpy.__version__
+    try:
+        import torch
+    except ImportError as error:
+        out["why"] = (
+            f"PyTorch cannot be imported by {sys.executable} ({error}): install torch>=2.1 (see python/README.md)"
+        )
+        return out
+    from . import devices
+
+    version = torch.__version__
+    out["torch"] = {"version": version, "cuda": torch.version.cuda, "cudaAvailable": torch.cuda.is_available()}
+    out["devices"] = devices.available_devices()
+    out["defaultDevice"] = str(devices.select_device("auto"))
+    out["cpuThreads"] = os.cpu_count() or 1
+    out["torchThreads"] = torch.get_num_threads()
+    try:
+        major, minor = (int(p) for p in version.split("+")[0].split(".")[:2])
+    except ValueError:
+        major, minor = MIN_TORCH
+    if (major, minor) < MIN_TORCH:
+        out["why"] = f"PyTorch {version} is older than {MIN_TORCH[0]}.{MIN_TORCH[1]}: upgrade torch"
+        return out
+    out["canTrain"] = True
+    return out
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .runner import TrainingFailed, TrainingRefused, install_stop_handlers, train_run
+
+    _positive("--threads", args.threads)
+    stop = install_stop_handlers()
+    try:
+        outcome = train_run(
+            args.run_dir,
+            args.data_home,
+            device=args.device,
+            lock_held_by=args.lock_held_by,
+            threads=args.threads,
+            precision=args.precision,
+            deterministic=args.deterministic,
+            stop=stop,
+        )
+    except TrainingRefused as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_REFUSED
+    except TrainingFailed as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps({"run": outcome.run_id, "status": outcome.status, "error": outcome.error}), flush=True)
+    if outcome.status == "failed":
+        print(outcome.error, file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import bench_step
+    from .devices import configure, select_device
+
+    for name in ("width", "batch", "input", "steps", "classes"):
+        _positive(f"--{name}", getattr(args, name))
+    device = select_device(args.device)
+    configure(device, args.threads)
+    result = bench_step(
+        args.width,
+        args.batch,
+        input_size=args.input,
+        channels=args.channels,
+        classes=args.classes,
+        steps=args.steps,
+        plain=args.plain,
+        device=device,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "info":
+            print(json.dumps(info(), indent=2))
+            return 0
+        if args.command == "train":
+            return _train(args)
+        return _bench(args)
+    except SystemExit as exit:  # --help
+        return int(exit.code or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BaseException as error:  # noqa: BLE001 - one line, not a traceback
+        if os.environ.get("R2B_DEBUG"):
+            raise
+        name = type(error).__name__
+        known = name in ("UsageError", "DeviceError", "ValueError", "FileNotFoundError")
+        print(one_line(error) if known else f"{name}: {one_line(error)}", file=sys.stderr)
+        return EXIT_REFUSED if name in ("UsageError", "DeviceError") else EXIT_FAILED

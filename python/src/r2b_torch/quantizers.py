@@ -1,0 +1,93 @@
+"""Quantizers, each with its pseudo-gradient beside it (as engine/quantizers.ts and larq's quantizers.py).
+
+torch.sign(0) is 0, like tfjs's: binary activations must be strictly +-1, so sign(0) = +1 here, and the
+backward pass is a straight-through estimator written as an autograd.Function.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+ActivationQuantizer = Literal["identity", "tanh", "sign", "approxsign"]
+WeightScale = Literal["none", "mean", "learned"]
+
+
+def sign_plus_one(x: torch.Tensor) -> torch.Tensor:
+    """sign with sign(0) = +1 (and sign(-0) = +1, as tfjs's sign(sign(x) + 1/2) gives)."""
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.where(x >= 0, one, -one)
+
+
+class SteSign(torch.autograd.Function):
+    """Forward sign(x) with sign(0) = +1; backward dy * 1{|x| <= clip} (larq's ste_sign)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, clip: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.clip = clip
+        return sign_plus_one(x)
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        # The clip as a float32 scalar, as tfjs compares it: float32(1.3) is not the double 1.3.
+        clip = torch.tensor(ctx.clip, dtype=x.dtype, device=x.device)
+        return dy * (x.abs() <= clip).to(dy.dtype), None
+
+
+class ApproxSign(torch.autograd.Function):
+    """Bi-Real Net's ApproxSign: forward sign(x), backward dy * (2 - 2|x|) * 1{|x| <= 1}."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return sign_plus_one(x)
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        magnitude = x.abs()
+        return dy * ((2 - 2 * magnitude) * (magnitude <= 1).to(dy.dtype))
+
+
+def ste_sign(x: torch.Tensor, clip: float = 1.0) -> torch.Tensor:
+    return SteSign.apply(x, clip)
+
+
+def approx_sign(x: torch.Tensor) -> torch.Tensor:
+    return ApproxSign.apply(x)
+
+
+def quantize_activation(x: torch.Tensor, kind: ActivationQuantizer, ste_clip: float = 1.0) -> torch.Tensor:
+    """The activation quantizer q(.) of the binary block."""
+    if kind == "identity":
+        return x
+    if kind == "tanh":
+        return torch.tanh(x)
+    if kind == "sign":
+        return ste_sign(x, ste_clip)
+    if kind == "approxsign":
+        return approx_sign(x)
+    raise ValueError(f"unknown activation quantizer {kind!r}")
+
+
+def is_binary_activation(kind: ActivationQuantizer) -> bool:
+    """True when the quantizer's output is +-1, i.e. the convolution it feeds is binary on the input side."""
+    return kind in ("sign", "approxsign")
+
+
+def quantize_weights(latent: torch.Tensor, scale: WeightScale, learned: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary weights from latent real weights [out, in, kh, kw]: sign with the STE (clip 1), optionally times a
+    per-output-channel scale: XNOR-Net's mean |w| over (in, kh, kw), or a learned vector [out]."""
+    binary = ste_sign(latent, 1.0)
+    if scale == "none":
+        return binary
+    if scale == "mean":
+        return binary * latent.abs().mean(dim=(1, 2, 3), keepdim=True)
+    if scale == "learned":
+        if learned is None:
+            raise ValueError("a learned weight scale needs its variable")
+        return binary * learned.view(-1, 1, 1, 1)
+    raise ValueError(f"unknown weight scale {scale!r}")
