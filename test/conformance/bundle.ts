@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Checkpoint } from '../../src/main/engine/checkpoint'
-import type { CheckpointManifest } from '../../src/shared/records'
+import type { CheckpointManifest } from '../../src/shared/checkpoint'
 
 export interface BundleEntry {
   shape: number[]

@@ -43,7 +43,7 @@ import { scheduleMultiplier } from '../../src/main/engine/schedule'
 import { StageTrainer } from '../../src/main/engine/stage'
 import { DatasetReader } from '../../src/main/datasets/reader'
 import { DatasetWriter } from '../../src/main/datasets/store'
-import { initBackend } from '../../src/main/worker/backend'
+import { initBackend } from '../../src/main/backend/backend'
 import { beta, mixSeed, mulberry32, normal, permutation, randomInt } from '../../src/shared/random'
 import { RunConfig, ScheduleSpec, type RunConfigInput } from '../../src/shared/run-config'
 import type { BackendRequest } from '../../src/shared/backend'
@@ -371,7 +371,7 @@ async function dumpCase(
   add(bundle, 'batch/images', batch.images)
   add(bundle, 'batch/labels', batch.labels)
 
-  const ckpt0 = await saveCheckpoint(student, { stage: c.name, epoch: 0, step: 0 }, trainer.optimizer)
+  const ckpt0 = await saveCheckpoint(student, { stage: c.name, epochsCompleted: 0, step: 0 }, trainer.optimizer)
   await writeCheckpointDir(join(dir, 'ckpt0'), ckpt0)
   if (!c.student) teacherCheckpoints.set(c.name, ckpt0)
 
@@ -418,7 +418,7 @@ async function dumpCase(
     trainer.optimizer.apply(grads, MULTIPLIERS[s]!)
     applyBnUpdates(ctx)
     tf.dispose([...Object.values(grads), ...taps.values(), ...Object.values(parts)])
-    const ckpt = await saveCheckpoint(student, { stage: c.name, epoch: 0, step: s + 1 }, trainer.optimizer)
+    const ckpt = await saveCheckpoint(student, { stage: c.name, epochsCompleted: 0, step: s + 1 }, trainer.optimizer)
     await writeCheckpointDir(join(dir, `ckpt${s + 1}`), ckpt)
   }
 

@@ -14,7 +14,7 @@ import { modelFromCheckpoint, restoreCheckpoint, saveCheckpoint } from '../../sr
 import { forwardContext } from '../../src/main/engine/layers'
 import { TRANSFER_POINTS } from '../../src/main/engine/models'
 import { AdamW } from '../../src/main/engine/optimizer'
-import { initBackend } from '../../src/main/worker/backend'
+import { initBackend } from '../../src/main/backend/backend'
 import type { BackendRequest } from '../../src/shared/backend'
 import { OptimizerSpec } from '../../src/shared/run-config'
 import { TensorBundle, readBundle, readCheckpointDir, writeCheckpointDir } from './bundle'
@@ -49,7 +49,7 @@ async function roundtrip(dir: string): Promise<void> {
   await out.write(dir, 'tfjs')
   const meta = {
     stage: checkpoint.manifest.stage,
-    epoch: checkpoint.manifest.epoch,
+    epochsCompleted: checkpoint.manifest.epochsCompleted,
     step: checkpoint.manifest.step,
   }
   await writeCheckpointDir(
