@@ -48,8 +48,9 @@ export const RunEnvironment = z.object({
   platform: z.string(),
   /** The tfjs engine's backend report (why this backend); null for other engines. */
   backend: BackendReport.nullable(),
-  /** Data-parallel training: processes and the batch each takes (global batch = world size × batch). */
-  distributed: z.object({ worldSize: z.int().positive(), perProcessBatch: z.boolean() }).nullable(),
+  /** Data-parallel training: processes and the batch each takes (global batch = world size × batch); null
+   * (or absent) for one process. */
+  distributed: z.object({ worldSize: z.int().positive(), perProcessBatch: z.boolean() }).nullable().default(null),
 })
 export type RunEnvironment = z.infer<typeof RunEnvironment>
 
