@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { BackendReport } from './backend'
+import { BackendReport, TorchEngineReport } from './backend'
 import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
 import { DisplayName } from './names'
@@ -26,6 +26,8 @@ export const AboutInfo = z.object({
   backendError: z.string().nullable(),
   /** Whether the host can show a native file picker (the desktop app can; a browser against `serve` cannot). */
   canPickFiles: z.boolean(),
+  /** The PyTorch engine: whether it can train here, on which devices, and if not why. */
+  torch: TorchEngineReport,
 })
 export type AboutInfo = z.infer<typeof AboutInfo>
 

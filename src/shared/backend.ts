@@ -34,3 +34,17 @@ export const BackendReport = z.object({
   tfjsVersion: z.string(),
 })
 export type BackendReport = z.infer<typeof BackendReport>
+
+/** Whether the PyTorch engine (python/) can train here, on what, and if not why and how to enable it. */
+export const TorchEngineReport = z.object({
+  available: z.boolean(),
+  /** Why it is not available, and what to do; null when it is. */
+  reason: z.string().nullable(),
+  python: z.string().nullable(),
+  torch: z.string().nullable(),
+  /** Devices it can train on, e.g. `cuda: NVIDIA H200`, `cpu: Intel Xeon`. */
+  devices: z.array(z.string()),
+  /** What `auto` picks: `cuda`, `mps` or `cpu`. */
+  defaultDevice: z.string().nullable(),
+})
+export type TorchEngineReport = z.infer<typeof TorchEngineReport>

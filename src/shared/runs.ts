@@ -50,7 +50,10 @@ export const RunEnvironment = z.object({
   backend: BackendReport.nullable(),
   /** Data-parallel training: processes and the batch each takes (global batch = world size × batch); null
    * (or absent) for one process. */
-  distributed: z.object({ worldSize: z.int().positive(), perProcessBatch: z.boolean() }).nullable().default(null),
+  distributed: z
+    .object({ worldSize: z.int().positive(), perProcessBatch: z.boolean() })
+    .nullable()
+    .default(null),
 })
 export type RunEnvironment = z.infer<typeof RunEnvironment>
 

@@ -371,7 +371,11 @@ async function dumpCase(
   add(bundle, 'batch/images', batch.images)
   add(bundle, 'batch/labels', batch.labels)
 
-  const ckpt0 = await saveCheckpoint(student, { stage: c.name, epochsCompleted: 0, step: 0 }, trainer.optimizer)
+  const ckpt0 = await saveCheckpoint(
+    student,
+    { stage: c.name, epochsCompleted: 0, step: 0 },
+    trainer.optimizer,
+  )
   await writeCheckpointDir(join(dir, 'ckpt0'), ckpt0)
   if (!c.student) teacherCheckpoints.set(c.name, ckpt0)
 
@@ -418,7 +422,11 @@ async function dumpCase(
     trainer.optimizer.apply(grads, MULTIPLIERS[s]!)
     applyBnUpdates(ctx)
     tf.dispose([...Object.values(grads), ...taps.values(), ...Object.values(parts)])
-    const ckpt = await saveCheckpoint(student, { stage: c.name, epochsCompleted: 0, step: s + 1 }, trainer.optimizer)
+    const ckpt = await saveCheckpoint(
+      student,
+      { stage: c.name, epochsCompleted: 0, step: s + 1 },
+      trainer.optimizer,
+    )
     await writeCheckpointDir(join(dir, `ckpt${s + 1}`), ckpt)
   }
 

@@ -33,6 +33,7 @@ import { RunStore } from '../runs/run-store'
 import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
 import { TrainingError } from '../training/errors'
+import { torchEngineInfo } from '../training/torch-engine'
 import { Trainer } from '../training/trainer'
 import type { WorkerClient } from '../training/worker-client'
 
@@ -111,6 +112,7 @@ export class WorkbenchHost {
       backend: this.backend,
       backendError: this.backendError,
       canPickFiles: this.options.pickPath !== undefined,
+      torch: await torchEngineInfo(),
     }),
 
     // --- datasets ------------------------------------------------------------------------------------

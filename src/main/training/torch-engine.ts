@@ -11,6 +11,7 @@ import { delimiter, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import type { TorchEngineReport } from '../../shared/backend'
 import { RunFollower, type Followed } from '../runs/follower'
 import type { RunStore } from '../runs/run-store'
 import { PAUSE_REQUEST, requestStop } from './requests'
@@ -49,18 +50,6 @@ const InfoOutput = z.object({
   why: z.string().nullable(),
 })
 
-export const TorchEngineInfo = z.object({
-  available: z.boolean(),
-  /** Why it is not available, and what to do; null when it is. */
-  reason: z.string().nullable(),
-  python: z.string().nullable(),
-  torch: z.string().nullable(),
-  /** Devices it can train on, e.g. `cuda: NVIDIA H200`, `cpu (16 threads)`. */
-  devices: z.array(z.string()),
-  defaultDevice: z.string().nullable(),
-})
-export type TorchEngineInfo = z.infer<typeof TorchEngineInfo>
-
 const ENABLE =
   'set it up with `bash scripts/setup-python.sh` (a .venv with PyTorch), or point R2B_PYTHON at a Python that has torch>=2.1 and numpy'
 
@@ -92,10 +81,10 @@ function runEngine(args: string[], timeoutMs: number): Promise<string> {
   })
 }
 
-let cachedInfo: Promise<TorchEngineInfo> | null = null
+let cachedInfo: Promise<TorchEngineReport> | null = null
 
 /** Whether the PyTorch engine can train here, on what, and if not why; asked once per process. */
-export function torchEngineInfo(): Promise<TorchEngineInfo> {
+export function torchEngineInfo(): Promise<TorchEngineReport> {
   cachedInfo ??= runEngine(['info'], 60_000).then(
     (stdout) => {
       const info = InfoOutput.parse(JSON.parse(stdout))

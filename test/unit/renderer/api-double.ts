@@ -11,6 +11,15 @@ export const about: AboutInfo = {
   backend: null,
   backendError: null,
   canPickFiles: false,
+  torch: {
+    available: false,
+    reason:
+      'the PyTorch engine is not available: no Python at "python3"; set it up with `bash scripts/setup-python.sh`',
+    python: null,
+    torch: null,
+    devices: [],
+    defaultDevice: null,
+  },
 }
 
 export const dataset: DatasetManifest = {

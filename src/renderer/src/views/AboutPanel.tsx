@@ -58,6 +58,21 @@ export function AboutPanel({ onClose }: { onClose: () => void }) {
                 presets only. A machine with a GPU trains the paper&apos;s configurations.
               </p>
             )}
+            <h3>PyTorch engine</h3>
+            {about.torch.available ? (
+              <dl className="facts" aria-label="PyTorch engine">
+                <dt>PyTorch</dt>
+                <dd>{about.torch.torch}</dd>
+                <dt>Python</dt>
+                <dd>{about.torch.python}</dd>
+                <dt>Devices</dt>
+                <dd>{about.torch.devices.join('; ')}</dd>
+              </dl>
+            ) : (
+              <p className="muted" aria-label="PyTorch engine">
+                Not available: {about.torch.reason}
+              </p>
+            )}
             <h3>Versions</h3>
             <dl className="facts" aria-label="Versions">
               <dt>Workbench</dt>

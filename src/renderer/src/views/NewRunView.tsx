@@ -6,6 +6,7 @@ import {
   pipelineNames,
   presetNames,
   type ConfigOverride,
+  type EngineName,
   type PipelineName,
   type PresetName,
   type RunConfig,
@@ -94,6 +95,9 @@ export function NewRunView() {
   const [pipeline, setPipeline] = useState<PipelineName>('r2b')
   const [preset, setPreset] = useState<PresetName>('quick')
   const [downsample, setDownsample] = useState<'real' | 'binary'>('real')
+  const [engine, setEngine] = useState<EngineName>('tfjs')
+  const about = useWorkbench((s) => s.about)
+  const torch = about?.torch ?? null
   const [name, setName] = useState('')
   const base = useMemo(() => makeRunConfig({ preset, pipeline }), [preset, pipeline])
   const [knobs, setKnobs] = useState<Knobs>(() => defaults(base))
@@ -120,6 +124,7 @@ export function NewRunView() {
         preset,
         pipeline,
         downsample,
+        ...(engine === 'tfjs' ? {} : { engine }),
         ...(Number.isInteger(Number(knobs.seed)) && knobs.seed !== '' ? { seed: Number(knobs.seed) } : {}),
         // The dataset decides the input, as the host does; then the knobs, typed.
         set: [
@@ -244,6 +249,20 @@ export function NewRunView() {
                 ))}
               </select>
               <span className="muted small">Budget: data, width, epochs, schedule, augmentation</span>
+            </label>
+            <label>
+              Engine
+              <select value={engine} onChange={(e) => setEngine(e.target.value as EngineName)}>
+                <option value="tfjs">tfjs ({about?.backend?.backend ?? 'WebGPU or wasm'}, no install)</option>
+                <option value="torch" disabled={!torch?.available}>
+                  PyTorch{torch?.available ? ` (${torch.defaultDevice ?? 'cpu'})` : ' (not available)'}
+                </option>
+              </select>
+              <span className="muted small">
+                {torch?.available
+                  ? `PyTorch ${torch.torch} on ${torch.devices.join(', ')}`
+                  : (torch?.reason ?? 'looking for PyTorch…')}
+              </span>
             </label>
             <label>
               Downsample shortcut
