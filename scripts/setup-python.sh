@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the PyTorch engine's Python environment: a .venv in the repository with torch, numpy and pytest
-# (python/pyproject.toml gives the version ranges). Idempotent: a .venv that already imports them is kept.
+# Sets up the PyTorch engine's Python environment: a .venv in the repository with torch and numpy, and the
+# tools its tests and lint use (pytest, jsonschema, ruff); python/pyproject.toml gives the version ranges. Idempotent: a .venv that already imports them is kept.
 #  - Wheels on disk are preferred, offline: the folders in R2B_WHEEL_DIRS (colon-separated), else the
 #    machine's local wheel folders when they exist. A CPU build of torch among them is taken over a CUDA one
 #    (a third of the size, and what a machine without a GPU can use).
@@ -12,7 +12,7 @@ say() { printf '[setup-python] %s\n' "$*"; }
 
 VENV=.venv
 PY="$VENV/bin/python"
-wanted() { "$PY" -c 'import torch, numpy, pytest' >/dev/null 2>&1; }
+wanted() { "$PY" -c 'import torch, numpy, pytest, jsonschema' >/dev/null 2>&1 && [ -x "$VENV/bin/ruff" ]; }
 
 if [ -x "$PY" ] && wanted; then
   say "$("$PY" -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__}")') in $VENV; nothing to do."
@@ -38,11 +38,11 @@ for dir in "${candidates[@]}"; do
 done
 
 if [ ${#links[@]} -gt 0 ] && [ -n "$cpu_torch" ]; then
-  say "installing $(basename "$cpu_torch"), numpy and pytest from the wheels on disk (offline)"
-  "$PY" -m pip install --quiet --disable-pip-version-check --no-index "${links[@]}" "$cpu_torch" 'numpy>=1.24,<3' pytest
+  say "installing $(basename "$cpu_torch"), numpy, pytest, jsonschema and ruff from the wheels on disk (offline)"
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-index "${links[@]}" "$cpu_torch" 'numpy>=1.24,<3' pytest jsonschema ruff
 else
-  say "installing torch, numpy and pytest with pip"
-  "$PY" -m pip install --quiet --disable-pip-version-check 'torch>=2.1,<3' 'numpy>=1.24,<3' pytest
+  say "installing torch, numpy, pytest, jsonschema and ruff with pip"
+  "$PY" -m pip install --quiet --disable-pip-version-check 'torch>=2.1,<3' 'numpy>=1.24,<3' pytest jsonschema ruff
 fi
 wanted || { say "the packages did not install into $VENV"; exit 1; }
 say "ready: $("$PY" -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__}")')"

@@ -2,13 +2,16 @@
 # The project's test command (`npm test`): installs what the tests need, then runs them all.
 #  1. system pieces: Mesa's lavapipe (Vulkan on the CPU, for WebGPU through Dawn) and Chromium (browser
 #     tests), via scripts/setup.sh, which changes nothing when they are present;
-#  2. npm packages, when node_modules is missing or older than package-lock.json;
-#  3. vitest: the node project (shared, main, worker, engine, end to end) and the jsdom project (renderer),
-#     then the engine's tests again on WebGPU.
+#  2. the PyTorch engine's .venv (scripts/setup-python.sh: offline from wheels on disk when there are some);
+#  3. npm packages, when node_modules is missing or older than package-lock.json;
+#  4. vitest: the node project (shared, main, worker, engine, end to end) and the jsdom project (renderer),
+#     then the engine's tests again on WebGPU;
+#  5. pytest: the PyTorch engine (python/tests), conformance with the tfjs engine included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+bash scripts/setup-python.sh
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[test] installing npm packages (npm ci)"
   npm ci --no-audit --no-fund
@@ -22,5 +25,9 @@ if [ $# -eq 0 ]; then
   echo "[test] engine tests on WebGPU"
   R2B_TEST_BACKEND=webgpu npx vitest run test/unit/main/engine \
     --exclude test/unit/main/engine/training.test.ts --exclude test/unit/main/engine/webgpu.test.ts
+fi
+if [ $# -eq 0 ]; then
+  echo "[test] the PyTorch engine (pytest)"
+  (cd python && ../.venv/bin/python -m pytest -q)
 fi
 echo "[test] finished in $(( $(date +%s) - started )) s"
