@@ -29,8 +29,22 @@ describe('npm run r2b -- bench --quick --json', () => {
     expect(figures['wasm.conv_8x8x64_popcount_bound_ms']).toBeGreaterThan(0)
     expect(figures['webgpu.binaryConvBound']).toBeUndefined()
     expect(figures['webgpu.exportBytes']).toBe(figures.exportBytes)
+    // The PyTorch engine measured on the same widths, batch and input, and a plain PyTorch ResNet-18 beside it.
+    expect(figures['train.torch_device']).toBe('cpu')
+    for (const key of [
+      'torch_resnet18_step_ms',
+      'plain_pytorch_step_ms',
+      'torch_vs_plain_ratio',
+      'torch_bnn_ratio',
+    ])
+      expect(figures[`train.w0.0625_${key}`], key).toBeGreaterThan(0)
+    expect(figures['train.w0.0625_tfjs_over_torch_speedup']).toBeCloseTo(
+      (figures['train.w0.0625_resnet18_step_ms'] as number) /
+        (figures['train.w0.0625_torch_resnet18_step_ms'] as number),
+      1,
+    )
     expect(stderr).toMatch(
-      /bench: datasets[\s\S]*bench: packed inference on wasm[\s\S]*bench: training steps on wasm/,
+      /bench: datasets[\s\S]*bench: packed inference on wasm[\s\S]*bench: training steps on wasm, then on the PyTorch engine/,
     )
   })
 })

@@ -181,3 +181,35 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
     ended,
   }
 }
+
+const BenchStep = z.object({
+  device: z.string(),
+  threads: z.number().nullable(),
+  torch: z.string(),
+  timings: z.record(z.string(), z.object({ medianMs: z.number(), imagesPerSecond: z.number() })),
+  ratios: z.record(z.string(), z.number()),
+})
+export type TorchBenchStep = z.infer<typeof BenchStep>
+
+/**
+ * The PyTorch engine's step times for one width (`python -m r2b_torch bench-step --plain`): its real
+ * ResNet-18 step, each R2B stage's, and a plain PyTorch ResNet-18 step with none of the engine's machinery.
+ */
+export async function benchTorchStep(options: {
+  width: number
+  batch: number
+  input: number
+  channels: 1 | 3
+  steps: number
+}): Promise<TorchBenchStep> {
+  const args = ['bench-step', '--plain', '--width', String(options.width), '--batch', String(options.batch)]
+  args.push(
+    '--input',
+    String(options.input),
+    '--channels',
+    String(options.channels),
+    '--steps',
+    String(options.steps),
+  )
+  return BenchStep.parse(JSON.parse(await runEngine(args, 600_000)))
+}

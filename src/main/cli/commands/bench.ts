@@ -7,7 +7,8 @@
 import type { CAC } from 'cac'
 import { benchDatasets } from '../../datasets/bench'
 import { benchDeploy } from '../../deploy/bench'
-import { benchTrain } from '../../engine/bench'
+import { benchTrain, type BenchTrainOptions } from '../../engine/bench'
+import { benchTorchStep, torchEngineInfo } from '../../training/torch-engine'
 import { initBackend, releaseBackend } from '../../backend/backend'
 import { CliError } from '../errors'
 
@@ -16,10 +17,11 @@ type Figures = Record<string, number | string>
 /** Benchmarks by name; other areas add theirs here. Each returns its figures as a flat record. */
 export const benchTargets: Record<string, () => Promise<Figures>> = {
   datasets: benchDatasets,
-  // The backend R2B_BACKEND asks for (automatic by default), then step times of ResNet-18 vs each R2B stage.
+  // The backend R2B_BACKEND asks for (automatic by default), then step times of ResNet-18 vs each R2B stage,
+  // then the same networks on the PyTorch engine and a plain PyTorch ResNet-18, with the ratios.
   train: async () => {
     await initBackend()
-    return benchTrain()
+    return withTorch(await benchTrain(), {})
   },
   // Packed binary inference vs the float graph on the backend R2B_BACKEND asks for.
   deploy: async () => {
@@ -33,6 +35,44 @@ const prefixed = (prefix: string, figures: Figures): Figures =>
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0]! : String(error)
+}
+
+/**
+ * The tfjs figures of `bench train` with the PyTorch engine's next to them, for the same widths, batch and
+ * input: its step times, its real step against a plain PyTorch ResNet-18 (target ≤ 1.15), each stage against
+ * its real step (target ≤ 1.4), and how many times faster than the tfjs engine it trains. Without the engine,
+ * why it is missing, in one figure.
+ */
+async function withTorch(tfjs: Figures, options: BenchTrainOptions): Promise<Figures> {
+  const torch = await torchEngineInfo()
+  if (!torch.available) return { ...tfjs, torch_unavailable: torch.reason ?? 'unavailable' }
+  const figures: Figures = {
+    ...tfjs,
+    torch_device: torch.defaultDevice ?? 'cpu',
+    torch_version: torch.torch ?? '',
+  }
+  for (const width of options.widths ?? [0.25, 0.5]) {
+    const result = await benchTorchStep({
+      width,
+      batch: options.batch ?? 32,
+      input: options.input ?? 28,
+      channels: options.channels ?? 1,
+      steps: Math.max(5, options.steps ?? 10),
+    })
+    const ms = (kind: string) => result.timings[kind]?.medianMs ?? Number.NaN
+    const w = `w${width}_`
+    figures[`${w}torch_resnet18_step_ms`] = ms('teacher')
+    figures[`${w}plain_pytorch_step_ms`] = ms('plain')
+    figures[`${w}torch_vs_plain_ratio`] = result.ratios['teacher/plain'] ?? Number.NaN
+    for (const stage of ['tanh', 'ban', 'bnn']) {
+      figures[`${w}torch_${stage}_step_ms`] = ms(stage)
+      figures[`${w}torch_${stage}_ratio`] = result.ratios[`${stage}/teacher`] ?? Number.NaN
+    }
+    const tfjsMs = tfjs[`${w}resnet18_step_ms`]
+    if (typeof tfjsMs === 'number')
+      figures[`${w}tfjs_over_torch_speedup`] = Number((tfjsMs / ms('teacher')).toFixed(2))
+  }
+  return figures
 }
 
 /** `--quick`: every figure at small sizes, in about a minute; the figures show that each part runs, no more. */
@@ -72,8 +112,9 @@ export async function benchAll(
       }
       perBackend[backend] = await benchDeploy(quick ? QUICK.deploy : {})
       if (backend === 'wasm') {
-        say('bench: training steps on wasm')
-        Object.assign(figures, prefixed('train', await benchTrain(quick ? QUICK.train : {})))
+        say('bench: training steps on wasm, then on the PyTorch engine')
+        const options = quick ? QUICK.train : {}
+        Object.assign(figures, prefixed('train', await withTorch(await benchTrain(options), options)))
       }
     } catch (error) {
       figures[`${backend}.unavailable`] = errorText(error)
