@@ -13,6 +13,7 @@ import { readManifest } from '../datasets/store'
 import type { RunStore } from '../runs/run-store'
 import { checkDatasetFits } from './dataset-fit'
 import { TrainingError } from './errors'
+import { torchEngineInfo } from './torch-engine'
 
 export async function createRun(store: RunStore, request: NewRunRequest): Promise<RunMeta> {
   let manifest
@@ -52,6 +53,10 @@ export async function createRun(store: RunStore, request: NewRunRequest): Promis
     throw error
   }
   checkDatasetFits(config, manifest)
+  if (config.engine === 'torch') {
+    const torch = await torchEngineInfo()
+    if (!torch.available) throw new TrainingError(`the run would train on PyTorch, but ${torch.reason}`)
+  }
   let name: string | undefined
   if (request.name !== undefined) {
     const parsed = DisplayName.safeParse(request.name)

@@ -49,8 +49,6 @@ interface ActiveRun {
 }
 
 const isTraining = (status: RunMeta['status']) => status === 'running' || status === 'paused'
-const isSettled = (status: RunMeta['status']) =>
-  status === 'finished' || status === 'failed' || status === 'stopped' || status === 'interrupted'
 
 export class Trainer {
   private readonly listeners = new Set<(event: TrainerEvent) => void>()
@@ -59,6 +57,7 @@ export class Trainer {
   private readonly workers: WorkerSupervisor
   private active: ActiveRun | null = null
   private pumping = false
+  private readonly settlers = new Map<string, (meta: RunMeta) => void>()
 
   constructor(
     readonly store: RunStore,
@@ -167,14 +166,9 @@ export class Trainer {
     }
     // Everything a resume will load is checked now, before anything on disk changes.
     await loadResumePoint(this.store, runId)
-    const done = new Promise<RunMeta>((resolve) => {
-      const off = this.on((event) => {
-        if (event.type === 'run' && event.run.id === runId && isSettled(event.run.status)) {
-          off()
-          resolve(event.run)
-        }
-      })
-    })
+    // Settled by this trainer alone (its end, a stop in the queue, a failure to start), never by what an
+    // engine wrote into run.json: records may still be on their way when an engine says it finished.
+    const done = new Promise<RunMeta>((resolve) => this.settlers.set(runId, resolve))
     this.queue.push(runId)
     this.emit({ type: 'run', run: await this.setStatus(runId, 'queued', null) })
     void this.pump()
@@ -194,7 +188,7 @@ export class Trainer {
     const queued = this.queue.indexOf(runId)
     if (queued >= 0) {
       this.queue.splice(queued, 1)
-      this.emit({ type: 'run', run: await this.setStatus(runId, 'stopped', null) })
+      this.settled(await this.setStatus(runId, 'stopped', null))
       return
     }
     this.activeSession(runId)?.stop()
@@ -203,6 +197,13 @@ export class Trainer {
   private activeSession(runId: string): TrainingSession | null {
     if (this.active?.id !== runId) throw new TrainingError(`run ${runId} is not training in this process`)
     return this.active.session
+  }
+
+  /** Announces a run's last state and resolves whoever waits for its end. */
+  private settled(meta: RunMeta): void {
+    this.emit({ type: 'run', run: meta })
+    this.settlers.get(meta.id)?.(meta)
+    this.settlers.delete(meta.id)
   }
 
   private setStatus(runId: string, status: RunMeta['status'], error: string | null): Promise<RunMeta> {
@@ -219,7 +220,7 @@ export class Trainer {
           await this.begin(runId)
           await (this.active as ActiveRun | null)?.done
         } catch (error) {
-          this.emit({ type: 'run', run: await this.setStatus(runId, 'failed', (error as Error).message) })
+          this.settled(await this.setStatus(runId, 'failed', (error as Error).message))
         }
       }
     } finally {
@@ -370,7 +371,7 @@ export class Trainer {
       meta = { ...active.meta, status, error }
     }
     await this.lock.release()
-    this.emit({ type: 'run', run: meta })
+    this.settled(meta)
     settle(meta)
     void this.pump()
   }
