@@ -33,6 +33,7 @@ import { RunStore } from '../runs/run-store'
 import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
 import { TrainingError } from '../training/errors'
+import { refuseIfDatasetInUse } from '../training/guards'
 import { torchEngineInfo } from '../training/torch-engine'
 import { Trainer } from '../training/trainer'
 import type { WorkerClient } from '../training/worker-client'
@@ -177,6 +178,7 @@ export class WorkbenchHost {
     pickImportPath: async () => (this.options.pickPath ? this.options.pickPath() : null),
     renameDataset: (id, name) => renameDataset(id, name, this.home),
     removeDataset: async (id) => {
+      await refuseIfDatasetInUse(this.home, id)
       await removeDataset(id, this.home)
       return null
     },

@@ -2,6 +2,8 @@
  * Dataset commands: `import <path>`, `datasets` (list), `datasets rm|rename|inspect|add-default`. The
  * datasets benchmark is a target of `bench` (./bench.ts).
  */
+import { dataHome } from '../../paths'
+import { refuseIfDatasetInUse } from '../../training/guards'
 import type { CAC } from 'cac'
 import { datasetRecord, ImportFormat, type DatasetManifest } from '../../../shared/datasets'
 import { ensureBundledDataset, importDataset } from '../../datasets/import'
@@ -132,6 +134,7 @@ async function datasetsCommand(
     case 'rm':
     case 'remove': {
       const target = need(id, 'dataset id')
+      await refuseIfDatasetInUse(dataHome(), target)
       await removeDataset(target)
       if (flags.json) print(JSON.stringify({ removed: target }))
       else print(`removed ${target}`)

@@ -3,12 +3,12 @@
  * line that names the file and what to do, and the store is left as it was.
  */
 import { execFileSync } from 'node:child_process'
-import { symlink, writeFile } from 'node:fs/promises'
+import { cp, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { importDataset } from '../../../../src/main/datasets/import'
-import { readManifest } from '../../../../src/main/datasets/store'
+import { listDatasets, readManifest } from '../../../../src/main/datasets/store'
 import {
   CIFAR10_META,
   cifarRecords,
@@ -73,6 +73,23 @@ describe('imports that are refused before they cost anything', () => {
     // Inside a folder, found by name, too.
     await writeFile(join(dir, 'train-labels-idx1-ubyte'), idxFile([2], idxLabels(2, 2)))
     await expectRefused(home, dir, /train-images-idx3-ubyte: a named pipe/)
+  })
+})
+
+describe('a copied dataset folder', () => {
+  it('whose manifest names another id is refused and listed as a problem, not shown twice', async () => {
+    const home = await tempDir()
+    const source = await tempDir()
+    await writeIdxSet(source, { train: 4, test: 2, rows: 4, cols: 4, classes: 2 })
+    const { manifest } = await importDataset(source, { home, name: 'digits' })
+    const copy = join(home, 'datasets', 'copy')
+    await cp(join(home, 'datasets', manifest.id), copy, { recursive: true })
+    await expect(readManifest('copy', home)).rejects.toThrow(
+      /says it is dataset "digits", but its folder is "copy"/,
+    )
+    const listing = await listDatasets(home)
+    expect(listing.datasets.map((d) => d.id)).toEqual(['digits'])
+    expect(listing.problems.map((p) => p.id)).toEqual(['copy'])
   })
 })
 

@@ -15,6 +15,8 @@ import { checkpointRecord } from './support'
 import { Trainer } from '../../../../src/main/training/trainer'
 import { launchWorkerProcess } from '../../../../src/main/training/worker-client'
 import { startLockHolder, type LockHolder } from '../../../support/served'
+import { importFashionSubset } from '../../../fixtures/fashion-subset'
+import { refuseIfDatasetInUse } from '../../../../src/main/training/guards'
 
 let home: string
 let store: RunStore
@@ -181,6 +183,21 @@ describe('half-written checkpoints and a run trained elsewhere', () => {
     await holder.release()
     await store.remove(run.id)
     expect(await store.exists(run.id)).toBe(false)
+  })
+
+  it('refuses to delete the dataset of a run another process trains', async () => {
+    const dataset = await importFashionSubset(home, { train: 2, test: 1 })
+    const run = await store.create(makeRunConfig({ set: [`data.dataset=${dataset.id}`] }))
+    const holder = await startLockHolder(home)
+    holders.push(holder)
+    await holder.acquire(run.id)
+    await expectOneLine(
+      refuseIfDatasetInUse(home, dataset.id),
+      new RegExp(`dataset ${dataset.id} is in use: run ${run.id} trains on it \\(pid ${holder.pid}\\)`),
+    )
+    await refuseIfDatasetInUse(home, 'another-dataset')
+    await holder.release()
+    await refuseIfDatasetInUse(home, dataset.id)
   })
 
   it('does not mark interrupted a run whose process took the lock while runs were being listed', async () => {
