@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from . import kinks
 from . import layout as L
 from .kinks import KinkAligner
+from .ops import mean_over, scale_channels
 from .padding import same_pads
 from .quantizers import (
     ActivationQuantizer,
@@ -359,7 +360,7 @@ class Gate(nn.Module):
 
     def values(self, real_input: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         """Gate values [N, C_out] in (0, 1)."""
-        pooled = real_input.mean(dim=(2, 3))
+        pooled = mean_over(real_input, (2, 3))
         return torch.sigmoid(self.expand(kinks.relu(self.reduce(pooled), ctx, f"{self.name}.relu")))
 
     def forward(
@@ -367,4 +368,4 @@ class Gate(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The conv output scaled per image and channel, and the gate values."""
         gate = self.values(real_input, ctx)
-        return conv_output * gate[:, :, None, None], gate
+        return scale_channels(conv_output, gate), gate
