@@ -261,6 +261,11 @@ class QuantConv2d(nn.Module):
         if ctx.tap:
             ctx.tap(f"{self.name}.input", inputs)
             ctx.tap(f"{self.name}.kernel", kernel)
+        if inputs.device.type == "cpu":
+            # oneDNN convolves NHWC: channels-last activations (the logical NCHW shape unchanged) spare a
+            # reorder of every convolution's input and output, and the element-wise ops between them follow
+            # the layout (about 10% of a training step on CPU). A no-op once the stem's output is NHWC.
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         pads = same_pads(x, o.kernel_size, o.strides)
         value = 1.0 if self.binary_input and o.pad_value == 1 else 0.0
         left, right, top, bottom = pads
