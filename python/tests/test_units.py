@@ -231,3 +231,41 @@ def test_training_path_computes_what_the_checked_path_computes(model, student):
         if a is not None:
             scale = float(b.abs().max()) + 1e-12
             assert float((a - b).abs().max()) <= 1e-5 * scale, name
+
+
+def test_prefetch_yields_the_same_batches_and_stops(tmp_path):
+    from runs import tiny_store
+
+    from r2b_torch.config import AugmentSpec
+    from r2b_torch.data import Prefetch, open_dataset
+
+    reader = open_dataset("tiny", tiny_store(tmp_path))
+    augment = AugmentSpec(flip=True, crop_padding=2, mixup_alpha=0.2)
+    direct = list(reader.train_batches(8, 3, seed=5, augment=augment))
+    ahead = list(Prefetch(reader.train_batches(8, 3, seed=5, augment=augment)))
+    assert len(direct) == len(ahead) == 6
+    for a, b in zip(direct, ahead):
+        assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    early = Prefetch(reader.train_batches(8, 3, seed=5, augment=augment), depth=1)
+    next(early)
+    early.close()
+    assert not early._thread.is_alive()
+
+
+def test_command_line_info_and_bench(capsys):
+    from r2b_torch.cli import main
+
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["canTrain"] is True and info["why"] is None and info["defaultDevice"] in ("cpu", "cuda", "mps")
+    assert info["torch"]["version"] == torch.__version__ and info["devices"][0]["kind"] == "cpu"
+    threads = torch.get_num_threads()
+    try:
+        args = ["bench-step", "--width", "0.0625", "--batch", "4", "--input", "16", "--steps", "2", "--plain"]
+        assert main([*args, "--device", "cpu", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    bench = json.loads(capsys.readouterr().out)
+    assert set(bench["timings"]) == {"teacher", "tanh", "ban", "bnn", "plain"}
+    assert set(bench["ratios"]) == {"teacher/plain", "tanh/teacher", "ban/teacher", "bnn/teacher"}
+    assert all(t["medianMs"] > 0 for t in bench["timings"].values())
