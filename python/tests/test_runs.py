@@ -608,3 +608,45 @@ def test_quick_r2b_literal_is_the_workbench_preset():
     resolved = json.loads(run_tsx("test/conformance/preset.ts", "quick", "r2b"))
     # Compared as the engine reads them (keys the engine does not use, such as `engine`, are dropped).
     assert parse_run_config(resolved) == parse_run_config(QUICK_R2B)
+
+
+def test_killed_after_the_last_checkpoint_line_resumes_to_finished(home, reference):
+    """The window between the final checkpoint line and the stage-end: nothing is left to train."""
+    shutil.copytree(reference.path, home / "runs" / "last-line")
+    folder = RunFolder(home / "runs" / "last-line")
+    meta = json.loads(folder.run_file.read_text())
+    meta.update(id="last-line", status="running")
+    meta["stages"][3].update(status="running")
+    folder.run_file.write_text(json.dumps(meta, indent=2) + "\n")
+    lines = folder.log_file.read_text().splitlines(keepends=True)
+    folder.log_file.write_text("".join(lines[:-1]))  # the bnn stage-end never written
+    assert train(home, "last-line").status == "finished"
+    meta = json.loads(folder.run_file.read_text())
+    assert [s["status"] for s in meta["stages"]] == ["finished"] * 4
+    log = folder.read_log()
+    assert log[-1] == {"kind": "resumed", "stage": "bnn", "epochsCompleted": 2}
+    assert checkpoint_sums(folder) == checkpoint_sums(reference)
+
+
+def test_sigterm_while_paused_stops_the_run(home):
+    """The command line: a pause request holds the run (status paused), SIGTERM then stops it at once."""
+    import signal
+
+    folder = new_run(home, tiny_config(), "sigterm")
+    folder.request_pause()
+    process = engine(*train_args(home, "sigterm"))
+    deadline = time.monotonic() + 60
+    while json.loads(folder.run_file.read_text())["status"] != "paused" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    held = read_jsonl(folder.log_file)
+    assert [line["kind"] for line in held] == ["stage-start"]  # held at the first boundary, as tfjs's job does
+    time.sleep(0.3)
+    assert read_jsonl(folder.log_file) == held
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert json.loads(out.splitlines()[-1]) == {"run": "sigterm", "status": "stopped", "error": None}
+    meta = json.loads(folder.run_file.read_text())
+    assert meta["status"] == "stopped" and meta["stages"][0]["status"] == "stopped"
+    assert [line["kind"] for line in read_jsonl(folder.log_file)] == ["stage-start", "stage-end"]
+    assert not (home / "runs" / ".training.lock").exists()
