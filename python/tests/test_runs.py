@@ -74,7 +74,7 @@ def check_contract(folder: RunFolder, resumed: bool = False) -> None:
     assert meta["version"] == 2 and meta["id"] == folder.id and meta["status"] == "finished" and meta["error"] is None
     env = meta["environment"]
     assert env["engine"] == "torch" and env["backend"] is None and env["device"]["kind"] == "cpu"
-    assert {"python", "torch"} <= set(env["versions"]) and "distributed" not in env
+    assert {"python", "torch"} <= set(env["versions"]) and env["distributed"] is None and env["platform"]
     assert [s["name"] for s in meta["stages"]] == STAGES
     for s in meta["stages"]:
         assert s["status"] == "finished" and s["epochs"] == s["epochsCompleted"] == EPOCHS
@@ -400,6 +400,7 @@ def test_format1_folder_is_read_and_resumed(home, reference):
     meta = folder.read_meta()
     assert meta["version"] == 2 and [s["epochsCompleted"] for s in meta["stages"]] == [2, 2, 1, 0]
     assert meta["environment"]["engine"] == "tfjs" and meta["environment"]["versions"] == {"node": "22.12.0"}
+    assert meta["environment"]["platform"] == "linux" and meta["environment"]["distributed"] is None
     assert folder.read_log() == before["log"]
     index = folder.snapshot_index()
     assert [{k: v for k, v in e.items() if k != "format"} for e in index] == before["index"]
@@ -543,3 +544,109 @@ def test_refusals_in_process(home):
     folder = new_run(home, tiny_config(**{"data__dataset": "gone"}), "gone-in-process")
     with pytest.raises(TrainingFailed, match='dataset "gone"'):
         train(home, folder.id)
+
+
+def schema_dir() -> Path | None:
+    """docs/schemas (generated from src/shared by `npm run schemas`): in the repository, or R2B_SCHEMAS."""
+    for candidate in (os.environ.get("R2B_SCHEMAS"), Path(__file__).resolve().parents[2] / "docs" / "schemas"):
+        if candidate and (Path(candidate) / "run-meta.schema.json").exists():
+            return Path(candidate)
+    return None
+
+
+def schema_validator(name: str):
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install jsonschema)")
+    import re
+
+    directory = schema_dir()
+    if directory is None:
+        pytest.skip("no docs/schemas here (set R2B_SCHEMAS=<repo>/docs/schemas)")
+    schema = json.loads((directory / name).read_text())
+
+    def pattern(validator, value, instance, schema):
+        # zod writes JavaScript regexes; \p{Cc} (control characters) has no Python spelling.
+        if isinstance(instance, str):
+            python = value.replace(r"\p{Cc}", r"\x00-\x1f\x7f-\x9f")
+            if not re.search(python, instance):
+                yield jsonschema.ValidationError(f"{instance!r} does not match {value!r}")
+
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+    return cls(schema)
+
+
+def test_folders_match_the_json_schemas(home, reference):
+    """Every JSON document the engine writes validates against the workbench's generated schemas: run.json
+    (finished, stopped, failed), every log line, every snapshot index entry, every checkpoint manifest."""
+    meta_schema = schema_validator("run-meta.schema.json")
+    line_schema = schema_validator("log-line.schema.json")
+    entry_schema = schema_validator("snapshot-index-entry.schema.json")
+    manifest_schema = schema_validator("checkpoint-manifest.schema.json")
+    stopped = new_run(home, tiny_config(), "schema-stopped")
+    train(home, "schema-stopped", on_record=stop_at(stopped, "ban", 1))
+    failed = new_run(home, tiny_config(**{"stages__0__optimizer__learningRate": 1e38}), "schema-failed")
+    train(home, "schema-failed")
+    for folder, status in ((reference, "finished"), (stopped, "stopped"), (failed, "failed")):
+        meta = json.loads(folder.run_file.read_text())
+        assert meta["status"] == status
+        meta_schema.validate(meta)
+        for line in read_jsonl(folder.log_file):
+            line_schema.validate(line)
+        for entry in (
+            read_jsonl(folder.snapshots / "index.jsonl") if (folder.snapshots / "index.jsonl").exists() else []
+        ):
+            entry_schema.validate(entry)
+        for manifest in folder.checkpoints.glob("*/*/manifest.json"):
+            manifest_schema.validate(json.loads(manifest.read_text()))
+
+
+def test_quick_r2b_literal_is_the_workbench_preset():
+    """tests/runs.py keeps the quick r2b chain as the workbench resolves it; this holds it to makeRunConfig."""
+    from runs import QUICK_R2B
+
+    from conftest import run_tsx
+
+    resolved = json.loads(run_tsx("test/conformance/preset.ts", "quick", "r2b"))
+    # Compared as the engine reads them (keys the engine does not use, such as `engine`, are dropped).
+    assert parse_run_config(resolved) == parse_run_config(QUICK_R2B)
+
+
+def test_killed_after_the_last_checkpoint_line_resumes_to_finished(home, reference):
+    """The window between the final checkpoint line and the stage-end: nothing is left to train."""
+    shutil.copytree(reference.path, home / "runs" / "last-line")
+    folder = RunFolder(home / "runs" / "last-line")
+    meta = json.loads(folder.run_file.read_text())
+    meta.update(id="last-line", status="running")
+    meta["stages"][3].update(status="running")
+    folder.run_file.write_text(json.dumps(meta, indent=2) + "\n")
+    lines = folder.log_file.read_text().splitlines(keepends=True)
+    folder.log_file.write_text("".join(lines[:-1]))  # the bnn stage-end never written
+    assert train(home, "last-line").status == "finished"
+    meta = json.loads(folder.run_file.read_text())
+    assert [s["status"] for s in meta["stages"]] == ["finished"] * 4
+    log = folder.read_log()
+    assert log[-1] == {"kind": "resumed", "stage": "bnn", "epochsCompleted": 2}
+    assert checkpoint_sums(folder) == checkpoint_sums(reference)
+
+
+def test_sigterm_while_paused_stops_the_run(home):
+    """The command line: a pause request holds the run (status paused), SIGTERM then stops it at once."""
+    import signal
+
+    folder = new_run(home, tiny_config(), "sigterm")
+    folder.request_pause()
+    process = engine(*train_args(home, "sigterm"))
+    deadline = time.monotonic() + 60
+    while json.loads(folder.run_file.read_text())["status"] != "paused" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    held = read_jsonl(folder.log_file)
+    assert [line["kind"] for line in held] == ["stage-start"]  # held at the first boundary, as tfjs's job does
+    time.sleep(0.3)
+    assert read_jsonl(folder.log_file) == held
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert json.loads(out.splitlines()[-1]) == {"run": "sigterm", "status": "stopped", "error": None}
+    meta = json.loads(folder.run_file.read_text())
+    assert meta["status"] == "stopped" and meta["stages"][0]["status"] == "stopped"
+    assert [line["kind"] for line in read_jsonl(folder.log_file)] == ["stage-start", "stage-end"]
+    assert not (home / "runs" / ".training.lock").exists()

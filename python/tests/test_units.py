@@ -12,6 +12,7 @@ import torch
 from r2b_torch import layout as L
 from r2b_torch.checkpoint import read_checkpoint_dir, save_checkpoint, write_checkpoint_dir
 from r2b_torch.config import OptimizerSpec, parse_run_config
+from r2b_torch.kinks import KinkAligner
 from r2b_torch.layers import BatchNorm, ParamStore, apply_bn_updates, forward_context
 from r2b_torch.models import ModelBuild, ResNet18, model_build, stage_widths
 from r2b_torch.optimizer import AdamW, OptimizerParam
@@ -165,3 +166,106 @@ def test_checkpoint_folder_refuses_corruption(tmp_path):
     (tmp_path / "e1" / "data.bin").write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum"):
         read_checkpoint_dir(tmp_path / "e1")
+
+
+class _OwnSide(KinkAligner):
+    """An aligner that lists no element anywhere: every site takes this engine's own side, through the
+    written-out (torch.where) forms the conformance tests check against tfjs."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    def decide(self, site, x, own, rule, kink=0.0):
+        return own
+
+
+@pytest.mark.parametrize(
+    "model, student",
+    [
+        ({}, {"activation": "tanh", "weights": "real", "scaling": "gate"}),
+        ({"binaryPadding": "one"}, {"activation": "sign", "weights": "real", "scaling": "gate"}),
+        ({"binaryPadding": "one"}, {"activation": "sign", "weights": "sign", "scaling": "gate"}),
+        (
+            {"binaryPadding": "zero", "downsample": "binary"},
+            {"activation": "sign", "weights": "sign", "scaling": "learned"},
+        ),
+        (
+            {"weightScale": "mean", "preluInit": 0.25},
+            {"activation": "approxsign", "weights": "sign", "scaling": "none"},
+        ),
+        ({"stem": "imagenet"}, {"architecture": "resnet"}),
+    ],
+)
+def test_training_path_computes_what_the_checked_path_computes(model, student):
+    """The training path's own kernels (sign by float comparisons, the STE and ApproxSign backward, the PReLU
+    function) give the values and gradients of the written-out forms the conformance tests compare with tfjs
+    (kinks.py, used whenever an aligner is present). Everything else, batch norm, padding, mean_over and
+    scale_channels included, is the same code on both paths and checked against tfjs directly."""
+    config = parse_run_config(
+        {
+            "seed": 4,
+            "data": {"inputSize": 20, "channels": 3, "classes": 10},
+            "model": {"width": 0.125, "bnMomentum": 0.9, "preluInit": 0.1, **model},
+            "stages": [{"name": "s", "student": student, "losses": {}}],
+        }
+    )
+    net = ResNet18(model_build(config, config.stages[0].student))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _, entry in net.store.weights.items():  # off the initial values, so PReLUs and gates matter
+            entry.tensor.add_(0.05 * torch.randn(entry.tensor.shape, generator=generator))
+    images = torch.randn(6, 3, 20, 20, generator=generator)
+    weights = [entry.tensor for entry in net.store.weights.values()]
+    results = []
+    for align in (None, _OwnSide()):
+        out = net(images, forward_context(True, align=align))
+        loss = out.logits.square().mean() + sum(p.square().mean() for p in out.points)
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+        results.append((out, grads))
+    (fast, fast_grads), (checked, checked_grads) = results
+    torch.testing.assert_close(fast.logits, checked.logits, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fast.points, checked.points):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for name, a, b in zip(net.store.weights, fast_grads, checked_grads):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            scale = float(b.abs().max()) + 1e-12
+            assert float((a - b).abs().max()) <= 1e-5 * scale, name
+
+
+def test_prefetch_yields_the_same_batches_and_stops(tmp_path):
+    from runs import tiny_store
+
+    from r2b_torch.config import AugmentSpec
+    from r2b_torch.data import Prefetch, open_dataset
+
+    reader = open_dataset("tiny", tiny_store(tmp_path))
+    augment = AugmentSpec(flip=True, crop_padding=2, mixup_alpha=0.2)
+    direct = list(reader.train_batches(8, 3, seed=5, augment=augment))
+    ahead = list(Prefetch(reader.train_batches(8, 3, seed=5, augment=augment)))
+    assert len(direct) == len(ahead) == 6
+    for a, b in zip(direct, ahead):
+        assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    early = Prefetch(reader.train_batches(8, 3, seed=5, augment=augment), depth=1)
+    next(early)
+    early.close()
+    assert not early._thread.is_alive()
+
+
+def test_command_line_info_and_bench(capsys):
+    from r2b_torch.cli import main
+
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["canTrain"] is True and info["why"] is None and info["defaultDevice"] in ("cpu", "cuda", "mps")
+    assert info["torch"]["version"] == torch.__version__ and info["devices"][0]["kind"] == "cpu"
+    threads = torch.get_num_threads()
+    try:
+        args = ["bench-step", "--width", "0.0625", "--batch", "4", "--input", "16", "--steps", "2", "--plain"]
+        assert main([*args, "--device", "cpu", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    bench = json.loads(capsys.readouterr().out)
+    assert set(bench["timings"]) == {"teacher", "tanh", "ban", "bnn", "plain"}
+    assert set(bench["ratios"]) == {"teacher/plain", "tanh/teacher", "ban/teacher", "bnn/teacher"}
+    assert all(t["medianMs"] > 0 for t in bench["timings"].values())

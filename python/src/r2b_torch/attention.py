@@ -12,6 +12,8 @@ from typing import Literal
 
 import torch
 
+from .ops import mean_over
+
 AttentionForm = Literal["paper", "larq"]
 
 # Keeps an all-zero map (a dead transfer point) from dividing by zero; far below any real activation energy.
@@ -22,7 +24,7 @@ def attention_map(activations: torch.Tensor, form: AttentionForm) -> torch.Tenso
     """Normalised attention maps [N, H*W] of NCHW activations (index h*W + w, as tfjs's NHWC flattening)."""
     n, _, h, w = activations.shape
     squared = activations.square()
-    energy = (squared.sum(dim=1) if form == "paper" else squared.mean(dim=1)).reshape(n, h * w)
+    energy = (squared.sum(dim=1) if form == "paper" else mean_over(squared, (1,))).reshape(n, h * w)
     if form == "paper":
         norm = energy.square().sum(dim=1, keepdim=True).sqrt()
     else:

@@ -139,9 +139,9 @@ def environment(device: torch.device, precision: str = "fp32") -> dict[str, Any]
         "engine": "torch",
         "device": {"kind": device.type, "description": describe(device) + ("" if precision == "fp32" else ", tf32")},
         "versions": versions(),
-        "platform": sys.platform,
+        "platform": sys.platform,  # node's process.platform names: linux, darwin, win32
         "backend": None,
-        "distributed": None,
+        "distributed": None,  # one process; torchrun ranks would record {worldSize, perProcessBatch}
     }
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .quantizers import prelu as fast_prelu
+
 # The band either side of a kink, relative to the tensor's largest magnitude, that counts as "near".
 NEAR = 1e-4
 # Values this close to a kink (relative, about an ulp of the largest element) are zeros computed as noise.
@@ -111,7 +113,7 @@ def relu(x: torch.Tensor, ctx, site: str) -> torch.Tensor:
 def prelu(x: torch.Tensor, alpha: torch.Tensor, ctx, site: str) -> torch.Tensor:
     aligner = _aligner(ctx)
     if aligner is None:
-        return F.prelu(x, alpha)
+        return fast_prelu(x, alpha)
     mask = aligner.decide(site, x, x > 0, lambda v: v > 0)
     return torch.where(mask, x, alpha.view(1, -1, 1, 1) * x)
 

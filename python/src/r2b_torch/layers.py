@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from . import kinks
 from . import layout as L
 from .kinks import KinkAligner
+from .ops import mean_over, scale_channels
 from .padding import same_pads
 from .quantizers import (
     ActivationQuantizer,
@@ -216,9 +217,9 @@ class QuantConvOptions:
 
 
 class QuantConv2d(nn.Module):
-    """larq's QuantConv2D without bias: q(input) conv q(kernel), TensorFlow 'same' geometry, padded explicitly
-    (asymmetric with stride 2). With +-1 inputs and pad_value 1 the quantized input is padded with +1, so
-    every input the kernel sees is +-1; otherwise with 0, as tf.conv2d 'same' does."""
+    """larq's QuantConv2D without bias: q(input) conv q(kernel), TensorFlow 'same' geometry (asymmetric with
+    stride 2). With +-1 inputs and pad_value 1 the quantized input is padded with +1, so every input the
+    kernel sees is +-1; otherwise with 0, as tf.conv2d 'same' does."""
 
     def __init__(self, store: ParamStore, name: str, options: QuantConvOptions) -> None:
         super().__init__()
@@ -252,42 +253,42 @@ class QuantConv2d(nn.Module):
         o = self.options
         if ctx.tap:
             ctx.tap(f"{self.name}.pre", x)
+        # A +1 padding is computed as a zero padding of q(x) - 1 plus sum(kernel) as the convolution's bias:
+        # conv(pad_1(q), w) = conv(pad_0(q - 1), w) + sum(w), as every window covers the whole kernel. No padded
+        # copy of the batch (the convolution pads itself where the padding is symmetric) and no border pass.
+        # Exact for +-1 kernels (integer sums) and to rounding for real ones; a scaled binary kernel (s * +-1)
+        # keeps the padded form, since its exact zeros (balanced windows, common) must stay exactly 0 for the
+        # PReLU's side to match the tfjs engine's.
+        pad_one = self.binary_input and o.pad_value == 1
+        shift = pad_one and not (self.binary_kernel and o.weight_scale != "none")
         if ctx.align is not None and self.binary_input:
             inputs = kinks.aligned_sign(x, ctx, self.name, o.input_quantizer, o.ste_clip)
+            conv_input = inputs - 1 if shift else inputs
         else:
-            inputs = quantize_activation(x, o.input_quantizer, o.ste_clip)
+            conv_input = quantize_activation(x, o.input_quantizer, o.ste_clip, shifted=shift)
+            inputs = conv_input + 1 if shift and ctx.tap else conv_input
         kernel = self.quantized_kernel()
         if ctx.tap:
             ctx.tap(f"{self.name}.input", inputs)
             ctx.tap(f"{self.name}.kernel", kernel)
-        pads = same_pads(x, o.kernel_size, o.strides)
-        value = 1.0 if self.binary_input and o.pad_value == 1 else 0.0
-        left, right, top, bottom = pads
-        if left == right == top == bottom:
-            # Symmetric: the convolution pads with 0 itself (no padded copy of the batch, no slicing in the
-            # backward pass); a +1 padding adds the border's contribution, conv(ring of ones, kernel), computed
-            # once for the batch ([1, out, H', W'], exact for +-1 operands).
-            y = F.conv2d(inputs, kernel, stride=o.strides, padding=left)
-            if value and left:
-                y = y + F.conv2d(_border_ring(inputs, left), kernel, stride=o.strides)
+        if conv_input.device.type == "cpu":
+            # oneDNN convolves NHWC: channels-last activations (the logical NCHW shape unchanged) spare a
+            # reorder of every convolution's input and output, and the element-wise ops between them follow
+            # the layout (about 10% of a training step on CPU). A no-op once the stem's output is NHWC.
+            conv_input = conv_input.contiguous(memory_format=torch.channels_last)
+        bias = kernel.sum(dim=(1, 2, 3)) if shift else None
+        left, right, top, bottom = pads = same_pads(x, o.kernel_size, o.strides)
+        if pad_one and not shift:
+            y = F.conv2d(F.pad(conv_input, pads, value=1.0), kernel, stride=o.strides)
+        elif left == right == top == bottom:
+            y = F.conv2d(conv_input, kernel, bias, stride=o.strides, padding=left)
         else:
-            y = F.conv2d(F.pad(inputs, pads, value=value), kernel, stride=o.strides)
+            y = F.conv2d(F.pad(conv_input, pads), kernel, bias, stride=o.strides)
+        if y.device.type == "cpu":
+            y = y.contiguous(memory_format=torch.channels_last)  # the stem's 1-channel input leaves it NCHW
         if ctx.tap:
             ctx.tap(f"{self.name}.output", y)
         return y
-
-
-_RINGS: dict[tuple, torch.Tensor] = {}
-
-
-def _border_ring(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """[1, C, H + 2 pad, W + 2 pad]: ones on the padding border of x's spatial shape, zeros inside (cached)."""
-    key = (x.shape[1], x.shape[2], x.shape[3], pad, x.dtype, x.device)
-    ring = _RINGS.get(key)
-    if ring is None:
-        ring = F.pad(torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device), (pad,) * 4, value=1.0)
-        _RINGS[key] = ring
-    return ring
 
 
 class Dense(nn.Module):
@@ -359,7 +360,7 @@ class Gate(nn.Module):
 
     def values(self, real_input: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         """Gate values [N, C_out] in (0, 1)."""
-        pooled = real_input.mean(dim=(2, 3))
+        pooled = mean_over(real_input, (2, 3))
         return torch.sigmoid(self.expand(kinks.relu(self.reduce(pooled), ctx, f"{self.name}.relu")))
 
     def forward(
@@ -367,4 +368,4 @@ class Gate(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The conv output scaled per image and channel, and the gate values."""
         gate = self.values(real_input, ctx)
-        return conv_output * gate[:, :, None, None], gate
+        return scale_channels(conv_output, gate), gate

@@ -23,10 +23,15 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
     return kl.mean() * (temperature * temperature)
 
 
-def top_k_correct(logits: torch.Tensor, targets: torch.Tensor, k: int = 5) -> tuple[int, int]:
-    """Rows whose target class (argmax of the targets) is the top-1 logit, and within the top-k."""
+def top_k_hits(logits: torch.Tensor, targets: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """[top-1 hits, top-k hits] as a float tensor on the logits' device (no host sync)."""
     labels = targets.argmax(dim=1)
     kk = min(k, logits.shape[1])
-    indices = logits.topk(kk, dim=1).indices
-    hits = indices == labels[:, None]
-    return int(hits[:, 0].sum()), int(hits.sum())
+    hits = logits.topk(kk, dim=1).indices == labels[:, None]
+    return torch.stack([hits[:, 0].sum(), hits.sum()]).to(logits.dtype)
+
+
+def top_k_correct(logits: torch.Tensor, targets: torch.Tensor, k: int = 5) -> tuple[int, int]:
+    """Rows whose target class (argmax of the targets) is the top-1 logit, and within the top-k."""
+    top1, topk = top_k_hits(logits, targets, k).tolist()
+    return int(top1), int(topk)

@@ -17,6 +17,7 @@ from . import kinks
 from . import layout as L
 from .config import ACTIVATIONS, RunConfig, StudentSpec
 from .layers import BatchNorm, Dense, ForwardContext, ParamStore, QuantConv2d, QuantConvOptions, forward_context
+from .ops import mean_over
 from .padding import PoolGradient, max_pool_same
 from .r2b_block import BinaryBlock, BinaryBlockOptions, DownsampleShortcut
 
@@ -260,7 +261,7 @@ class ResNet18(nn.Module):
             else:
                 x = block(x, ctx)
             points.append(x)
-        pooled = x.mean(dim=(2, 3))
+        pooled = mean_over(x, (2, 3))
         return ForwardResult(logits=self.head(pooled), points=points, gates=gates)
 
     @torch.no_grad()

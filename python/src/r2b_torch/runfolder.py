@@ -25,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -330,7 +331,15 @@ def _migrate_environment(env: dict) -> dict[str, Any]:
         adapter = backend.get("adapter") if isinstance(backend.get("adapter"), dict) else None
         description = (adapter or {}).get("description") or backend.get("reason") or str(backend.get("backend"))
         device = {"kind": backend.get("backend"), "description": description}
-    return {"engine": "tfjs", "device": device, "versions": versions, "backend": backend}
+    platform = env.get("platform") if isinstance(env.get("platform"), str) else ""
+    return {
+        "engine": "tfjs",
+        "device": device,
+        "versions": versions,
+        "platform": platform,
+        "backend": backend,
+        "distributed": None,
+    }
 
 
 # --- the folder --------------------------------------------------------------------------------------------
@@ -726,7 +735,14 @@ def create_run(
         "status": status,
         "error": None,
         "config": config,
-        "environment": {"engine": "torch", "device": None, "versions": {}, "backend": None},
+        "environment": {
+            "engine": "torch",
+            "device": None,
+            "versions": {},
+            "platform": sys.platform,
+            "backend": None,
+            "distributed": None,
+        },
         "stages": [
             {
                 "name": s["name"],

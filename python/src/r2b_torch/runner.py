@@ -128,7 +128,9 @@ class _Session:
         env: dict[str, Any],
         on_record: Callable[[dict[str, Any]], None] | None,
         poll_seconds: float,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
+        self.stop = stop
         self.folder = folder
         self.meta = meta
         self.config = parse_run_config(meta["config"])
@@ -140,7 +142,6 @@ class _Session:
         self.status = "running"
         self.error: str | None = None
         self.failure: str | None = None
-        self.external_stop = False
 
     # run.json while we own it: our status and error overwrite whatever another writer put there.
     def update(self, change: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
@@ -190,7 +191,7 @@ class _Session:
             self.stage_progress(record["stage"], **fields)
 
     def stop_wanted(self) -> bool:
-        return self.external_stop or self.folder.stop_requested()
+        return (self.stop is not None and self.stop()) or self.folder.stop_requested()
 
     def between_steps(self) -> None:
         """After each record: a stop request ends the stage at the next step; a pause request holds here."""
@@ -349,8 +350,19 @@ def _train_locked(
         if last is not None:
             folder.append_log([{"kind": "resumed", "stage": last["stage"], "epochsCompleted": last["epochsCompleted"]}])
         folder.clear_stop_request()
-        session = _Session(folder, meta, device, environment(device, precision), on_record, poll_seconds)
-        session.update(lambda m: {**m, "environment": session.env})
+        session = _Session(folder, meta, device, environment(device, precision), on_record, poll_seconds, stop)
+        completed = set(resume.completed) if last is not None else set()
+
+        def start(m: dict[str, Any]) -> dict[str, Any]:
+            # Stages a resume loads from their final checkpoints are finished, whatever the last session
+            # managed to record before it ended.
+            stages = [
+                {**s, "status": "finished", "epochsCompleted": s["epochs"]} if s["name"] in completed else s
+                for s in m["stages"]
+            ]
+            return {**m, "environment": session.env, "stages": stages}
+
+        session.update(start)
         pipeline = run_pipeline(
             config,
             reader,
@@ -371,8 +383,6 @@ def _train_locked(
                 fault_point("after-step", record["stage"], record["step"])
             if on_record is not None:
                 on_record(record)
-            if stop is not None and stop():
-                session.external_stop = True
             session.between_steps()
         if session.failure is not None:
             session.finish("failed", session.failure)
