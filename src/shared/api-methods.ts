@@ -22,6 +22,7 @@ export const API_METHODS = [
   'resumeRun',
   'stopRun',
   'removeRun',
+  'attachRun',
   'modelSummary',
   'exportStage',
 ] as const

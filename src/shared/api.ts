@@ -86,7 +86,12 @@ export const NewRunRequest = z.object({
 })
 export type NewRunRequest = z.infer<typeof NewRunRequest>
 
-export const RunListing = z.object({ runs: z.array(RunMeta), problems: z.array(z.string()) })
+export const RunListing = z.object({
+  runs: z.array(RunMeta),
+  problems: z.array(z.string()),
+  /** Runs shown from folders elsewhere, written by another process or machine: followed, read-only. */
+  attached: z.array(RunId),
+})
 export type RunListing = z.infer<typeof RunListing>
 
 export const RunHistory = z.object({
@@ -222,7 +227,10 @@ export const apiSchemas = {
   /** Continues a paused run, or queues an interrupted/stopped/failed one from its last checkpoint. */
   resumeRun: { args: z.tuple([RunId]), result: z.null() },
   stopRun: { args: z.tuple([RunId]), result: z.null() },
+  /** Deletes a run (refused while any process trains it); an attached run is only forgotten. */
   removeRun: { args: z.tuple([RunId]), result: z.null() },
+  /** Shows and follows a run folder that another process or machine writes (shared storage), read-only. */
+  attachRun: { args: z.tuple([z.string().min(1).max(4096)]), result: RunMeta },
   /** The larq-style summary of one stage's model under a config. */
   modelSummary: { args: z.tuple([RunConfig, StageName]), result: ModelSummary },
   /** Exports a trained fully binary stage (bit-packed) into the run folder; refuses other stages. */

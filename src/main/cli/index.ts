@@ -4,6 +4,7 @@
  */
 import { cac } from 'cac'
 import { oneLine, UserError } from '../../shared/errors'
+import { registerAttach } from './commands/attach'
 import { registerBench } from './commands/bench'
 import { registerCheck } from './commands/check'
 import { registerDatasets } from './commands/datasets'
@@ -32,6 +33,7 @@ registerBench(cli)
 registerServe(cli)
 registerSummary(cli)
 registerTrain(cli)
+registerAttach(cli)
 registerInspect(cli)
 registerReport(cli)
 registerDemo(cli)

@@ -29,6 +29,7 @@ import { listDatasets, removeDataset, renameDataset } from '../datasets/store'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { dataHome } from '../paths'
+import { RunFollower } from '../runs/follower'
 import { RunStore } from '../runs/run-store'
 import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
@@ -65,6 +66,7 @@ export class WorkbenchHost {
   readonly store: RunStore
   readonly trainer: Trainer
   private readonly imports = new Map<string, AbortController>()
+  private readonly followers = new Map<string, RunFollower>()
   private nextImport = 1
   private nextInspect = 1
   private offTrainer: () => void
@@ -84,8 +86,26 @@ export class WorkbenchHost {
     })
   }
 
+  /** Follows an attached run: what its writer (elsewhere) appends reaches the UI as a local run's would. */
+  private follow(id: string): void {
+    if (this.followers.has(id)) return
+    const follower = new RunFollower(this.store, id, (change) => {
+      if (change.type === 'run') this.emit({ type: 'run', run: change.run })
+      else if (change.type === 'record') this.emit({ type: 'record', runId: id, record: change.record })
+      else {
+        const { kind, stage, epochsCompleted } = change.entry
+        this.emit({ type: 'snapshot', runId: id, kind, stage, epochsCompleted })
+      }
+    })
+    this.followers.set(id, follower)
+    void follower.start({ intervalMs: 1000, fromEnd: true })
+  }
+
   /** Starts the trainer's worker (the one that trains and inspects) and records the backend it selects. */
   start(): void {
+    void this.store.list().then(({ runs }) => {
+      for (const run of runs) if (this.store.isAttached(run.id)) this.follow(run.id)
+    })
     void this.trainer.reconcile().catch(() => {})
     this.trainer.backend().then(
       (backend) => {
@@ -101,6 +121,8 @@ export class WorkbenchHost {
 
   async stop(): Promise<void> {
     this.offTrainer()
+    await Promise.all([...this.followers.values()].map((f) => f.stop()))
+    this.followers.clear()
     for (const controller of this.imports.values()) controller.abort()
     await this.trainer.shutdown()
   }
@@ -186,7 +208,13 @@ export class WorkbenchHost {
     // --- runs ----------------------------------------------------------------------------------------
     listRuns: async () => {
       const { runs, problems } = await this.store.list()
-      return { runs, problems }
+      return { runs, problems, attached: runs.filter((r) => this.store.isAttached(r.id)).map((r) => r.id) }
+    },
+    attachRun: async (path) => {
+      const run = await this.store.attach(path)
+      this.follow(run.id)
+      this.emit({ type: 'run', run })
+      return run
     },
     runHistory: async (id) => {
       const [run, log, snapshots] = await Promise.all([
@@ -226,6 +254,8 @@ export class WorkbenchHost {
       return null
     },
     removeRun: async (id) => {
+      this.followers.get(id)?.stop()
+      this.followers.delete(id)
       if (this.trainer.activeRunId === id || this.trainer.queued.includes(id))
         throw new TrainingError(`run ${id} is training or queued: stop it first`)
       await this.store.remove(id)

@@ -10,9 +10,9 @@
  * index back to the last one, so an epoch interrupted halfway leaves no trace and is trained again once.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { payloadProblems, ReadCheckpointManifest, type Checkpoint } from '../../shared/checkpoint'
 import { firstIssue, UserError } from '../../shared/errors'
 import type { CheckpointRecord, LightRecord } from '../../shared/records'
@@ -32,7 +32,7 @@ import {
   type RunStatus,
 } from '../../shared/runs'
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from '../../shared/snapshots'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { writeFileAtomic } from '../atomic-write'
 import { dataHome } from '../paths'
 import { isAlive } from '../process-alive'
@@ -48,6 +48,20 @@ const SNAPSHOT_INDEX = 'index.jsonl'
 
 export function runsDir(home: string = dataHome()): string {
   return join(home, 'runs')
+}
+
+function readAttached(home: string): Map<string, string> {
+  const file = join(home, ATTACHED_FILE)
+  if (!existsSync(file)) return new Map()
+  let parsed
+  try {
+    parsed = Attached.safeParse(JSON.parse(readFileSync(file, 'utf8')))
+  } catch {
+    throw new RunStoreError(`${file} is not valid JSON: remove it to forget the attached runs`)
+  }
+  if (!parsed.success)
+    throw new RunStoreError(`${file}: ${firstIssue(parsed.error)}: remove it to forget the attached runs`)
+  return new Map(Object.entries(parsed.data.runs).map(([id, dir]) => [id, resolve(dir)]))
 }
 
 /** Reads and validates one JSON file; every failure names the file, the field and what to do. */
@@ -103,8 +117,17 @@ function newRunId(config: RunConfig, now: Date): string {
   return `${stamp}-${config.pipeline.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(2).toString('hex')}`
 }
 
+/** `<home>/attached.json`: run folders elsewhere (shared storage, another machine's output) shown here. */
+const ATTACHED_FILE = 'attached.json'
+const Attached = z.object({ version: z.literal(1), runs: z.record(RunId, z.string().min(1)) })
+
 export class RunStore {
-  constructor(readonly home: string = dataHome()) {}
+  /** Attached runs by id: folders written by another process or machine, followed read-only. */
+  private attached: Map<string, string>
+
+  constructor(readonly home: string = dataHome()) {
+    this.attached = readAttached(home)
+  }
 
   get root(): string {
     return runsDir(this.home)
@@ -114,7 +137,48 @@ export class RunStore {
     const parsed = RunId.safeParse(id)
     if (!parsed.success)
       throw new RunStoreError(`"${id}" is not a run id (${parsed.error.issues[0]?.message})`)
-    return join(this.root, id)
+    return this.attached.get(id) ?? join(this.root, id)
+  }
+
+  /** Whether a run is attached: another process or machine writes it, so this one only reads it. */
+  isAttached(id: string): boolean {
+    return this.attached.has(id)
+  }
+
+  /**
+   * Shows a run folder that lives elsewhere (shared storage a cluster job writes, a copy from another
+   * machine) alongside this store's runs, read-only. Its run.json must be readable; its id must be new here.
+   */
+  async attach(folder: string): Promise<RunMeta> {
+    const dir = resolve(folder)
+    const meta = await readJson(
+      join(dir, RUN_FILE),
+      StoredRunMeta,
+      `${dir} is not a run folder a workbench wrote`,
+    )
+    if (basename(dir) !== meta.id)
+      throw new RunStoreError(
+        `${join(dir, RUN_FILE)} says it is run "${meta.id}", but its folder is "${basename(dir)}"`,
+      )
+    const known = this.attached.get(meta.id)
+    if (known && known !== dir) throw new RunStoreError(`run ${meta.id} is attached already, from ${known}`)
+    if (!known && existsSync(join(this.root, meta.id, RUN_FILE)))
+      throw new RunStoreError(`run ${meta.id} is in this store already: it cannot be attached as well`)
+    this.attached.set(meta.id, dir)
+    await this.saveAttached()
+    return meta
+  }
+
+  /** Forgets an attached run; its folder is left as it is. */
+  async detach(id: string): Promise<void> {
+    if (!this.attached.delete(id)) throw new RunStoreError(`run ${id} is not attached`)
+    await this.saveAttached()
+  }
+
+  private async saveAttached(): Promise<void> {
+    await mkdir(this.home, { recursive: true })
+    const file: z.infer<typeof Attached> = { version: 1, runs: Object.fromEntries(this.attached) }
+    await writeFileAtomic(join(this.home, ATTACHED_FILE), `${JSON.stringify(file, null, 2)}\n`)
   }
 
   async create(config: RunConfig, options: { name?: string; status?: RunStatus } = {}): Promise<RunMeta> {
@@ -176,16 +240,17 @@ export class RunStore {
 
   /** Runs, newest first. Unreadable run folders are reported, not fatal. */
   async list(): Promise<{ runs: RunMeta[]; problems: string[] }> {
-    let names: string[]
+    let names: string[] = []
     try {
       names = await readdir(this.root)
+      await this.sweepAbandoned(names)
     } catch {
-      return { runs: [], problems: [] }
+      // No runs of its own yet; attached ones are still listed.
     }
-    await this.sweepAbandoned(names)
     const runs: RunMeta[] = []
     const problems: string[] = []
-    for (const name of names.filter((n) => !n.startsWith('.'))) {
+    const ids = [...names.filter((n) => !n.startsWith('.')), ...this.attached.keys()]
+    for (const name of ids) {
       try {
         runs.push(await this.read(name))
       } catch (error) {
@@ -214,8 +279,9 @@ export class RunStore {
     return next
   }
 
-  /** Deletes a run, unless a process (this one or another) is training it. */
+  /** Deletes a run, unless a process (this one or another) is training it; an attached run is detached. */
   async remove(id: string): Promise<void> {
+    if (this.isAttached(id)) return this.detach(id)
     const dir = this.dir(id)
     if (!(await this.exists(id))) throw new RunStoreError(`no run "${id}"`)
     const holder = await trainingLock(this.root).holder()

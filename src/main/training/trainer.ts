@@ -115,7 +115,9 @@ export class Trainer {
     const holder = await this.lock.holder()
     const fixed: RunMeta[] = []
     for (const run of runs) {
+      // An attached run's writer is another process or machine: its lock is not ours to read.
       if (!isTraining(run.status) || this.active?.id === run.id || holder?.what === run.id) continue
+      if (this.store.isAttached(run.id)) continue
       let changed = false
       const meta = await this.store.update(run.id, (m) => {
         // Re-read under the write: only a run still marked training is changed.
@@ -145,6 +147,10 @@ export class Trainer {
    */
   async enqueue(runId: string): Promise<{ done: Promise<RunMeta> }> {
     const meta = await this.store.read(runId)
+    if (this.store.isAttached(runId))
+      throw new TrainingError(
+        `run ${runId} is attached from ${this.store.dir(runId)}: it trains where it was started; this workbench only follows it`,
+      )
     if (meta.status === 'finished')
       throw new TrainingError(`run ${runId} has finished: there is nothing to resume`)
     if (this.active?.id === runId || this.queue.includes(runId))

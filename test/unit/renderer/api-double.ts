@@ -109,7 +109,8 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
       datasets = datasets.filter((d) => d.id !== id)
       return null
     },
-    listRuns: async () => (record('listRuns'), { runs, problems: [] }),
+    listRuns: async () => (record('listRuns'), { runs, problems: [], attached: [] }),
+    attachRun: unused('attachRun'),
     runHistory: async (id) => {
       record(`runHistory ${id}`)
       const run = runs.find((r) => r.id === id)

@@ -5,6 +5,7 @@ import { startWsServer, type WsServerHandle } from '../../host/ws-server'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { numberOption } from '../args'
 import { CliError } from '../errors'
+import { collect } from './train'
 
 export interface Served {
   host: WorkbenchHost
@@ -51,10 +52,15 @@ export function registerServe(cli: CAC): void {
   cli
     .command('serve', 'Serve the workbench UI and API on 127.0.0.1 for a browser')
     .option('--port <port>', 'Port (default: a free one)')
-    .action(async (options: { port?: string | number }) => {
+    .option('--attach <dir>', 'Also show and follow this run folder, written elsewhere (repeatable)')
+    .action(async (options: { port?: string | number; attach?: unknown }) => {
       const port = numberOption(options.port, '--port', { integer: true, min: 0, max: 65535 }) ?? 0
       const dir = await ensureRendererBuilt((line) => process.stderr.write(`${line}\n`))
       const served = await startServe({ port, rendererDir: dir })
+      for (const folder of collect(options.attach)) {
+        const run = await served.host.api.attachRun(folder)
+        process.stderr.write(`following run ${run.id} (${run.status}) from ${folder}\n`)
+      }
       process.stdout.write(
         `R2B Workbench is serving on 127.0.0.1 only. Open:\n  ${served.server.url}\n(Ctrl+C stops it)\n`,
       )

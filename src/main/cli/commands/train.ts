@@ -10,6 +10,7 @@ import { createRun } from '../../training/new-run'
 import { trainingBusy, trainingLock } from '../../process-lock'
 import { requestStop } from '../../training/requests'
 import { Trainer, type TrainerEvent } from '../../training/trainer'
+import type { Followed } from '../../runs/follower'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
 import { onInterrupt } from '../interrupt'
@@ -44,7 +45,7 @@ export function summaryJson(run: RunMeta) {
 }
 
 /** A JSON line per event: the log's records as stored, snapshots by what they hold (the arrays stay on disk). */
-function eventJson(event: Extract<TrainerEvent, { type: 'record' | 'snapshot' }>): object {
+function eventJson(event: Extract<Followed, { type: 'record' | 'snapshot' }>): object {
   if (event.type === 'record') return { event: event.record.kind, ...event.record }
   const { entry } = event
   return {
@@ -58,20 +59,14 @@ function eventJson(event: Extract<TrainerEvent, { type: 'record' | 'snapshot' }>
 }
 
 /**
- * Trains (or resumes) a run in this process with a progress bar per stage; Ctrl+C stops it resumably. A
- * `fresh` run (just created by this command) that cannot be queued is deleted again: a refused `train`
- * leaves no run behind.
+ * What a run's records look like on a terminal: a progress bar per stage (a line per epoch when stderr is
+ * not a terminal), and with --json one JSON line per record on stdout. Shared by `train`, `resume` and
+ * `attach`, whoever the records come from.
  */
-export async function trainWithProgress(
-  store: RunStore,
-  runId: string,
-  json: boolean,
-  options: { fresh?: boolean } = {},
-): Promise<RunMeta> {
-  const trainer = new Trainer(store, () => launchWorkerProcess())
+export function trainingProgress(json: boolean) {
   let bar: ReturnType<typeof progressBar> | null = null
   let latest = ''
-  const off = trainer.on((event) => {
+  const show = (event: TrainerEvent | (Followed & { runId?: string })) => {
     // The PyTorch engine's own words (a warning, an error) reach the terminal as they are.
     if (event.type === 'output') {
       if (!event.line.startsWith('{')) process.stderr.write(`${event.line}\n`)
@@ -101,7 +96,24 @@ export async function trainWithProgress(
       bar = null
       latest = ''
     }
-  })
+  }
+  return { show, stop: () => bar?.stop() }
+}
+
+/**
+ * Trains (or resumes) a run in this process with a progress bar per stage; Ctrl+C stops it resumably. A
+ * `fresh` run (just created by this command) that cannot be queued is deleted again: a refused `train`
+ * leaves no run behind.
+ */
+export async function trainWithProgress(
+  store: RunStore,
+  runId: string,
+  json: boolean,
+  options: { fresh?: boolean } = {},
+): Promise<RunMeta> {
+  const trainer = new Trainer(store, () => launchWorkerProcess())
+  const progress = trainingProgress(json)
+  const off = trainer.on(progress.show)
   // The worker ignores the terminal's Ctrl+C; this process decides: stop at the next step, or, on a second
   // press, end the worker now (the run is then interrupted, resumable from its last checkpoint).
   const offInterrupt = onInterrupt((press) => {
@@ -127,7 +139,7 @@ export async function trainWithProgress(
   } finally {
     offInterrupt()
     off()
-    ;(bar as ReturnType<typeof progressBar> | null)?.stop()
+    progress.stop()
     await trainer.shutdown()
   }
 }
