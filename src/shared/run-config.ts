@@ -494,25 +494,31 @@ export function applyOverrides(
       key = override.key
       value = override.value
     }
-    if (!keys.includes(key)) {
-      const tail = key.split('.').pop() ?? key
-      const near = keys.filter((k) => k.endsWith(`.${tail}`) || k === tail).slice(0, 6)
-      throw new ConfigError(
-        `--set ${key}: unknown key${near.length ? `; did you mean ${near.join(', ')}?` : ''} (keys: ${keys
-          .map((k) => k.replace(/\.\d+\./, '.<i>.'))
-          .filter((k, i, all) => all.indexOf(k) === i)
-          .join(', ')})`,
-      )
-    }
-    const path = key.split('.')
-    let node: Json = draft
-    for (const part of path.slice(0, -1)) node = (node as { [key: string]: Json })[part] as Json
-    const leaf = path[path.length - 1] as string
-    const parent = node as { [key: string]: Json }
-    try {
-      parent[leaf] = value ?? parseValue(raw, parent[leaf] as Json)
-    } catch (error) {
-      throw new ConfigError(`--set ${key}: ${(error as Error).message}`)
+    // `stages.*.epochs`: the same setting for every stage, whatever the pipeline's number of stages.
+    const targets = key.startsWith('stages.*.')
+      ? config.stages.map((_, i) => key.replace('stages.*.', `stages.${i}.`))
+      : [key]
+    for (const target of targets) {
+      if (!keys.includes(target)) {
+        const tail = target.split('.').pop() ?? target
+        const near = keys.filter((k) => k.endsWith(`.${tail}`) || k === tail).slice(0, 6)
+        throw new ConfigError(
+          `--set ${key}: unknown key${near.length ? `; did you mean ${near.join(', ')}?` : ''} (keys: ${keys
+            .map((k) => k.replace(/\.\d+\./, '.<i>.'))
+            .filter((k, i, all) => all.indexOf(k) === i)
+            .join(', ')}; stages.*.<key> sets every stage)`,
+        )
+      }
+      const path = target.split('.')
+      let node: Json = draft
+      for (const part of path.slice(0, -1)) node = (node as { [key: string]: Json })[part] as Json
+      const leaf = path[path.length - 1] as string
+      const parent = node as { [key: string]: Json }
+      try {
+        parent[leaf] = value ?? parseValue(raw, parent[leaf] as Json)
+      } catch (error) {
+        throw new ConfigError(`--set ${key}: ${(error as Error).message}`)
+      }
     }
   }
   const parsed = RunConfig.safeParse(draft)

@@ -24,3 +24,17 @@ export function tinySettings(options: {
     )
   return set
 }
+
+/** The same budget for every stage of any pipeline (`stages.*.…`), as an ablation gives every row. */
+export function tinyBudget(options: { epochs: number; steps: number; batchSize?: number }): string[] {
+  return [
+    'model.width=0.0625',
+    'data.testLimit=40',
+    'eval.probes=2',
+    'eval.gateSubset=20',
+    'eval.batchSize=40',
+    `stages.*.epochs=${options.epochs}`,
+    `stages.*.stepsPerEpoch=${options.steps}`,
+    `stages.*.batchSize=${options.batchSize ?? 16}`,
+  ]
+}

@@ -4,6 +4,7 @@
  */
 import { cac } from 'cac'
 import { oneLine, UserError } from '../../shared/errors'
+import { registerAblation } from './commands/ablation'
 import { registerAttach } from './commands/attach'
 import { registerBench } from './commands/bench'
 import { registerCheck } from './commands/check'
@@ -34,6 +35,7 @@ registerServe(cli)
 registerSummary(cli)
 registerTrain(cli)
 registerAttach(cli)
+registerAblation(cli)
 registerInspect(cli)
 registerReport(cli)
 registerDemo(cli)

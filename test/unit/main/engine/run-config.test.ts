@@ -84,4 +84,20 @@ describe('--set overrides', () => {
   it('rejects a reference to a stage that does not come earlier', () => {
     expect(() => applyOverrides(base, ['stages.1.teacher=stage:bnn'])).toThrow(/not an earlier stage/)
   })
+
+  it('sets a key of every stage with stages.*, and takes typed overrides as they are', () => {
+    const sb = makeRunConfig({ pipeline: 'sb', set: ['stages.*.epochs=3'] })
+    const r2b = makeRunConfig({ pipeline: 'r2b', set: ['stages.*.epochs=3'] })
+    expect(sb.stages.map((s) => s.epochs)).toEqual([3, 3])
+    expect(r2b.stages.map((s) => s.epochs)).toEqual([3, 3, 3, 3])
+    const typed = makeRunConfig({
+      set: [
+        { key: 'model.width', value: 0.5 },
+        { key: 'stages.*.batchSize', value: 8 },
+      ],
+    })
+    expect(typed.model.width).toBe(0.5)
+    expect(typed.stages.every((s) => s.batchSize === 8)).toBe(true)
+    expect(() => makeRunConfig({ set: [{ key: 'model.width', value: 'wide' }] })).toThrow(ConfigError)
+  })
 })

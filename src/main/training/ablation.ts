@@ -1,0 +1,157 @@
+/**
+ * Running the paper's ablation as ordinary runs under one group: each row × downsample × seed is a run of
+ * its pipeline with the same budget and overrides (nothing tuned for one row and not the others). The group
+ * file records which run is which cell, so running the same ablation again trains only what is missing:
+ * finished cells are kept, interrupted or stopped ones resumed.
+ */
+import { existsSync } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  AblationGroup,
+  ablationTable,
+  cellKey,
+  type AblationRow,
+  type AblationTable,
+  type Downsample,
+} from '../../shared/ablation'
+import { firstIssue } from '../../shared/errors'
+import type { EngineName, PresetName } from '../../shared/run-config'
+import type { RunMeta } from '../../shared/runs'
+import { writeFileAtomic } from '../atomic-write'
+import type { RunStore } from '../runs/run-store'
+import { TrainingError } from './errors'
+import { createRun } from './new-run'
+
+export interface AblationOptions {
+  dataset: string
+  preset: PresetName
+  engine: EngineName
+  rows: AblationRow[]
+  downsample: Downsample[]
+  seeds: number
+  set: string[]
+  /** Default: derived from dataset, preset and engine. */
+  group?: string
+}
+
+export const ablationsDir = (home: string) => join(home, 'ablations')
+
+function groupName(options: AblationOptions): string {
+  const base = `${options.dataset}-${options.preset}-${options.engine}`
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+  return options.group ?? base.slice(0, 80)
+}
+
+export async function readGroup(home: string, group: string): Promise<AblationGroup | null> {
+  const file = join(ablationsDir(home), `${group}.json`)
+  if (!existsSync(file)) return null
+  let json: unknown
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'))
+  } catch {
+    throw new TrainingError(`${file} is not valid JSON: remove it to start the ablation group again`)
+  }
+  const parsed = AblationGroup.safeParse(json)
+  if (!parsed.success) throw new TrainingError(`${file}: ${firstIssue(parsed.error)}`)
+  return parsed.data
+}
+
+async function saveGroup(home: string, group: AblationGroup): Promise<void> {
+  await mkdir(ablationsDir(home), { recursive: true })
+  await writeFileAtomic(
+    join(ablationsDir(home), `${group.group}.json`),
+    `${JSON.stringify(group, null, 2)}\n`,
+  )
+}
+
+/** The group's table from the runs as they are on disk now. */
+export async function groupTable(store: RunStore, group: AblationGroup): Promise<AblationTable> {
+  const runs = new Map<string, RunMeta>()
+  for (const id of Object.values(group.runs)) {
+    const run = await store.read(id).catch(() => null)
+    if (run) runs.set(id, run)
+  }
+  return ablationTable(group, runs)
+}
+
+/**
+ * Trains every missing cell of the ablation, one run at a time (`train` trains or resumes one run and
+ * resolves with how it ended), then returns the table. A cell that fails is reported in the table's
+ * `pending` list; the others go on.
+ */
+export async function runAblation(
+  store: RunStore,
+  options: AblationOptions,
+  train: (runId: string, fresh: boolean, cell: string) => Promise<RunMeta>,
+): Promise<{ group: AblationGroup; table: AblationTable }> {
+  const name = groupName(options)
+  const seeds = Array.from({ length: options.seeds }, (_, i) => i + 1)
+  let group: AblationGroup | null = await readGroup(store.home, name)
+  if (group) {
+    if (
+      group.dataset !== options.dataset ||
+      group.preset !== options.preset ||
+      group.engine !== options.engine
+    )
+      throw new TrainingError(
+        `ablation group ${name} was run on ${group.dataset}, ${group.preset}, ${group.engine}: name another with --group`,
+      )
+    if (JSON.stringify(group.set) !== JSON.stringify(options.set))
+      throw new TrainingError(
+        `ablation group ${name} was run with other overrides (${group.set.join(' ') || 'none'}): every row shares one budget, so name another group with --group`,
+      )
+    group = {
+      ...group,
+      rows: [...new Set([...group.rows, ...options.rows])],
+      downsample: [...new Set([...group.downsample, ...options.downsample])],
+      seeds: [...new Set([...group.seeds, ...seeds])].sort((a, b) => a - b),
+    }
+  } else {
+    group = {
+      version: 1,
+      group: name,
+      dataset: options.dataset,
+      preset: options.preset,
+      engine: options.engine,
+      rows: options.rows,
+      downsample: options.downsample,
+      seeds,
+      set: options.set,
+      runs: {},
+      createdAt: new Date().toISOString(),
+    }
+  }
+  await saveGroup(store.home, group)
+  for (const seed of seeds) {
+    for (const row of options.rows) {
+      for (const downsample of options.downsample) {
+        const key = cellKey(row, downsample, seed)
+        const existing: string | undefined = group.runs[key]
+        const run: RunMeta | null = existing ? await store.read(existing).catch(() => null) : null
+        if (run?.status === 'finished') continue
+        let runId: string | undefined = run?.id
+        if (!runId) {
+          const created = await createRun(store, {
+            dataset: options.dataset,
+            preset: options.preset,
+            pipeline: row,
+            downsample,
+            seed,
+            engine: options.engine,
+            set: options.set,
+            name: `ablation ${name}: ${row}, ${downsample} downsample, seed ${seed}`,
+          })
+          runId = created.id
+          group = { ...group, runs: { ...group.runs, [key]: runId } }
+          await saveGroup(store.home, group)
+        }
+        await train(runId, !run, key).catch(() => {
+          // Recorded in the run (failed or interrupted); the table lists it as pending.
+        })
+      }
+    }
+  }
+  return { group, table: await groupTable(store, group) }
+}
