@@ -5,7 +5,7 @@
  * when the preset is the paper's. Pure data: the CLI, the HTML report and the UI all build the table here.
  */
 import { z } from 'zod'
-import type { PipelineName} from './run-config';
+import type { PipelineName } from './run-config'
 import { EngineName, PresetName, type RunConfig, type StudentSpec } from './run-config'
 import { RunId, type RunMeta } from './runs'
 
