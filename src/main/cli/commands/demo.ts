@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { EngineName } from '../../../shared/run-config'
+import type { RunMeta } from '../../../shared/runs'
 import { choiceOption } from '../args'
 import type { CAC } from 'cac'
 import { ensureBundledDataset } from '../../datasets/import'
@@ -52,14 +53,28 @@ export function registerDemo(cli: CAC): void {
           `run folder  ${store.dir(run.id)}`,
           `report      file://${report}`,
           '',
+          budgetNote(done),
+          '',
           'next:',
           `  npm run r2b -- show ${run.id}`,
           `  npm run r2b -- inspect ${run.id} --image 0      # attention maps and gates of one test image, as PNG`,
           `  npm run r2b -- serve                           # the workbench UI in a browser`,
           `  npm start                                       # the desktop app (Runs shows this run)`,
+          `  npm run r2b -- ablation --seeds 3              # the paper's ablation: every method, same budget, over seeds`,
           '',
         ].join('\n'),
       )
       if (done.status !== 'finished') process.exitCode = 1
     })
+}
+
+/** What the demo's numbers can and cannot say: its budget is one seed of a few hundred steps per stage. */
+function budgetNote(run: RunMeta): string {
+  const stage = run.config.stages[0]!
+  const steps = stage.stepsPerEpoch > 0 ? `${stage.stepsPerEpoch} steps` : 'the whole training split'
+  return [
+    `budget      ${run.config.stages.length} stages × ${stage.epochs} epochs of ${steps} (batch ${stage.batchSize}), width ×${run.config.model.width}, one seed,`,
+    `            ${run.config.data.testLimit || 'all'} test images: enough to see each stage work, too small to rank methods against each other`,
+    '            (seeds alone move a result by several points here). `ablation` compares them over seeds at one shared budget.',
+  ].join('\n')
 }
