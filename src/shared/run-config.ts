@@ -242,6 +242,8 @@ interface Budget {
   /** Per stage role: schedule for real-weight stages and for the fully binary stage. */
   schedule: z.input<typeof ScheduleSpec>
   binarySchedule: z.input<typeof ScheduleSpec>
+  /** The strong-baseline pipelines' schedules where the reference gives them their own (docs/recipes.md). */
+  baseline?: { schedule: z.input<typeof ScheduleSpec>; binarySchedule: z.input<typeof ScheduleSpec> }
   augment: z.input<typeof AugmentSpec>
   binaryAugment: z.input<typeof AugmentSpec>
   learningRate: number
@@ -274,7 +276,9 @@ const budgets: Record<PresetName, Budget> = {
     stepsPerEpoch: 0,
     batchSize: 128,
     schedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1, warmupEpochs: 5 },
-    binarySchedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1 },
+    // The same warm-up in the binary-weight stage: Adam's first steps on freshly binarised weights are the
+    // least stable (larq zoo warms up every stage).
+    binarySchedule: { kind: 'step', milestones: [150, 250, 320], factor: 0.1, warmupEpochs: 5 },
     augment: { flip: true, cropPadding: 4, rotationDegrees: 15, mixupAlpha: 0.2 },
     binaryAugment: { flip: true, cropPadding: 4, rotationDegrees: 15, mixupAlpha: 0.2 },
     learningRate: 1e-3,
@@ -289,6 +293,11 @@ const budgets: Record<PresetName, Budget> = {
     batchSize: 256,
     schedule: { kind: 'step', milestones: [40, 60, 70], factor: 0.3, warmupEpochs: 5 },
     binarySchedule: { kind: 'cosine', warmupEpochs: 10 },
+    // larq zoo's strong baseline: step decay ×0.1 with 5 warm-up epochs in both of its stages.
+    baseline: {
+      schedule: { kind: 'step', milestones: [40, 60, 70], factor: 0.1, warmupEpochs: 5 },
+      binarySchedule: { kind: 'step', milestones: [40, 60, 70], factor: 0.1, warmupEpochs: 5 },
+    },
     augment: { flip: true, cropPadding: 0 },
     // The paper turns augmentation off in the binary-weight stage.
     binaryAugment: {},
@@ -335,6 +344,7 @@ function pipelineStages(pipeline: PipelineName, budget: Budget): StageInput[] {
       student: { architecture: 'binary', activation: 'sign', weights: 'real', scaling },
       teacher: withTeacher ? 'stage:teacher' : 'none',
       losses,
+      ...(budget.baseline ? { schedule: budget.baseline.schedule } : {}),
     }),
     stage(budget, true, {
       name: `${name}-bnn`,
@@ -342,6 +352,7 @@ function pipelineStages(pipeline: PipelineName, budget: Budget): StageInput[] {
       teacher: withTeacher ? `stage:${name}-ban` : 'none',
       init: `stage:${name}-ban`,
       losses: withTeacher ? { distillation: KD_BINARY } : {},
+      ...(budget.baseline ? { schedule: budget.baseline.binarySchedule } : {}),
     }),
   ]
   const attention = { attention: { weight: ATTENTION_WEIGHT } }

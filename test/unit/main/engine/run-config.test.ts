@@ -50,6 +50,18 @@ describe('run config presets', () => {
     const imagenet = makeRunConfig({ preset: 'imagenet-paper' })
     expect(imagenet.stages[0]?.schedule).toMatchObject({ milestones: [40, 60, 70], factor: 0.3 })
     expect(imagenet.data.inputSize).toBe(224)
+    // R2B's last stage: cosine with 10 warm-up epochs; the strong baseline's stages: step ×0.1, 5 warm-up.
+    expect(imagenet.stages[3]?.schedule).toMatchObject({ kind: 'cosine', warmupEpochs: 10 })
+    const sb = makeRunConfig({ preset: 'imagenet-paper', pipeline: 'sb' })
+    for (const stage of sb.stages)
+      expect(stage.schedule).toMatchObject({
+        kind: 'step',
+        milestones: [40, 60, 70],
+        factor: 0.1,
+        warmupEpochs: 5,
+      })
+    // CIFAR's binary-weight stage warms up too.
+    expect(cifar.stages.at(-1)?.schedule).toMatchObject({ warmupEpochs: 5 })
   })
 })
 
