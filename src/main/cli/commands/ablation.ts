@@ -13,7 +13,7 @@ import {
   isAblationRow,
   type AblationTable,
 } from '../../../shared/ablation'
-import { EngineName, PresetName } from '../../../shared/run-config'
+import { EngineName, PresetName, presetNames } from '../../../shared/run-config'
 import { writeFileAtomic } from '../../atomic-write'
 import { ablationHtml } from '../../reports/ablation-report'
 import { RunStore } from '../../runs/run-store'
@@ -70,7 +70,7 @@ export function registerAblation(cli: CAC): void {
       "Run the paper's ablation (Table 3) as ordinary runs under one group, then print the table",
     )
     .option('--dataset <id>', 'Dataset id (see `datasets`)', { default: 'fashion-mnist' })
-    .option('--preset <name>', 'quick | ablation-small | cifar100-paper | imagenet-paper', {
+    .option('--preset <name>', presetNames.join(' | '), {
       default: 'quick',
     })
     .option('--rows <list>', `Rows, comma-separated (default: all: ${ABLATION_ROWS.join(',')})`)
