@@ -189,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:
+        if os.environ.get("R2B_DEBUG"):
+            raise
+        print(
+            f"{error.name or 'a module'} cannot be imported by {sys.executable} ({one_line(error)}): install "
+            "torch>=2.1 and numpy (see python/README.md); `python -m r2b_torch info` says what is missing",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     except BaseException as error:  # noqa: BLE001 - one line, not a traceback
         if os.environ.get("R2B_DEBUG"):
             raise
