@@ -111,7 +111,7 @@ def info() -> dict[str, Any]:
     out["torch"] = {"version": version, "cuda": torch.version.cuda, "cudaAvailable": torch.cuda.is_available()}
     out["devices"] = devices.available_devices()
     out["defaultDevice"] = str(devices.select_device("auto"))
-    out["cpuThreads"] = os.cpu_count() or 1
+    out["cpuThreads"] = devices.cpu_cores()
     out["torchThreads"] = torch.get_num_threads()
     try:
         major, minor = (int(p) for p in version.split("+")[0].split(".")[:2])
