@@ -660,3 +660,20 @@ def test_sigterm_while_paused_stops_the_run(home):
     assert meta["status"] == "stopped" and meta["stages"][0]["status"] == "stopped"
     assert [line["kind"] for line in read_jsonl(folder.log_file)] == ["stage-start", "stage-end"]
     assert not (home / "runs" / ".training.lock").exists()
+
+
+def test_an_error_during_training_fails_the_run_in_one_line(home):
+    folder = new_run(home, tiny_config(), "boom")
+
+    def on_record(record):
+        if record["kind"] == "step" and record["stage"] == "tanh" and record["step"] == 1:
+            raise RuntimeError("boom\nsecond line")
+
+    with pytest.raises(TrainingFailed, match="^RuntimeError: boom$"):
+        train(home, "boom", on_record=on_record)
+    meta = json.loads(folder.run_file.read_text())
+    assert (meta["status"], meta["error"]) == ("failed", "RuntimeError: boom")
+    assert [s["status"] for s in meta["stages"]] == ["finished", "stopped", "pending", "pending"]
+    assert not (home / "runs" / ".training.lock").exists()
+    # And it resumes from its last checkpoint like any other.
+    assert train(home, "boom").status == "finished"
