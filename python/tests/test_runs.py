@@ -147,9 +147,8 @@ def check_contract(folder: RunFolder, resumed: bool = False) -> None:
         assert hashlib.sha256(data).hexdigest() == line["sha256"] and len(data) == line["bytes"]
         manifest = json.loads((directory / "manifest.json").read_text())
         assert manifest["sha256"] == line["sha256"] and manifest["bytes"] == line["bytes"]
-        assert manifest.get("version", 2) in (1, 2) and manifest["stage"] == line["stage"]
-        if manifest["version"] == 2:
-            assert manifest["epochsCompleted"] == line["epochsCompleted"] and "epoch" not in manifest
+        assert manifest["version"] == 2 and manifest["stage"] == line["stage"]
+        assert manifest["epochsCompleted"] == line["epochsCompleted"] and "epoch" not in manifest
         assert manifest["step"] == line["step"]
         assert {t["group"] for t in manifest["tensors"]} == {"weights", "state", "optimizer"}
 
@@ -415,6 +414,7 @@ def test_format1_folder_is_read_and_resumed(home, reference):
     assert train(home, "format-1").status == "finished"
     assert not list(folder.snapshots.glob("*/e*-*.bin"))
     same_run(folder, reference)
+    validate_folder(folder)
 
 
 def test_a_loss_that_is_not_finite_fails_with_advice(home):
@@ -554,14 +554,17 @@ def schema_dir() -> Path | None:
     return None
 
 
-def schema_validator(name: str):
-    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install jsonschema)")
+def schema_validators() -> dict | None:
+    """jsonschema validators of the generated schemas, or None when jsonschema or the schemas are missing."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
     import re
 
     directory = schema_dir()
     if directory is None:
-        pytest.skip("no docs/schemas here (set R2B_SCHEMAS=<repo>/docs/schemas)")
-    schema = json.loads((directory / name).read_text())
+        return None
 
     def pattern(validator, value, instance, schema):
         # zod writes JavaScript regexes; \p{Cc} (control characters) has no Python spelling.
@@ -571,32 +574,39 @@ def schema_validator(name: str):
                 yield jsonschema.ValidationError(f"{instance!r} does not match {value!r}")
 
     cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
-    return cls(schema)
+    names = ("run-meta", "log-line", "snapshot-index-entry", "checkpoint-manifest")
+    return {name: cls(json.loads((directory / f"{name}.schema.json").read_text())) for name in names}
+
+
+def validate_folder(folder: RunFolder) -> bool:
+    """Every JSON document of a run folder against docs/schemas; False when they cannot be checked here."""
+    validators = schema_validators()
+    if validators is None:
+        return False
+    validators["run-meta"].validate(json.loads(folder.run_file.read_text()))
+    for line in read_jsonl(folder.log_file):
+        validators["log-line"].validate(line)
+    index = folder.snapshots / "index.jsonl"
+    for entry in read_jsonl(index) if index.exists() else []:
+        validators["snapshot-index-entry"].validate(entry)
+    for manifest in folder.checkpoints.glob("*/*/manifest.json"):
+        validators["checkpoint-manifest"].validate(json.loads(manifest.read_text()))
+    return True
 
 
 def test_folders_match_the_json_schemas(home, reference):
     """Every JSON document the engine writes validates against the workbench's generated schemas: run.json
     (finished, stopped, failed), every log line, every snapshot index entry, every checkpoint manifest."""
-    meta_schema = schema_validator("run-meta.schema.json")
-    line_schema = schema_validator("log-line.schema.json")
-    entry_schema = schema_validator("snapshot-index-entry.schema.json")
-    manifest_schema = schema_validator("checkpoint-manifest.schema.json")
+    pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install jsonschema)")
+    if schema_dir() is None:
+        pytest.skip("no docs/schemas here (set R2B_SCHEMAS=<repo>/docs/schemas)")
     stopped = new_run(home, tiny_config(), "schema-stopped")
     train(home, "schema-stopped", on_record=stop_at(stopped, "ban", 1))
     failed = new_run(home, tiny_config(**{"stages__0__optimizer__learningRate": 1e38}), "schema-failed")
     train(home, "schema-failed")
     for folder, status in ((reference, "finished"), (stopped, "stopped"), (failed, "failed")):
-        meta = json.loads(folder.run_file.read_text())
-        assert meta["status"] == status
-        meta_schema.validate(meta)
-        for line in read_jsonl(folder.log_file):
-            line_schema.validate(line)
-        for entry in (
-            read_jsonl(folder.snapshots / "index.jsonl") if (folder.snapshots / "index.jsonl").exists() else []
-        ):
-            entry_schema.validate(entry)
-        for manifest in folder.checkpoints.glob("*/*/manifest.json"):
-            manifest_schema.validate(json.loads(manifest.read_text()))
+        assert json.loads(folder.run_file.read_text())["status"] == status
+        assert validate_folder(folder)
 
 
 def test_quick_r2b_literal_is_the_workbench_preset():
@@ -650,3 +660,20 @@ def test_sigterm_while_paused_stops_the_run(home):
     assert meta["status"] == "stopped" and meta["stages"][0]["status"] == "stopped"
     assert [line["kind"] for line in read_jsonl(folder.log_file)] == ["stage-start", "stage-end"]
     assert not (home / "runs" / ".training.lock").exists()
+
+
+def test_an_error_during_training_fails_the_run_in_one_line(home):
+    folder = new_run(home, tiny_config(), "boom")
+
+    def on_record(record):
+        if record["kind"] == "step" and record["stage"] == "tanh" and record["step"] == 1:
+            raise RuntimeError("boom\nsecond line")
+
+    with pytest.raises(TrainingFailed, match="^RuntimeError: boom$"):
+        train(home, "boom", on_record=on_record)
+    meta = json.loads(folder.run_file.read_text())
+    assert (meta["status"], meta["error"]) == ("failed", "RuntimeError: boom")
+    assert [s["status"] for s in meta["stages"]] == ["finished", "stopped", "pending", "pending"]
+    assert not (home / "runs" / ".training.lock").exists()
+    # And it resumes from its last checkpoint like any other.
+    assert train(home, "boom").status == "finished"

@@ -111,7 +111,7 @@ def info() -> dict[str, Any]:
     out["torch"] = {"version": version, "cuda": torch.version.cuda, "cudaAvailable": torch.cuda.is_available()}
     out["devices"] = devices.available_devices()
     out["defaultDevice"] = str(devices.select_device("auto"))
-    out["cpuThreads"] = os.cpu_count() or 1
+    out["cpuThreads"] = devices.cpu_cores()
     out["torchThreads"] = torch.get_num_threads()
     try:
         major, minor = (int(p) for p in version.split("+")[0].split(".")[:2])
@@ -189,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:
+        if os.environ.get("R2B_DEBUG"):
+            raise
+        print(
+            f"{error.name or 'a module'} cannot be imported by {sys.executable} ({one_line(error)}): install "
+            "torch>=2.1 and numpy (see python/README.md); `python -m r2b_torch info` says what is missing",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     except BaseException as error:  # noqa: BLE001 - one line, not a traceback
         if os.environ.get("R2B_DEBUG"):
             raise

@@ -1,7 +1,8 @@
 """Where the engine trains, how fast it may round, and what it records about both.
 
 Devices: `auto` takes CUDA when present, else Apple's MPS, else the CPU with one thread per core
-(torch.set_num_threads(os.cpu_count()) unless a thread count is given); `cpu`, `cuda`, `cuda:N` and `mps`
+(torch.set_num_threads of the CPUs the process may use, os.cpu_count() where there is no affinity mask, unless
+a thread count is given); `cpu`, `cuda`, `cuda:N` and `mps`
 ask for one, and an unavailable one is refused in words.
 
 Precision (the choice, and why). Training runs in float32 on every device by default, and the engine offers
@@ -76,6 +77,15 @@ def select_device(request: str = "auto") -> torch.device:
     raise DeviceError(f"--device {request}: use one of auto, cpu, cuda, cuda:N, mps")
 
 
+def cpu_cores() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one (containers, taskset), else
+    os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def configure(
     device: torch.device, threads: int | None = None, precision: str = "fp32", deterministic: bool = False
 ) -> int:
@@ -84,7 +94,7 @@ def configure(
         raise DeviceError(f"--precision {precision}: use one of {', '.join(PRECISIONS)}")
     if precision == "tf32" and device.type != "cuda":
         raise DeviceError("--precision tf32 is for CUDA devices; on this device training runs in fp32")
-    count = threads if threads and threads > 0 else (os.cpu_count() or 1)
+    count = threads if threads and threads > 0 else cpu_cores()
     if device.type == "cpu" or threads:
         torch.set_num_threads(count)
     if device.type == "cuda":
@@ -146,7 +156,7 @@ def environment(device: torch.device, precision: str = "fp32") -> dict[str, Any]
 
 
 def available_devices() -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [{"kind": "cpu", "name": cpu_name(), "threads": os.cpu_count() or 1}]
+    out: list[dict[str, Any]] = [{"kind": "cpu", "name": cpu_name(), "threads": cpu_cores()}]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)

@@ -192,6 +192,12 @@ class BatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         if ctx.training:
+            if x.device.type not in ("cpu", "cuda"):
+                # Elsewhere (MPS) the kernel's saved statistics are not documented to be (mean, invstd).
+                with torch.no_grad():
+                    variance, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+                ctx.bn_updates.append(BnUpdate(self, mean, variance))
+                return F.batch_norm(x, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
             out, mean, invstd = torch.native_batch_norm(x, self.gamma, self.beta, None, None, True, 0.0, self.epsilon)
             with torch.no_grad():
                 # The kernel's biased batch variance, back from its 1/sqrt(var + eps) (absolute error ~1e-7 of

@@ -653,6 +653,8 @@ class RunFolder:
             self.snapshots.mkdir(parents=True, exist_ok=True)
             if not index_file.exists() or index_file.read_text() != index_text:
                 write_atomic(index_file, index_text)
+        for line in checkpoints:
+            self._migrate_manifest(line)
         log_text = "".join(json_line(_finite(line)) for line in kept)
         if self.log_file.read_text() != log_text:
             write_atomic(self.log_file, log_text)
@@ -667,6 +669,26 @@ class RunFolder:
                 if name not in referenced:
                     name.unlink(missing_ok=True)
         return checkpoints[-1] if checkpoints else None
+
+    def _migrate_manifest(self, line: dict[str, Any]) -> None:
+        """Rewrites a version-1 checkpoint manifest (`epoch`) as version 2 (`epochsCompleted`), atomically; the
+        payload and its checksum are untouched."""
+        file = self.checkpoints / checkpoint_path(line["stage"], line["epochsCompleted"]) / "manifest.json"
+        try:
+            manifest = json.loads(file.read_text())
+        except (OSError, ValueError):
+            return  # reported when the checkpoint is loaded
+        if not isinstance(manifest, dict) or manifest.get("version") != 1 or "epoch" not in manifest:
+            return
+        migrated = {}
+        for key, value in manifest.items():
+            if key == "version":
+                migrated[key] = 2
+            elif key == "epoch":
+                migrated["epochsCompleted"] = value
+            else:
+                migrated[key] = value
+        write_atomic(file, json_text(migrated, indent=2) + "\n")
 
     # --- requests ---
 

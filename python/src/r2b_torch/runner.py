@@ -87,6 +87,19 @@ def non_finite_advice(total: float, stage: str, step: int) -> str:
     )
 
 
+def failure_message(error: BaseException) -> str:
+    """One line for an error that ended training: the user-facing errors as they are, the rest with their
+    type (an internal error should say what it was), out-of-memory and disk errors with what to do."""
+    text = one_line(error)
+    if isinstance(error, (RunFolderError, TrainingFailed)):
+        return text
+    if isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
+        return f"the device ran out of memory ({text}): lower stages.<i>.batchSize or model.width, and resume"
+    if isinstance(error, OSError):
+        return f"could not read or write the run on disk: {text}"
+    return f"{type(error).__name__}: {text}"
+
+
 def interrupted_advice(run_id: str) -> str:
     return f"the process training it ended unexpectedly; continue with `npm run r2b -- resume {run_id}`"
 
@@ -334,7 +347,7 @@ def _train_locked(
                 "import it again, see `npm run r2b -- datasets`"
             ) from None
         check_dataset_fits(config, reader.manifest)
-        last, resume = _load_resume(folder)
+        _, resume = _load_resume(folder)
         external = _load_external(folder, config)
     except DeviceError as error:
         raise TrainingRefused(one_line(error)) from None
@@ -394,9 +407,7 @@ def _train_locked(
             import traceback
 
             traceback.print_exc()
-        message = one_line(error)
-        if isinstance(error, OSError):
-            message = f"could not read or write the run on disk: {message}"
+        message = failure_message(error)
         if session is not None:
             try:
                 session.finish("failed", message)
