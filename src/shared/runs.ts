@@ -38,6 +38,22 @@ export const StageProgress = z.object({
 })
 export type StageProgress = z.infer<typeof StageProgress>
 
+/**
+ * How a data-parallel session trains. The config's batch size is the global batch: each of `worldSize`
+ * processes takes `perProcessBatch` = batch / world size images of every step, so the learning rates mean
+ * the same at any world size, and a run may resume under another one.
+ */
+export const DistributedTraining = z.object({
+  worldSize: z.int().min(2),
+  nodes: z.int().positive(),
+  /** torch.distributed's process-group backend: `gloo` (CPU) or `nccl` (CUDA). */
+  backend: z.string().min(1),
+  perProcessBatch: z.int().positive(),
+  /** Batch-norm statistics over the global batch (SyncBatchNorm) rather than each process's share. */
+  syncBatchNorm: z.boolean(),
+})
+export type DistributedTraining = z.infer<typeof DistributedTraining>
+
 /** Where and on what a run trains, as the engine reported it. */
 export const RunEnvironment = z.object({
   engine: EngineName,
@@ -48,12 +64,8 @@ export const RunEnvironment = z.object({
   platform: z.string(),
   /** The tfjs engine's backend report (why this backend); null for other engines. */
   backend: BackendReport.nullable(),
-  /** Data-parallel training: processes and the batch each takes (global batch = world size × batch); null
-   * (or absent) for one process. */
-  distributed: z
-    .object({ worldSize: z.int().positive(), perProcessBatch: z.boolean() })
-    .nullable()
-    .default(null),
+  /** Data-parallel training (DDP under torchrun); null (or absent) for one process. */
+  distributed: DistributedTraining.nullable().default(null),
 })
 export type RunEnvironment = z.infer<typeof RunEnvironment>
 
