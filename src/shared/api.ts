@@ -4,7 +4,7 @@ import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
 import { DisplayName } from './names'
 import { ConfigOverride, EngineName, PipelineName, PresetName, RunConfig, StageName } from './run-config'
-import { LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
+import { DataParallel, LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
 
 /**
  * WorkbenchApi: the one contract between the UI and the backend host. Both transports (Electron IPC through
@@ -82,6 +82,8 @@ export const NewRunRequest = z.object({
     .optional(),
   /** Which engine trains it (default: tfjs). */
   engine: EngineName.optional(),
+  /** Data-parallel processes (PyTorch engine only; default one). */
+  dataParallel: DataParallel.optional(),
   name: DisplayName.optional(),
 })
 export type NewRunRequest = z.infer<typeof NewRunRequest>

@@ -22,6 +22,9 @@ export const runStatuses = [
 export const RunStatus = z.enum(runStatuses)
 export type RunStatus = z.infer<typeof RunStatus>
 
+/** A process is training the run (or holds it paused). */
+export const isTraining = (status: RunStatus) => status === 'running' || status === 'paused'
+
 export const RunId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,79}$/, 'a run id is lowercase letters, digits and dashes')
@@ -53,6 +56,20 @@ export const DistributedTraining = z.object({
   syncBatchNorm: z.boolean(),
 })
 export type DistributedTraining = z.infer<typeof DistributedTraining>
+
+/** One line for people: `2 processes (1 node, gloo) × 16 images = global batch 32, SyncBatchNorm off`. */
+export function describeDistributed(d: DistributedTraining): string {
+  const where = `${d.nodes} node${d.nodes === 1 ? '' : 's'}, ${d.backend}`
+  return `${d.worldSize} processes (${where}) × ${d.perProcessBatch} images = global batch ${d.worldSize * d.perProcessBatch}, SyncBatchNorm ${d.syncBatchNorm ? 'on' : 'off'}`
+}
+
+/** How many processes a session of the PyTorch engine trains in, on this machine (torchrun, DDP). */
+export const DataParallel = z.object({
+  /** One per GPU; on a CPU, processes over gloo sharing the cores. */
+  processes: z.int().min(1).max(256),
+  syncBatchNorm: z.boolean().default(false),
+})
+export type DataParallel = z.infer<typeof DataParallel>
 
 /** Where and on what a run trains, as the engine reported it. */
 export const RunEnvironment = z.object({

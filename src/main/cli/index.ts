@@ -12,6 +12,7 @@ import { registerDatasets } from './commands/datasets'
 import { registerDemo } from './commands/demo'
 import { registerExport } from './commands/export'
 import { registerInspect } from './commands/inspect'
+import { registerLaunch } from './commands/launch'
 import { registerPredict } from './commands/predict'
 import { registerReport } from './commands/report'
 import { registerServe } from './commands/serve'
@@ -35,6 +36,7 @@ registerServe(cli)
 registerSummary(cli)
 registerTrain(cli)
 registerAttach(cli)
+registerLaunch(cli)
 registerAblation(cli)
 registerInspect(cli)
 registerReport(cli)

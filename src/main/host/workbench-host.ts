@@ -27,16 +27,20 @@ import { importDataset } from '../datasets/import'
 import type { DatasetReader } from '../datasets/reader'
 import { listDatasets, removeDataset, renameDataset } from '../datasets/store'
 import { mkdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { dataHome } from '../paths'
 import { RunFollower } from '../runs/follower'
 import { RunStore } from '../runs/run-store'
+import { trainingLock } from '../process-lock'
+import { isTraining, RunId } from '../../shared/runs'
 import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
 import { TrainingError } from '../training/errors'
 import { refuseIfDatasetInUse } from '../training/guards'
 import { torchEngineInfo } from '../training/torch-engine'
 import { Trainer } from '../training/trainer'
+import type { SessionOptions } from '../training/data-parallel'
 import type { WorkerClient } from '../training/worker-client'
 
 export interface HostOptions {
@@ -67,6 +71,7 @@ export class WorkbenchHost {
   readonly trainer: Trainer
   private readonly imports = new Map<string, AbortController>()
   private readonly followers = new Map<string, RunFollower>()
+  private lockWatch: NodeJS.Timeout | null = null
   private nextImport = 1
   private nextInspect = 1
   private offTrainer: () => void
@@ -86,12 +91,18 @@ export class WorkbenchHost {
     })
   }
 
-  /** Follows an attached run: what its writer (elsewhere) appends reaches the UI as a local run's would. */
+  /**
+   * Follows a run another process writes (an attached folder, or a run of this store that a CLI `train`
+   * trains): what it appends reaches the UI as a run this host trains would. A run of this store is
+   * followed while it trains.
+   */
   private follow(id: string): void {
     if (this.followers.has(id)) return
     const follower = new RunFollower(this.store, id, (change) => {
-      if (change.type === 'run') this.emit({ type: 'run', run: change.run })
-      else if (change.type === 'record') this.emit({ type: 'record', runId: id, record: change.record })
+      if (change.type === 'run') {
+        this.emit({ type: 'run', run: change.run })
+        if (!this.store.isAttached(id) && !isTraining(change.run.status)) this.unfollow(id)
+      } else if (change.type === 'record') this.emit({ type: 'record', runId: id, record: change.record })
       else {
         const { kind, stage, epochsCompleted } = change.entry
         this.emit({ type: 'snapshot', runId: id, kind, stage, epochsCompleted })
@@ -101,11 +112,31 @@ export class WorkbenchHost {
     void follower.start({ intervalMs: 1000, fromEnd: true })
   }
 
+  private unfollow(id: string): void {
+    void this.followers.get(id)?.stop()
+    this.followers.delete(id)
+  }
+
+  /** A run another process of this data home trains (its training lock says which) is followed. */
+  private async followOtherTrainer(): Promise<void> {
+    const holder = await trainingLock(this.store.root).holder()
+    if (!holder || holder.pid === process.pid || this.followers.has(holder.what)) return
+    if (!RunId.safeParse(holder.what).success || !existsSync(join(this.store.dir(holder.what), 'run.json')))
+      return
+    // What it wrote before now is announced once, as the run as it stands; appends follow.
+    this.emit({ type: 'run', run: await this.store.read(holder.what) })
+    this.follow(holder.what)
+  }
+
   /** Starts the trainer's worker (the one that trains and inspects) and records the backend it selects. */
   start(): void {
     void this.store.list().then(({ runs }) => {
       for (const run of runs) if (this.store.isAttached(run.id)) this.follow(run.id)
     })
+    const watch = () => void this.followOtherTrainer().catch(() => {})
+    watch()
+    this.lockWatch = setInterval(watch, 2000)
+    this.lockWatch.unref()
     void this.trainer.reconcile().catch(() => {})
     this.trainer.backend().then(
       (backend) => {
@@ -121,6 +152,7 @@ export class WorkbenchHost {
 
   async stop(): Promise<void> {
     this.offTrainer()
+    if (this.lockWatch) clearInterval(this.lockWatch)
     await Promise.all([...this.followers.values()].map((f) => f.stop()))
     this.followers.clear()
     for (const controller of this.imports.values()) controller.abort()
@@ -236,7 +268,13 @@ export class WorkbenchHost {
     exportStage: (runId, stage) => this.export(runId, stage),
     startRun: async (request) => {
       const run = await createRun(this.store, request)
-      await this.queue(run.id)
+      try {
+        await this.queue(run.id, { dataParallel: request.dataParallel })
+      } catch (error) {
+        // Refused (another process trains, too many processes): a run that never started is not kept.
+        await this.store.remove(run.id).catch(() => {})
+        throw error
+      }
       return this.store.read(run.id)
     },
     pauseRun: async (id) => {
@@ -254,11 +292,10 @@ export class WorkbenchHost {
       return null
     },
     removeRun: async (id) => {
-      this.followers.get(id)?.stop()
-      this.followers.delete(id)
       if (this.trainer.activeRunId === id || this.trainer.queued.includes(id))
         throw new TrainingError(`run ${id} is training or queued: stop it first`)
       await this.store.remove(id)
+      this.unfollow(id)
       return null
     },
     modelSummary: (config, stage) => this.summary(config, stage),
@@ -293,8 +330,8 @@ export class WorkbenchHost {
   }
 
   /** Queues a run; throws the trainer's refusal (finished, already queued, locked, dataset or checkpoint missing). */
-  private async queue(id: string): Promise<void> {
-    const { done } = await this.trainer.enqueue(id)
+  private async queue(id: string, options: SessionOptions = {}): Promise<void> {
+    const { done } = await this.trainer.enqueue(id, options)
     done.catch(() => {})
   }
 

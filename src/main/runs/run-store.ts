@@ -112,7 +112,7 @@ function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-function newRunId(config: RunConfig, now: Date): string {
+export function newRunId(config: RunConfig, now: Date): string {
   const stamp = now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')
   return `${stamp}-${config.pipeline.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(2).toString('hex')}`
 }
@@ -181,9 +181,12 @@ export class RunStore {
     await writeFileAtomic(join(this.home, ATTACHED_FILE), `${JSON.stringify(file, null, 2)}\n`)
   }
 
-  async create(config: RunConfig, options: { name?: string; status?: RunStatus } = {}): Promise<RunMeta> {
+  async create(
+    config: RunConfig,
+    options: { name?: string; status?: RunStatus; id?: string } = {},
+  ): Promise<RunMeta> {
     const now = new Date()
-    const id = newRunId(config, now)
+    const id = options.id ?? newRunId(config, now)
     const meta: RunMeta = {
       version: RUN_FORMAT_VERSION,
       id,

@@ -3,7 +3,8 @@
  * CLI and the API host, so both refuse the same bad input with the same words.
  */
 import type { NewRunRequest } from '../../shared/api'
-import { ConfigError, makeRunConfig, type ConfigOverride } from '../../shared/run-config'
+import { checkDataParallel } from './data-parallel'
+import { ConfigError, makeRunConfig, type ConfigOverride, type RunConfig } from '../../shared/run-config'
 import { DisplayName } from '../../shared/names'
 import type { RunMeta } from '../../shared/runs'
 import { DatasetError } from '../datasets/errors'
@@ -16,12 +17,25 @@ import { TrainingError } from './errors'
 import { torchEngineInfo } from './torch-engine'
 
 export async function createRun(store: RunStore, request: NewRunRequest): Promise<RunMeta> {
+  const { config, name } = await newRunConfig(store.home, request, { engineHere: true })
+  return store.create(config, { name })
+}
+
+/**
+ * The validated config (and name) of a new run on a dataset of `home`. `engineHere`: the run will train on
+ * this machine, so its engine must be available here (a run `launch`ed for a cluster trains elsewhere).
+ */
+export async function newRunConfig(
+  home: string,
+  request: NewRunRequest,
+  options: { engineHere: boolean },
+): Promise<{ config: RunConfig; name: string | undefined }> {
   let manifest
   try {
     manifest =
       request.dataset === BUNDLED_ID
-        ? await ensureBundledDataset({ home: store.home })
-        : await readManifest(request.dataset, store.home)
+        ? await ensureBundledDataset({ home })
+        : await readManifest(request.dataset, home)
   } catch (error) {
     if (error instanceof DatasetError) {
       throw new TrainingError(
@@ -53,7 +67,8 @@ export async function createRun(store: RunStore, request: NewRunRequest): Promis
     throw error
   }
   checkDatasetFits(config, manifest)
-  if (config.engine === 'torch') {
+  checkDataParallel(config, request.dataParallel)
+  if (config.engine === 'torch' && options.engineHere) {
     const torch = await torchEngineInfo()
     if (!torch.available) throw new TrainingError(`the run would train on PyTorch, but ${torch.reason}`)
   }
@@ -63,5 +78,5 @@ export async function createRun(store: RunStore, request: NewRunRequest): Promis
     if (!parsed.success) throw new TrainingError(`run name: ${parsed.error.issues[0]?.message}`)
     name = parsed.data
   }
-  return store.create(config, { name })
+  return { config, name }
 }

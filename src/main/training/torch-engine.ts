@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { TorchEngineReport } from '../../shared/backend'
+import type { DataParallel } from '../../shared/runs'
 import { RunFollower, type Followed } from '../runs/follower'
 import type { RunStore } from '../runs/run-store'
 import { PAUSE_REQUEST, requestStop } from './requests'
@@ -116,6 +117,8 @@ export interface TorchSessionStart {
   /** This process, which holds the training lock for the run. */
   lockHolder: number
   device?: string
+  /** More than one process: DDP under torchrun on this machine. */
+  dataParallel?: DataParallel
   /** What the engine wrote, as it appears on disk. */
   followed(change: Followed): void
   /** A line the engine printed (progress, warnings), for the caller to show or drop. */
@@ -133,9 +136,7 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
   const follower = await new RunFollower(store, runId, start.followed, (error) =>
     start.output?.(`warning: ${error.message}`),
   ).start({ fromEnd: true })
-  const args = [
-    '-m',
-    'r2b_torch',
+  const train = [
     'train',
     '--run-dir',
     dir,
@@ -144,8 +145,20 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
     '--lock-held-by',
     String(start.lockHolder),
   ]
-  if (start.device) args.push('--device', start.device)
-  const child = spawn(pythonCommand(), args, { env: pythonEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  if (start.device) train.push('--device', start.device)
+  const parallel = start.dataParallel
+  if (parallel?.syncBatchNorm) train.push('--sync-batchnorm')
+  const args = parallel
+    ? [...torchrunArgs({ nodes: 1, processesPerNode: parallel.processes }), ...train]
+    : ['-m', 'r2b_torch', ...train]
+  // Its own process group, so that ending it ends every rank torchrun started, and the terminal's Ctrl+C
+  // reaches this process alone, which turns it into a stop request all ranks see at the same step.
+  const group = process.platform !== 'win32'
+  const child = spawn(pythonCommand(), args, {
+    env: pythonEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: group,
+  })
   let lastLine = ''
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
@@ -163,6 +176,8 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
         const said = run?.status
         if (said === 'finished' || said === 'stopped' || said === 'failed')
           return resolve({ status: said, error: run?.error ?? null })
+        // A rank died and rank 0 said so (which process, how) before torchrun ended the rest.
+        if (said === 'interrupted' && run?.error) return resolve({ status: said, error: run.error })
         const why = signal ? `was killed (${signal})` : `exited with code ${code}`
         // Refused before it began (exit 2): nothing was trained, and the engine said why.
         if (code === 2) return resolve({ status: 'failed', error: lastLine || `the PyTorch engine ${why}` })
@@ -177,9 +192,52 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
     stop: () => void requestStop(store, runId).catch(() => {}),
     pause: () => void writeFile(join(dir, PAUSE_REQUEST), new Date().toISOString()).catch(() => {}),
     resume: () => void rm(join(dir, PAUSE_REQUEST), { force: true }),
-    kill: () => child.kill('SIGKILL'),
+    kill: () => {
+      if (!group || child.pid === undefined) return void child.kill('SIGKILL')
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // Already gone.
+      }
+    },
     ended,
   }
+}
+
+/**
+ * `python -m torch.distributed.run` (torchrun) for the engine: one node on its own (`--standalone`: a free
+ * local port, no rendezvous server), or one of `nodes` meeting at a rendezvous endpoint (`launch`).
+ */
+export function torchrunArgs(options: {
+  nodes: number
+  processesPerNode: number | string
+  rendezvous?: { endpoint: string; id: string }
+}): string[] {
+  const where =
+    options.nodes === 1 && !options.rendezvous
+      ? ['--standalone', '--nnodes', '1']
+      : [
+          '--nnodes',
+          String(options.nodes),
+          '--rdzv-backend',
+          'c10d',
+          '--rdzv-endpoint',
+          options.rendezvous?.endpoint ?? 'localhost:29500',
+          '--rdzv-id',
+          options.rendezvous?.id ?? 'r2b',
+        ]
+  return [
+    '-m',
+    'torch.distributed.run',
+    ...where,
+    '--nproc-per-node',
+    String(options.processesPerNode),
+    // A rank that fails ends the job: the run resumes from its last checkpoint, never from a torn epoch.
+    '--max-restarts',
+    '0',
+    '--module',
+    'r2b_torch',
+  ]
 }
 
 const BenchStep = z.object({

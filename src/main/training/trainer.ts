@@ -10,13 +10,20 @@
 import type { BackendReport } from '../../shared/backend'
 import { oneLine } from '../../shared/errors'
 import type { EngineRecord } from '../../shared/records'
-import type { LogLine, RunMeta, SnapshotIndexEntry } from '../../shared/runs'
+import {
+  isTraining,
+  type DataParallel,
+  type LogLine,
+  type RunMeta,
+  type SnapshotIndexEntry,
+} from '../../shared/runs'
 import type { WorkerEvent } from '../../shared/worker-protocol'
 import { readManifest } from '../datasets/store'
 import { trainingBusy, trainingLock, type ProcessLock } from '../process-lock'
 import { RunStoreError, type RunStore } from '../runs/run-store'
 import { checkDatasetFits } from './dataset-fit'
 import { TrainingError } from './errors'
+import { checkProcessesFit, dataParallelOf, type SessionOptions } from './data-parallel'
 import { nonFiniteLoss, RunRecorder } from './recorder'
 import { clearRequests, watchStopRequest } from './requests'
 import { externalCheckpoints, loadResumePoint } from './resume-point'
@@ -48,8 +55,6 @@ interface ActiveRun {
   stopWatch: () => void
 }
 
-const isTraining = (status: RunMeta['status']) => status === 'running' || status === 'paused'
-
 export class Trainer {
   private readonly listeners = new Set<(event: TrainerEvent) => void>()
   private readonly queue: string[] = []
@@ -58,6 +63,8 @@ export class Trainer {
   private active: ActiveRun | null = null
   private pumping = false
   private readonly settlers = new Map<string, (meta: RunMeta) => void>()
+  /** How each queued run's session trains, when not in one process. */
+  private readonly parallel = new Map<string, DataParallel>()
 
   constructor(
     readonly store: RunStore,
@@ -136,8 +143,8 @@ export class Trainer {
   }
 
   /** Queues a run (new or to resume); resolves when it has finished, stopped, failed or been interrupted. */
-  async train(runId: string): Promise<RunMeta> {
-    return (await this.enqueue(runId)).done
+  async train(runId: string, options: SessionOptions = {}): Promise<RunMeta> {
+    return (await this.enqueue(runId, options)).done
   }
 
   /**
@@ -145,7 +152,7 @@ export class Trainer {
    * present and fitting, checkpoints intact), then queues it. Resolves once it is queued, with a promise of
    * its end; rejects, changing nothing on disk, when it cannot train.
    */
-  async enqueue(runId: string): Promise<{ done: Promise<RunMeta> }> {
+  async enqueue(runId: string, options: SessionOptions = {}): Promise<{ done: Promise<RunMeta> }> {
     const meta = await this.store.read(runId)
     if (this.store.isAttached(runId))
       throw new TrainingError(
@@ -166,9 +173,11 @@ export class Trainer {
       )
     }
     checkDatasetFits(meta.config, manifest)
+    const parallel = dataParallelOf(meta, options.dataParallel)
     if (meta.config.engine === 'torch') {
       const torch = await torchEngineInfo()
       if (!torch.available) throw new TrainingError(`run ${runId} trains on PyTorch, but ${torch.reason}`)
+      checkProcessesFit(parallel, torch)
     }
     // Everything a resume will load is checked now, before anything on disk changes.
     await loadResumePoint(this.store, runId)
@@ -176,6 +185,8 @@ export class Trainer {
     // engine wrote into run.json: records may still be on their way when an engine says it finished.
     const done = new Promise<RunMeta>((resolve) => this.settlers.set(runId, resolve))
     this.queue.push(runId)
+    if (parallel) this.parallel.set(runId, parallel)
+    else this.parallel.delete(runId)
     this.emit({ type: 'run', run: await this.setStatus(runId, 'queued', null) })
     void this.pump()
     return { done }
@@ -194,6 +205,7 @@ export class Trainer {
     const queued = this.queue.indexOf(runId)
     if (queued >= 0) {
       this.queue.splice(queued, 1)
+      this.parallel.delete(runId)
       this.settled(await this.setStatus(runId, 'stopped', null))
       return
     }
@@ -325,6 +337,7 @@ export class Trainer {
       store: this.store,
       runId: active.id,
       lockHolder: process.pid,
+      dataParallel: this.parallel.get(active.id),
       followed: (change) => {
         if (change.type === 'record') this.emit({ type: 'record', runId: active.id, record: change.record })
         else if (change.type === 'snapshot')
@@ -358,6 +371,7 @@ export class Trainer {
   private async finish(active: ActiveRun, outcome: Outcome, settle: (meta: RunMeta) => void): Promise<void> {
     if (this.active !== active) return
     this.active = null
+    this.parallel.delete(active.id)
     active.stopWatch()
     let { status, error } = outcome
     if (status === 'interrupted')

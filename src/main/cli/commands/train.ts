@@ -4,12 +4,13 @@
  */
 import type { CAC } from 'cac'
 import { EngineName, PipelineName, PresetName } from '../../../shared/run-config'
-import type { RunMeta } from '../../../shared/runs'
+import { describeDistributed, type DataParallel, type RunMeta } from '../../../shared/runs'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
 import { trainingBusy, trainingLock } from '../../process-lock'
 import { requestStop } from '../../training/requests'
 import { Trainer, type TrainerEvent } from '../../training/trainer'
+import type { SessionOptions } from '../../training/data-parallel'
 import type { Followed } from '../../runs/follower'
 import { launchWorkerProcess } from '../../training/worker-client'
 import { CliError } from '../errors'
@@ -109,7 +110,7 @@ export async function trainWithProgress(
   store: RunStore,
   runId: string,
   json: boolean,
-  options: { fresh?: boolean } = {},
+  options: { fresh?: boolean } & SessionOptions = {},
 ): Promise<RunMeta> {
   const trainer = new Trainer(store, () => launchWorkerProcess())
   const progress = trainingProgress(json)
@@ -130,7 +131,7 @@ export async function trainWithProgress(
     await trainer.reconcile()
     let queued: { done: Promise<RunMeta> }
     try {
-      queued = await trainer.enqueue(runId)
+      queued = await trainer.enqueue(runId, options)
     } catch (error) {
       if (options.fresh) await store.remove(runId).catch(() => {})
       throw error
@@ -154,6 +155,16 @@ function report(run: RunMeta, json: boolean): void {
   )
 }
 
+/** `--nproc N [--sync-batchnorm]`, or nothing when --nproc is absent. */
+export function dataParallelOption(options: Record<string, unknown>): DataParallel | undefined {
+  const processes = numberOption(options.nproc, '--nproc', { integer: true, min: 1, max: 256 })
+  if (processes === undefined) {
+    if (options.syncBatchnorm) throw new CliError('--sync-batchnorm goes with --nproc N (N processes)')
+    return undefined
+  }
+  return { processes, syncBatchNorm: Boolean(options.syncBatchnorm) }
+}
+
 /** A repeatable option's values (cac gives one value bare, several as an array). */
 export function collect(value: unknown): string[] {
   if (value === undefined) return []
@@ -173,6 +184,11 @@ export function registerTrain(cli: CAC): void {
       '--engine <engine>',
       'tfjs (default: WebGPU or wasm, no install) | torch (PyTorch: CUDA, MPS, CPU)',
     )
+    .option(
+      '--nproc <n>',
+      'PyTorch engine: train in N processes (DDP under torchrun: one per GPU, or CPU cores over gloo)',
+    )
+    .option('--sync-batchnorm', 'With --nproc: batch-norm statistics over the global batch (SyncBatchNorm)')
     .option('--set <key=value>', 'Override any config field (repeatable), e.g. --set stages.0.epochs=1')
     .option('--seed <n>', 'Random seed')
     .option('--name <name>', 'A name for the run')
@@ -183,6 +199,7 @@ export function registerTrain(cli: CAC): void {
       const downsample = options.downsample as string | undefined
       if (downsample !== undefined && downsample !== 'real' && downsample !== 'binary')
         throw new CliError(`--downsample must be real or binary, got ${downsample}`)
+      const dataParallel = dataParallelOption(options)
       // Refused before anything is written: a second CLI must not leave a run behind.
       const holder = await trainingLock(store.root).holder()
       if (holder) throw new CliError(trainingBusy(holder))
@@ -194,6 +211,7 @@ export function registerTrain(cli: CAC): void {
         engine: choiceOption(options.engine, 'engine', EngineName),
         seed: numberOption(options.seed, '--seed', { integer: true, min: 0, max: 2 ** 31 - 1 }),
         set: collect(options.set),
+        dataParallel,
         name: options.name === undefined ? undefined : (textOption('--name', cli.rawArgs) ?? ''),
       })
       if (json)
@@ -202,19 +220,22 @@ export function registerTrain(cli: CAC): void {
         process.stderr.write(
           `run ${run.id}: ${run.config.pipeline} on ${run.config.data.dataset}, preset ${run.config.preset}\n`,
         )
-      const done = await trainWithProgress(store, run.id, json, { fresh: true })
+      const done = await trainWithProgress(store, run.id, json, { fresh: true, dataParallel })
       report(done, json)
       if (done.status !== 'finished') process.exitCode = 1
     })
 
   cli
     .command('resume <run>', 'Continue an interrupted or stopped run from its last checkpoint')
+    .option('--nproc <n>', 'PyTorch engine: processes to continue in (default: as it last trained here)')
+    .option('--sync-batchnorm', 'With --nproc: batch-norm statistics over the global batch')
     .option('--json', 'One JSON object per event on stdout, then a summary')
-    .action(async (runId: string, options: { json?: boolean }) => {
+    .action(async (runId: string, options: Record<string, unknown>) => {
       const store = new RunStore()
+      const dataParallel = dataParallelOption(options)
       const done = await (async () => {
         await store.read(runId)
-        return trainWithProgress(store, runId, Boolean(options.json))
+        return trainWithProgress(store, runId, Boolean(options.json), { dataParallel })
       })()
       report(done, Boolean(options.json))
       if (done.status !== 'finished') process.exitCode = 1
@@ -266,6 +287,9 @@ export function registerTrain(cli: CAC): void {
             `(${run.config.data.inputSize}×${run.config.data.inputSize}×${run.config.data.channels}, ${run.config.data.classes} classes)`,
           `model    ResNet-18 width ×${run.config.model.width}, ${run.config.model.downsample} downsample, binary padding ${run.config.model.binaryPadding}`,
           `engine   ${engine}${device ? ` on ${device.kind} — ${device.description}` : ' (not started)'}`,
+          ...(run.environment.distributed
+            ? [`parallel ${describeDistributed(run.environment.distributed)}`]
+            : []),
           `folder   ${store.dir(run.id)}`,
           '',
           stageTable(run),
