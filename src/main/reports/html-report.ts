@@ -219,7 +219,7 @@ export async function buildReport(store: RunStore, runId: string): Promise<strin
   const [run, log] = await Promise.all([store.read(runId), store.readLog(runId)])
   const figures = [...curveFigures(runCurves(run.config, log)), ...(await snapshotFigures(store, run))]
   const require = createRequire(import.meta.url)
-  const plotly = await readFile(require.resolve('plotly.js-dist-min'), 'utf8')
+  const plotly = await readFile(require.resolve('plotly.js-cartesian-dist-min'), 'utf8')
   const { engine, device } = run.environment
   const sections = figures
     .map(

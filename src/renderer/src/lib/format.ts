@@ -34,3 +34,10 @@ export function stageChain(config: RunConfig) {
     epochs: stage.epochs,
   }))
 }
+
+/** Sizes in binary units (1 KiB = 1024 bytes), the one way the UI writes them. */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(2)} MiB`
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${n.toFixed(0)} B`
+}

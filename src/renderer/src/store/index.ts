@@ -31,16 +31,32 @@ export type View = (typeof VIEWS)[number]
 export const RUN_TABS = ['dashboard', 'attention', 'gates', 'model'] as const
 export type RunTab = (typeof RUN_TABS)[number]
 
+export const THEMES = ['system', 'light', 'dark'] as const
+export type Theme = (typeof THEMES)[number]
+
 export interface NavigationSlice {
   view: View
   runTab: RunTab
   aboutOpen: boolean
+  /** The colour scheme: the system's, or the user's choice (kept in this browser's storage). */
+  theme: Theme
+  setTheme(theme: Theme): void
   navigate(view: View): void
   setRunTab(tab: RunTab): void
   setAboutOpen(open: boolean): void
 }
 
+export interface Connection {
+  /** `connecting`/`open`: over the WebSocket of `serve`, or the desktop app's IPC (always open);
+   * `no-token`: a page opened without the token of `serve`; `refused`: the server refused its token;
+   * `lost`: the connection closed. */
+  state: 'connecting' | 'open' | 'no-token' | 'refused' | 'lost'
+  detail: string | null
+}
+
 export interface AboutSlice {
+  connection: Connection
+  setConnection(connection: Connection): void
   about: AboutInfo | null
   aboutError: string | null
   loadAbout(): Promise<void>
@@ -115,8 +131,21 @@ export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & Runs
 export type WorkbenchStore = StoreApi<WorkbenchState>
 
 export interface StoreOptions {
+  /** The desktop app (IPC, always connected) rather than a page of `serve`. */
+  desktop?: boolean
   /** How buffered live events are scheduled for applying; tests pass a synchronous one. */
   schedule?: (apply: () => void) => void
+}
+
+const THEME_KEY = 'r2b-theme'
+
+function storedTheme(): Theme {
+  try {
+    const value = typeof localStorage === 'undefined' ? null : localStorage.getItem(THEME_KEY)
+    return (THEMES as readonly string[]).includes(value ?? '') ? (value as Theme) : 'system'
+  } catch {
+    return 'system'
+  }
 }
 
 function errorText(error: unknown): string {
@@ -140,10 +169,21 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     view: 'datasets',
     runTab: 'dashboard',
     aboutOpen: false,
+    theme: storedTheme(),
+    setTheme: (theme) => {
+      set({ theme })
+      try {
+        localStorage.setItem(THEME_KEY, theme)
+      } catch {
+        // Storage may be unavailable (a sandboxed page): the choice then lasts this session.
+      }
+    },
     navigate: (view) => set({ view }),
     setRunTab: (runTab) => set({ runTab }),
     setAboutOpen: (aboutOpen) => set({ aboutOpen }),
 
+    connection: { state: api ? (options.desktop ? 'open' : 'connecting') : 'no-token', detail: null },
+    setConnection: (connection) => set({ connection }),
     about: null,
     aboutError: api ? null : noApi,
     loadAbout: async () => {

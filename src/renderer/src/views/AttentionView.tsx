@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react'
-import type { Trace } from 'plotly.js-dist-min'
+import type { Trace } from 'plotly.js-cartesian-dist-min'
 import type { ImageBatch } from '../../../shared/api'
 import { attentionGrid, probeMaps, type PointMaps } from '../../../shared/figures/maps'
 import type { AttentionRecord } from '../../../shared/records'

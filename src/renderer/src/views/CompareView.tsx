@@ -1,5 +1,5 @@
 import { useEffect, useMemo } from 'react'
-import type { Trace } from 'plotly.js-dist-min'
+import type { Trace } from 'plotly.js-cartesian-dist-min'
 import { Plot } from '../components/Plot'
 import { runCurves } from '../../../shared/figures/curves'
 import { percent } from '../lib/format'

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react'
-import type { Trace } from 'plotly.js-dist-min'
+import type { Trace } from 'plotly.js-cartesian-dist-min'
 import { gateMatrix } from '../../../shared/figures/maps'
 import type { GateRecord } from '../../../shared/records'
 import { Plot } from '../components/Plot'
