@@ -15,6 +15,29 @@ export function loadPlotly(): Promise<PlotlyApi> {
   return plotly
 }
 
+/**
+ * Plots are drawn one per task, in the order asked: a page of ten plots then blocks the main thread for one
+ * plot's draw at a time, not for all of them, and input and live events get through in between.
+ */
+const drawQueue: (() => Promise<void>)[] = []
+let draining = false
+function enqueueDraw(draw: () => Promise<void>): void {
+  drawQueue.push(draw)
+  if (draining) return
+  draining = true
+  const next = () => {
+    const work = drawQueue.shift()
+    if (!work) {
+      draining = false
+      return
+    }
+    void work()
+      .catch((error: unknown) => console.error(error))
+      .finally(() => setTimeout(next, 0))
+  }
+  setTimeout(next, 0)
+}
+
 export interface PlotProps {
   data: Trace[]
   layout?: Layout
@@ -93,6 +116,21 @@ export function Plot({ data, layout = {}, height = 280, label, testId, fileName,
   const click = useRef(onClick)
   click.current = onClick
   const [ready, setReady] = useState(false)
+  // The newest figure to draw, drawn when the plot is on screen (or near it) and its turn in the queue comes.
+  const pending = useRef<(() => Promise<void>) | null>(null)
+  const queued = useRef(false)
+  const visible = useRef(typeof IntersectionObserver !== 'function')
+
+  const request = () => {
+    if (queued.current || !pending.current || !visible.current) return
+    queued.current = true
+    enqueueDraw(async () => {
+      queued.current = false
+      const draw = pending.current
+      pending.current = null
+      if (draw) await draw()
+    })
+  }
 
   useEffect(() => {
     const element = root.current
@@ -105,7 +143,8 @@ export function Plot({ data, layout = {}, height = 280, label, testId, fileName,
       uirevision: 'keep',
       ...layout,
     })
-    void loadPlotly().then(async (Plotly) => {
+    pending.current = async () => {
+      const Plotly = await loadPlotly()
       if (!live) return
       const gd = await Plotly.react(element, data, merged, plotConfig(fileName ?? figureName(label)))
       // The toolbar's buttons are reached with the mouse; the keyboard has the figure's own buttons.
@@ -118,27 +157,44 @@ export function Plot({ data, layout = {}, height = 280, label, testId, fileName,
         })
       }
       if (live) setReady(true)
-    })
+    }
+    request()
     return () => {
       live = false
     }
+     
   }, [data, layout, height, dark, fileName, label])
 
   useEffect(() => {
     const element = root.current
     if (!element) return
-    let observer: ResizeObserver | null = null
-    void loadPlotly().then((Plotly) => {
-      if (typeof ResizeObserver !== 'function' || !root.current) return
-      observer = new ResizeObserver(() => {
-        if (element.classList.contains('js-plotly-plot')) void Plotly.Plots.resize(element)
-      })
-      observer.observe(element)
-    })
+    const seen =
+      typeof IntersectionObserver === 'function'
+        ? new IntersectionObserver(
+            (entries) => {
+              visible.current = entries.some((e) => e.isIntersecting)
+              request()
+            },
+            { rootMargin: '600px' },
+          )
+        : null
+    seen?.observe(element)
+    const resized =
+      typeof ResizeObserver === 'function'
+        ? new ResizeObserver(() => {
+            if (element.classList.contains('js-plotly-plot'))
+              void loadPlotly().then((Plotly) => Plotly.Plots.resize(element))
+          })
+        : null
+    resized?.observe(element)
     return () => {
-      observer?.disconnect()
-      void loadPlotly().then((Plotly) => Plotly.purge(element))
+      seen?.disconnect()
+      resized?.disconnect()
+      pending.current = null
+      if (element.classList.contains('js-plotly-plot'))
+        void loadPlotly().then((Plotly) => Plotly.purge(element))
     }
+     
   }, [])
 
   return (
