@@ -162,7 +162,6 @@ export function Plot({ data, layout = {}, height = 280, label, testId, fileName,
     return () => {
       live = false
     }
-     
   }, [data, layout, height, dark, fileName, label])
 
   useEffect(() => {
@@ -194,7 +193,6 @@ export function Plot({ data, layout = {}, height = 280, label, testId, fileName,
       if (element.classList.contains('js-plotly-plot'))
         void loadPlotly().then((Plotly) => Plotly.purge(element))
     }
-     
   }, [])
 
   return (

@@ -325,7 +325,11 @@ function SnapshotStrip({
           {(['teacher', 'student', 'difference'] as const).map((row) => (
             <MapRow key={row}>
               <span className="row-head">
-                {row === 'difference' ? 'stage − its teacher' : row === 'teacher' ? 'its teacher' : 'the stage'}
+                {row === 'difference'
+                  ? 'stage − its teacher'
+                  : row === 'teacher'
+                    ? 'its teacher'
+                    : 'the stage'}
               </span>
               {columns.map(({ record, maps }) => {
                 const values =
