@@ -23,6 +23,7 @@ export const API_METHODS = [
   'stopRun',
   'removeRun',
   'modelSummary',
+  'estimateRun',
   'exportStage',
 ] as const
 export type ApiMethod = (typeof API_METHODS)[number]

@@ -359,7 +359,8 @@ export function timeLeft(run: RunMeta, config: RunConfig, curves: RunCurves): Ti
   for (const e of curves.epochs) {
     const span = curves.stages.find((s) => s.name === e.stage)
     const t = stepSeconds.get(e.stage)
-    if (span?.steps && t !== undefined) overheads.push(Math.max(0, e.seconds - (span.steps / span.epochs) * t))
+    if (span?.steps && t !== undefined)
+      overheads.push(Math.max(0, e.seconds - (span.steps / span.epochs) * t))
   }
   const overhead = overheads.length ? median(overheads) : 0
   let seconds = 0
@@ -390,6 +391,7 @@ export function timeLeft(run: RunMeta, config: RunConfig, curves: RunCurves): Ti
     seconds,
     stepsLeft,
     uncounted,
-    basis: 'median step time of the last 50 steps per stage, plus the measured time per epoch outside the steps',
+    basis:
+      'median step time of the last 50 steps per stage, plus the measured time per epoch outside the steps',
   }
 }
