@@ -337,9 +337,15 @@ export class WorkbenchHost {
     const listing = await listDatasets(this.home)
     const dataset = listing.datasets.find((d) => d.id === config.data.dataset)
     const pixels = config.data.inputSize ** 2
+    // Small enough that a paper preset's networks are timed in well under a minute on a CPU backend.
     const batch = Math.max(
       1,
-      Math.min(32, ...config.stages.map((s) => s.batchSize), Math.floor(32_768 / pixels)),
+      Math.min(
+        32,
+        ...config.stages.map((s) => s.batchSize),
+        Math.floor(32_768 / pixels),
+        Math.floor(8 / config.model.width ** 2),
+      ),
     )
     const stepsOf = (stage: RunConfig['stages'][number]) => {
       const perEpoch =
