@@ -9,6 +9,7 @@ import type {
   Inspection,
   ModelSummary,
   NewRunRequest,
+  RunEstimate,
   RunHistory,
   WorkbenchApi,
   WorkbenchEvent,
@@ -124,6 +125,7 @@ export interface RunsSlice {
   readImages(dataset: string, split: 'train' | 'test', indices: number[]): Promise<ImageBatch>
   findImages(dataset: string, split: 'train' | 'test', classIndex: number, count: number): Promise<number[]>
   modelSummary(config: RunConfig, stage: string): Promise<ModelSummary>
+  estimateRun(config: RunConfig): Promise<RunEstimate>
 }
 
 export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & RunsSlice
@@ -371,6 +373,7 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     readImages: (dataset, split, indices) => need().readImages(dataset, split, indices),
     findImages: (dataset, split, classIndex, count) => need().findImages(dataset, split, classIndex, count),
     modelSummary: (config, stage) => need().modelSummary(config, stage),
+    estimateRun: (config) => need().estimateRun(config),
     toggleCompare: (id) => {
       const ids = get().compareIds
       set({ compareIds: ids.includes(id) ? ids.filter((c) => c !== id) : [...ids, id] })
