@@ -61,6 +61,15 @@ export function plainIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
+const WHOLE_NUMBERS = new Set<KnobName>([
+  'epochs',
+  'stepsPerEpoch',
+  'batchSize',
+  'testLimit',
+  'probes',
+  'seed',
+])
+
 const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i
 
 /**
@@ -99,7 +108,14 @@ export function knobProblems(
   if (!parsed.success)
     for (const issue of parsed.error.issues) {
       const knob = knobOf(issue.path)
-      if (knob && !problems[knob]) problems[knob] = `${KNOB_LABELS[knob]} ${plainIssue(issue)}`
+      if (!knob || problems[knob]) continue
+      // "more than 0" of a count reads better as "at least 1".
+      const count =
+        WHOLE_NUMBERS.has(knob) &&
+        issue.code === 'too_small' &&
+        Number(issue.minimum) === 0 &&
+        !issue.inclusive
+      problems[knob] = `${KNOB_LABELS[knob]} ${count ? 'must be at least 1' : plainIssue(issue)}`
     }
   return { problems, overrides }
 }
