@@ -138,14 +138,24 @@ export function CompareView() {
       else {
         const curves = runCurves(history.run.config, history.log)
         const smooth = METRICS[metric].axis === 'step' ? smoothing : 0
-        points = metricSegments(curves, metric, { smoothing: smooth }).flatMap((segment) =>
-          segment.local.map((x, k) => ({
-            role: roleOf(segment.stage),
-            stage: segment.stage,
-            x,
-            y: segment.y[k]!,
-          })),
-        )
+        // A loss component is 0 in the stages whose loss does not use it: those are left out, not drawn flat.
+        const unused = (stage: string) => {
+          const spec = history.run.config.stages.find((s) => s.name === stage)
+          return (
+            (metric === 'attention' && spec?.losses.attention.weight === 0) ||
+            (metric === 'distillation' && spec?.losses.distillation.weight === 0)
+          )
+        }
+        points = metricSegments(curves, metric, { smoothing: smooth })
+          .filter((segment) => !unused(segment.stage))
+          .flatMap((segment) =>
+            segment.local.map((x, k) => ({
+              role: roleOf(segment.stage),
+              stage: segment.stage,
+              x,
+              y: segment.y[k]!,
+            })),
+          )
       }
       roles.forEach((role, c) => {
         const mine = points.filter((p) => p.role === role.key)

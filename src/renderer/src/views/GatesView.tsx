@@ -306,7 +306,7 @@ export function GatesView({ view }: { view: RunView }) {
       <div className="toolbar" role="group" aria-label="Gate options">
         <label className="inline small">
           Values
-          <select value={source} onChange={(e) => setSource(e.target.value as Source)}>
+          <select aria-label="Values" value={source} onChange={(e) => setSource(e.target.value as Source)}>
             {(Object.keys(SOURCE_LABELS) as Source[]).map((s) => (
               <option key={s} value={s}>
                 {SOURCE_LABELS[s]}
@@ -317,6 +317,7 @@ export function GatesView({ view }: { view: RunView }) {
         <label className="inline small">
           Colour centre
           <select
+            aria-label="Colour centre"
             value={centre}
             disabled={source === 'probe-minus-mean'}
             onChange={(e) => setCentre(e.target.value as GateCentre)}
@@ -330,7 +331,11 @@ export function GatesView({ view }: { view: RunView }) {
         </label>
         <label className="inline small">
           Convolution
-          <select value={selected?.block ?? ''} onChange={(e) => selectBlock(e.target.value)}>
+          <select
+            aria-label="Convolution"
+            value={selected?.block ?? ''}
+            onChange={(e) => selectBlock(e.target.value)}
+          >
             {data?.gates.map((b) => (
               <option key={b.block} value={b.block}>
                 {b.block}
