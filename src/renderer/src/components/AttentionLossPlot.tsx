@@ -33,27 +33,40 @@ export function AttentionLossPlot({
     const losses = records.map(attentionLossOf).filter((l) => l !== null)
     const points = records.find((r) => r.points.length)?.points.map((p) => p.point) ?? []
     const traces: Trace[] = []
+    // Per point two traces, stages trained on it (solid) and not (dashed), each broken between stages by a
+    // gap: few traces keep the redraw cheap while a run streams.
     points.forEach((point, j) => {
-      let first = true
-      for (const span of curves.stages) {
-        if (stage && span.name !== stage) continue
-        const spec = config.stages.find((s) => s.name === span.name)
-        const rows = losses.filter((l) => l.stage === span.name)
-        if (!spec || rows.length === 0) continue
-        const trained = spec.losses.attention.weight > 0
+      for (const trained of [true, false]) {
+        const x: (number | null)[] = []
+        const y: (number | null)[] = []
+        const customdata: (unknown[] | null)[] = []
+        for (const span of curves.stages) {
+          if (stage && span.name !== stage) continue
+          const spec = config.stages.find((s) => s.name === span.name)
+          const rows = losses.filter((l) => l.stage === span.name)
+          if (!spec || rows.length === 0 || spec.losses.attention.weight > 0 !== trained) continue
+          if (x.length) {
+            x.push(null)
+            y.push(null)
+            customdata.push(null)
+          }
+          for (const r of rows) {
+            x.push(stage ? r.epochsCompleted : span.epochOffset + r.epochsCompleted)
+            y.push(r.losses[j] ?? null)
+            customdata.push([r.stage, r.epochsCompleted, trained ? 'in the loss' : 'not in the loss'])
+          }
+        }
+        if (x.length === 0) continue
         traces.push({
           type: 'scatter',
           mode: 'lines+markers',
           name: point,
           legendgroup: point,
-          showlegend: first,
-          x: rows.map((r) => (stage ? r.epochsCompleted : span.epochOffset + r.epochsCompleted)),
-          y: rows.map((r) => r.losses[j]),
-          customdata: rows.map((r) => [
-            r.stage,
-            r.epochsCompleted,
-            trained ? 'in the loss' : 'not in the loss',
-          ]),
+          showlegend: !traces.some((t) => t.legendgroup === point),
+          x,
+          y,
+          customdata,
+          connectgaps: false,
           line: {
             color: POINT_COLOURS[j % POINT_COLOURS.length],
             width: 2,
@@ -62,7 +75,6 @@ export function AttentionLossPlot({
           marker: { size: 5 },
           hovertemplate: `${point}: %{y:.4g}<br>stage %{customdata[0]}, after epoch %{customdata[1]} (%{customdata[2]})<extra></extra>`,
         })
-        first = false
       }
     })
     return traces

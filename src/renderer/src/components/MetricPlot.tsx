@@ -20,7 +20,30 @@ export interface MetricLine {
   skipStages?: readonly string[]
 }
 
-/** Traces of some metrics of one run: one line per stage (never joined across stages), hover in stage terms. */
+/**
+ * Segments joined into one trace with a gap (null) between stages, so a line never crosses a stage boundary;
+ * one trace per metric keeps Plotly's redraw cheap while a run streams.
+ */
+function gapped(segments: { stage: string; x: number[]; y: number[]; local: number[] }[]) {
+  const x: (number | null)[] = []
+  const y: (number | null)[] = []
+  const customdata: ([string, number] | null)[] = []
+  segments.forEach((segment, i) => {
+    if (i > 0) {
+      x.push(null)
+      y.push(null)
+      customdata.push(null)
+    }
+    const shown = capPoints({ x: segment.x, y: segment.y })
+    const local = capPoints({ x: segment.x, y: segment.local })
+    x.push(...shown.x)
+    y.push(...shown.y)
+    customdata.push(...local.y.map((n): [string, number] => [segment.stage, n]))
+  })
+  return { x, y, customdata }
+}
+
+/** Traces of some metrics of one run: one line per metric, broken between stages, hover in stage terms. */
 export function metricTraces(
   curves: RunCurves,
   lines: readonly MetricLine[],
@@ -31,42 +54,38 @@ export function metricTraces(
     const info = METRICS[line.metric]
     const name = line.name ?? info.label
     const smoothing = info.axis === 'step' ? options.smoothing : 0
-    const segments = metricSegments(curves, line.metric, { stage: options.stage, smoothing }).filter(
-      (s) => !line.skipStages?.includes(s.stage),
-    )
-    const raw =
-      smoothing > 0 ? metricSegments(curves, line.metric, { stage: options.stage, smoothing: 0 }) : []
-    segments.forEach((segment, i) => {
-      const rawSegment = raw.find((r) => r.stage === segment.stage)
-      if (rawSegment) {
-        const thin = capPoints({ x: rawSegment.x, y: rawSegment.y })
-        traces.push({
-          type: 'scatter',
-          mode: 'lines',
-          name: `${name} (raw)`,
-          x: thin.x,
-          y: thin.y,
-          line: { color: line.color, width: 1, dash: line.dash },
-          opacity: 0.25,
-          showlegend: false,
-          hoverinfo: 'skip',
-          legendgroup: name,
-        })
-      }
-      const shown = capPoints({ x: segment.x, y: segment.y })
-      const local = capPoints({ x: segment.x, y: segment.local })
+    const keep = (s: { stage: string }) => !line.skipStages?.includes(s.stage)
+    const segments = metricSegments(curves, line.metric, { stage: options.stage, smoothing }).filter(keep)
+    if (segments.length === 0) continue
+    if (smoothing > 0) {
+      const raw = gapped(
+        metricSegments(curves, line.metric, { stage: options.stage, smoothing: 0 }).filter(keep),
+      )
       traces.push({
         type: 'scatter',
-        mode: info.axis === 'epoch' ? 'lines+markers' : 'lines',
-        name,
+        mode: 'lines',
+        name: `${name} (raw)`,
+        x: raw.x,
+        y: raw.y,
+        line: { color: line.color, width: 1, dash: line.dash },
+        opacity: 0.25,
+        showlegend: false,
+        hoverinfo: 'skip',
         legendgroup: name,
-        showlegend: i === 0,
-        x: shown.x,
-        y: shown.y,
-        customdata: local.y.map((n) => [segment.stage, n]),
-        line: { color: line.color, width: 2, dash: line.dash },
-        hovertemplate: `${name}: %{y:${info.format}}<br>stage %{customdata[0]}, ${info.axis} %{customdata[1]}<extra></extra>`,
       })
+    }
+    const shown = gapped(segments)
+    traces.push({
+      type: 'scatter',
+      mode: info.axis === 'epoch' ? 'lines+markers' : 'lines',
+      name,
+      legendgroup: name,
+      x: shown.x,
+      y: shown.y,
+      customdata: shown.customdata,
+      connectgaps: false,
+      line: { color: line.color, width: 2, dash: line.dash },
+      hovertemplate: `${name}: %{y:${info.format}}<br>stage %{customdata[0]}, ${info.axis} %{customdata[1]}<extra></extra>`,
     })
   }
   return traces

@@ -60,6 +60,8 @@ export function tracesToCsv(traces: readonly Trace[]): string {
       const ys = list(t.y)
       const custom = list(t.customdata)
       xs.forEach((x, i) => {
+        // A null point is the gap between two stages' lines, not data.
+        if (x === null || x === undefined) return
         const extra = list(custom[i])
         rows.push([name, x, ys[i], extra[0], extra[1]].map(cell).join(','))
       })

@@ -159,7 +159,7 @@ function errorText(error: unknown): string {
  * into the store; views read it with selectors and call actions.
  */
 export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOptions = {}): WorkbenchStore {
-  const schedule = options.schedule ?? ((apply) => setTimeout(apply, 100))
+  const schedule = options.schedule ?? ((apply) => setTimeout(apply, 250))
   const noApi = 'No connection to the workbench backend: open the app, or the URL that `serve` prints.'
   const need = (): WorkbenchApi => {
     if (!api) throw new Error(noApi)
@@ -426,7 +426,10 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
         if (event.state === 'done') reloadDatasets = true
       }
     }
+    const t0 = typeof performance === 'undefined' ? 0 : performance.now()
     store.setState({ runs, histories, importJob })
+    // For measurements: applying a batch of live events, the views' renders included.
+    if (t0) performance.measure?.('live-flush', { start: t0 })
     if (reloadDatasets) {
       void store
         .getState()
