@@ -84,9 +84,10 @@ export function AttentionLossPlot({
       xaxis: {
         title: { text: stage ? `epochs of stage ${stage} completed` : 'epochs completed (stages in order)' },
         tickformat: 'd',
+        dtick: Math.max(1, Math.ceil(curves.stages.reduce((n, s) => n + s.epochs, 0) / 12)),
       },
       yaxis: { title: { text: 'L_att per point (probe mean)' }, exponentformat: 'e' },
-      legend: { orientation: 'h', y: -0.3 },
+      legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom' },
       margin: { l: 60, r: 16, t: 32, b: 96 },
       ...(stage ? {} : stageMarks(curves, 'epoch')),
     }),

@@ -125,6 +125,12 @@ export function MetricPlot(props: MetricPlotProps) {
         ...(info.axis === 'epoch'
           ? {
               tickformat: 'd',
+              dtick: Math.max(
+                1,
+                Math.ceil(
+                  (stage ? (span?.epochs ?? 1) : curves.stages.reduce((n, s) => n + s.epochs, 0)) / 12,
+                ),
+              ),
               range: stage
                 ? [0.5, (span?.epochs ?? 1) + 0.5]
                 : [
@@ -145,7 +151,7 @@ export function MetricPlot(props: MetricPlotProps) {
         exponentformat: 'e',
       },
       showlegend: lines.length > 1,
-      legend: { orientation: 'h', y: -0.28 },
+      legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom' },
       margin: { l: 60, r: 16, t: 32, b: lines.length > 1 ? 84 : 48 },
       ...marks,
     }

@@ -117,7 +117,12 @@ export function CompareView() {
         if (!entry) out.push((entry = { ...role, stages: new Set() }))
         entry.stages.add(stage.name)
       }
-    return out
+    // In the order of the method's chain, whichever run was picked first.
+    const rank = (key: string) => {
+      const i = ['real', 'identity/real', 'tanh/real', 'sign/real', 'sign/sign'].indexOf(key)
+      return i < 0 ? 99 : i
+    }
+    return out.sort((a, b) => rank(a.key) - rank(b.key))
   }, [picked])
   const fromSnapshots = useSnapshotMetric(picked, metric)
   const info = useMemo(
@@ -181,15 +186,19 @@ export function CompareView() {
     return out
   }, [picked, metric, smoothing, roles, fromSnapshots, info])
 
+  const epochTick = Math.max(
+    1,
+    Math.ceil(Math.max(1, ...picked.flatMap((h) => h.run.config.stages.map((s) => s.epochs))) / 8),
+  )
   const layout = useMemo(() => {
     const n = Math.max(1, roles.length)
     const gap = 0.04
     const width = (1 - gap * (n - 1)) / n
     const out: Record<string, unknown> = {
-      legend: { orientation: 'h', y: -0.25 },
-      margin: { l: 64, r: 16, t: 56, b: 90 },
+      legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom' },
+      margin: { l: 64, r: 16, t: 78, b: 90 },
       annotations: roles.map((role, c) => ({
-        text: `<b>${role.label}</b><br>${[...role.stages].join(', ')}`,
+        text: `<b>${role.label.replace(', ', '<br>')}</b><br><i>${[...role.stages].join(', ')}</i>`,
         xref: 'paper',
         yref: 'paper',
         x: c * (width + gap) + width / 2,
@@ -205,7 +214,7 @@ export function CompareView() {
         domain: [c * (width + gap), c * (width + gap) + width],
         anchor: `y${axis}`,
         title: { text: `${info.axis} of the stage` },
-        ...(info.axis === 'epoch' ? { tickformat: 'd' } : {}),
+        ...(info.axis === 'epoch' ? { tickformat: 'd', dtick: epochTick } : {}),
       }
       out[`yaxis${axis}`] = {
         anchor: `x${axis}`,
@@ -216,7 +225,7 @@ export function CompareView() {
       }
     })
     return out
-  }, [roles, info, log])
+  }, [roles, info, log, epochTick])
 
   return (
     <section aria-labelledby="compare-title">

@@ -183,7 +183,7 @@ export function GatesView({ view }: { view: RunView }) {
         title: { text: 'gate value (sigmoid)' },
         range: [Math.max(0, lo - pad), Math.min(1, hi + pad)],
       },
-      legend: { orientation: 'h', y: -0.3 },
+      legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom' },
       margin: { l: 60, r: 16, t: 32, b: 84 },
       shapes: [
         { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0.5, y1: 0.5, line: { dash: 'dot', color: '#888' } },
@@ -273,7 +273,7 @@ export function GatesView({ view }: { view: RunView }) {
     () => ({
       xaxis: { title: { text: 'snapshot (stage, epochs completed)' }, type: 'category' },
       yaxis: { title: { text: 'std of mean gates over channels' }, rangemode: 'tozero' },
-      legend: { orientation: 'h', y: -0.35, font: { size: 10 } },
+      legend: { orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', font: { size: 10 } },
       margin: { l: 60, r: 16, t: 32, b: 110 },
     }),
     [],
