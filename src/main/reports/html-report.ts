@@ -204,7 +204,7 @@ function attentionFigure(run: RunMeta, record: AttentionRecord): Figure {
   )
   return {
     id: `attention-${record.stage}`,
-    title: `Attention maps, stage ${record.stage}${teacher ? `, taught by ${teacher}` : ' (no teacher)'}, after epoch ${record.epochsCompleted} (test image ${record.probes[0]})`,
+    title: `Attention maps, stage ${record.stage}, after epoch ${record.epochsCompleted} (test image ${record.probes[0]}): ${teacher ? `taught by ${teacher}` : 'no teacher'}`,
     note: `${trained ? `Trained with L_att ×${spec?.losses.attention.weight}.` : hasTeacher ? 'Not trained on attention: the distance is shown for reference.' : 'The stage trains alone; later stages match its maps.'} ${hasTeacher ? DIFFERENCE_NOTE : ''}`,
     data,
     layout,
