@@ -24,6 +24,7 @@ export const API_METHODS = [
   'removeRun',
   'attachRun',
   'modelSummary',
+  'estimateRun',
   'exportStage',
 ] as const
 export type ApiMethod = (typeof API_METHODS)[number]

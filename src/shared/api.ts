@@ -193,6 +193,33 @@ export const ModelSummary = z.object({
 })
 export type ModelSummary = z.infer<typeof ModelSummary>
 
+/**
+ * How long a config would train here, from step times measured on this machine before it starts: each stage's
+ * networks timed for a few steps on synthetic inputs by the engine that would train it.
+ */
+export const RunEstimate = z.object({
+  engine: EngineName,
+  /** Where it was measured: the tfjs backend, or the PyTorch device. */
+  device: z.string(),
+  /** The batch the steps were timed at; step times are scaled linearly to each stage's batch. */
+  measuredBatch: z.int().positive(),
+  stages: z.array(
+    z.object({
+      stage: StageName,
+      /** Milliseconds per step at the stage's batch. */
+      stepMs: z.number().nonnegative(),
+      /** Optimiser steps of the stage (epochs × steps per epoch). */
+      steps: z.int().nonnegative(),
+      seconds: z.number().nonnegative(),
+    }),
+  ),
+  /** Optimiser steps only: evaluation, probes and checkpoints come on top. */
+  totalSeconds: z.number().nonnegative(),
+  /** How it was measured, in words. */
+  basis: z.string(),
+})
+export type RunEstimate = z.infer<typeof RunEstimate>
+
 /** Argument tuples and result of every request method. */
 export const apiSchemas = {
   about: { args: z.tuple([]), result: AboutInfo },
@@ -235,6 +262,8 @@ export const apiSchemas = {
   attachRun: { args: z.tuple([z.string().min(1).max(4096)]), result: RunMeta },
   /** The larq-style summary of one stage's model under a config. */
   modelSummary: { args: z.tuple([RunConfig, StageName]), result: ModelSummary },
+  /** Times a few steps of each stage on this machine's engine and scales them to the config's budget. */
+  estimateRun: { args: z.tuple([RunConfig]), result: RunEstimate },
   /** Exports a trained fully binary stage (bit-packed) into the run folder; refuses other stages. */
   exportStage: { args: z.tuple([RunId, StageName]), result: ExportSummary },
 } satisfies Record<ApiMethod, { args: z.ZodTuple; result: z.ZodType }>

@@ -51,6 +51,14 @@ export const WorkerCommand = z.discriminatedUnion('type', [
     image: z.int().nonnegative(),
     form: z.enum(['paper', 'larq']),
   }),
+  /** Time a few training steps of each stage of a config on synthetic inputs (an estimate before a run). */
+  z.object({
+    type: z.literal('bench-step'),
+    requestId: z.int(),
+    config: RunConfig,
+    batchSize: z.int().min(1).max(1024),
+    steps: z.int().min(1).max(20),
+  }),
   z.object({ type: z.literal('shutdown') }),
 ])
 export type WorkerCommand = z.infer<typeof WorkerCommand>
@@ -91,6 +99,13 @@ export const WorkerEvent = z.discriminatedUnion('type', [
     result: InspectionResult,
   }),
   z.object({ type: z.literal('inspect-failed'), requestId: z.int(), message: z.string() }),
+  /** Median milliseconds per step of each stage, by stage name. */
+  z.object({
+    type: z.literal('bench-result'),
+    requestId: z.int(),
+    stepMs: z.record(z.string(), z.number()),
+  }),
+  z.object({ type: z.literal('bench-failed'), requestId: z.int(), message: z.string() }),
   z.object({ type: z.literal('failed'), message: z.string(), runId: z.string().optional() }),
 ])
 export type WorkerEvent = z.infer<typeof WorkerEvent>

@@ -77,7 +77,9 @@ describe('the command line', () => {
     const runId = /run (\S+): finished/.exec(demo.stdout)?.[1]
     expect(runId).toBeDefined()
     // It says what its budget can show, and which command compares methods.
-    expect(demo.stdout).toMatch(/budget {6}4 stages × 1 epochs of 4 steps[\s\S]*too small to rank methods[\s\S]*ablation/)
+    expect(demo.stdout).toMatch(
+      /budget {6}4 stages × 1 epochs of 4 steps[\s\S]*too small to rank methods[\s\S]*ablation/,
+    )
     const report = /report\s+file:\/\/(\S+)/.exec(demo.stdout)?.[1]
     expect(report && existsSync(report)).toBe(true)
     expect((await runsJson()).find((r) => r.runId === runId)).toMatchObject({

@@ -46,15 +46,30 @@ describe('the HTML report', () => {
     // The page must work offline and from disk: block every network request.
     await page.route(/^https?:/, (route) => route.abort())
     await page.goto(`file://${file}`)
-    // Curves (3), and per stage its attention grid; the three binary-architecture stages add gate heatmaps.
+    // Curves (3), the attention loss per point over epochs, one image across snapshots, per stage its
+    // attention grid (4), the three binary-architecture stages' gate heatmaps, and the gate spread per epoch.
     const plots = page.locator('.js-plotly-plot')
-    await expect.poll(() => plots.count()).toBe(3 + 4 + 3)
-    const accuracyTraces = await page.locator('#accuracy .scatterlayer .trace').count()
-    expect(accuracyTraces).toBe(4)
-    // The accuracy plot has a point per epoch of every stage: 8 markers on each test curve.
-    expect(await page.locator('#accuracy .scatterlayer .trace').first().locator('.point').count()).toBe(8)
-    expect(await page.locator('#attention-tanh .heatmaplayer .hm').count()).toBe(16)
+    await expect.poll(() => plots.count()).toBe(3 + 1 + 1 + 4 + 3 + 1)
+    // Accuracy: four curves, each one line per stage (never joined across stages), a point per epoch.
+    const accuracy = page.locator('#accuracy .scatterlayer .trace')
+    expect(await accuracy.count()).toBe(4 * 4)
+    expect(await page.locator('#accuracy .scatterlayer .trace').first().locator('.point').count()).toBe(2)
+    // The attention term is named as in the app: unweighted.
+    expect(await page.locator('#losses .legendtext').allTextContents()).toContain(
+      'attention loss (unweighted)',
+    )
+    // Teacher, student and their difference at 8 points in a stage with a teacher.
+    expect(await page.locator('#attention-tanh .heatmaplayer .hm').count()).toBe(24)
+    expect(await page.locator('#attention-teacher .heatmaplayer .hm').count()).toBe(8)
     expect(await page.locator('#gates-bnn .heatmaplayer .hm').count()).toBe(1)
+    expect(await page.locator('#attention-strip .heatmaplayer .hm').count()).toBeGreaterThanOrEqual(8)
+    // The toolbar offers nothing that leaves the machine.
+    await page.locator('#accuracy').hover()
+    const buttons = await page
+      .locator('#accuracy .modebar-btn')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-title') ?? ''))
+    expect(buttons).toContain('Download plot as a PNG')
+    expect(buttons.join(', ')).not.toMatch(/share|cloud/i)
     await page.screenshot({
       path: join(import.meta.dirname, '../../test-results/e2e/report.png'),
       fullPage: true,

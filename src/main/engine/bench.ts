@@ -5,10 +5,10 @@
  * step time does not depend on pixel values.
  */
 import * as tf from '@tensorflow/tfjs'
-import { makeRunConfig } from '../../shared/run-config'
+import { makeRunConfig, parseStageRef, StudentSpec, type RunConfig } from '../../shared/run-config'
 import type { Batch } from './batch'
 import { StageTrainer } from './stage'
-import type { ResNet18 } from './models'
+import { modelBuild, ResNet18 } from './models'
 
 export interface BenchTrainOptions {
   /** Width multipliers to measure, each in its own round of all networks. */
@@ -118,4 +118,63 @@ async function benchWidth(
     .map(([, v]) => v as number)
   figures['max_ratio'] = Math.max(...ratios)
   return figures
+}
+
+/**
+ * Median milliseconds of one training step of each stage of a run's config, at a given batch, on synthetic
+ * inputs of the config's shape: what an estimate before the run measures (the run's own networks, teachers
+ * and losses, on the backend the worker selected). Stages are timed in rounds, like `bench train`.
+ */
+export async function benchStages(
+  config: RunConfig,
+  options: { batch: number; steps: number; warmup?: number },
+): Promise<Record<string, number>> {
+  const { inputSize: input, channels, classes } = config.data
+  const batchSize = options.batch
+  const labels = new Float32Array(batchSize * classes)
+  for (let i = 0; i < batchSize; i++) labels[i * classes + (i % classes)] = 1
+  const batch: Batch = {
+    images: tf.randomNormal([batchSize, input, input, channels], 0, 1, 'float32', 1) as tf.Tensor4D,
+    labels: tf.tensor2d(labels, [batchSize, classes]),
+  }
+  const trainers: StageTrainer[] = []
+  const byName = new Map<string, ResNet18>()
+  const extra: ResNet18[] = []
+  try {
+    for (let index = 0; index < config.stages.length; index++) {
+      const spec = config.stages[index]!
+      // Teachers and inits of this run are the stages built before. Another run's stage stands in as a real
+      // ResNet-18 of this config's shape: a step's time does not depend on weights.
+      const ref = (value: string) => {
+        const target = parseStageRef(value)
+        if (target.kind === 'stage') return byName.get(target.stage) ?? null
+        if (target.kind === 'none') return null
+        const standIn = new ResNet18(
+          modelBuild(
+            config,
+            StudentSpec.parse({ architecture: 'resnet', activation: 'identity', scaling: 'none' }),
+          ),
+          `${target.stage}-stand-in`,
+        )
+        extra.push(standIn)
+        return standIn
+      }
+      const trainer = new StageTrainer(config, index, { teacher: ref(spec.teacher), init: null })
+      trainers.push(trainer)
+      byName.set(spec.name, trainer.student)
+    }
+    for (let round = 0; round < (options.warmup ?? 1); round++)
+      for (const trainer of trainers) await step(trainer, batch)
+    const times = trainers.map(() => [] as number[])
+    for (let round = 0; round < options.steps; round++)
+      for (const [i, trainer] of trainers.entries()) times[i]!.push(await step(trainer, batch))
+    return Object.fromEntries(trainers.map((t, i) => [t.spec.name, median(times[i]!)]))
+  } finally {
+    for (const model of extra) model.dispose()
+    for (const trainer of trainers) {
+      trainer.dispose()
+      trainer.student.dispose()
+    }
+    tf.dispose([batch.images, batch.labels])
+  }
 }

@@ -13,6 +13,7 @@ import {
   type ExportSummary,
   type InspectRequest,
   type Inspection,
+  type RunEstimate,
   type WorkbenchApi,
   type WorkbenchEvent,
 } from '../../shared/api'
@@ -21,6 +22,7 @@ import type { BackendReport } from '../../shared/backend'
 import { encodeFloat32, encodeUint8 } from '../../shared/binary'
 import type { SplitName } from '../../shared/datasets'
 import type { TensorData } from '../../shared/records'
+import type { WorkerEvent } from '../../shared/worker-protocol'
 import { encodeSnapshotData } from '../../shared/snapshot-wire'
 import type { RunConfig } from '../../shared/run-config'
 import { importDataset } from '../datasets/import'
@@ -74,6 +76,7 @@ export class WorkbenchHost {
   private lockWatch: NodeJS.Timeout | null = null
   private nextImport = 1
   private nextInspect = 1
+  private nextBench = 1
   private offTrainer: () => void
 
   constructor(private readonly options: HostOptions) {
@@ -299,6 +302,7 @@ export class WorkbenchHost {
       return null
     },
     modelSummary: (config, stage) => this.summary(config, stage),
+    estimateRun: (config) => this.estimate(config),
 
     onEvent: (listener) => {
       this.listeners.add(listener)
@@ -388,6 +392,96 @@ export class WorkbenchHost {
       minimumBytes: report.minimumBytes,
       float32Bytes: report.float32Bytes,
       epochsCompleted: report.epochsCompleted,
+    }
+  }
+
+  /**
+   * Step times of a config measured here, before it runs: on the tfjs worker (the config's own stages), or by
+   * the PyTorch engine's step bench (the R2B stage of the same kind). A small batch is timed and scaled
+   * linearly, so that a paper preset is estimated in seconds, not in its own first epoch.
+   */
+  private async estimate(config: RunConfig): Promise<RunEstimate> {
+    const listing = await listDatasets(this.home)
+    const dataset = listing.datasets.find((d) => d.id === config.data.dataset)
+    const pixels = config.data.inputSize ** 2
+    // Small enough that a paper preset's networks are timed in well under a minute on a CPU backend.
+    const batch = Math.max(
+      1,
+      Math.min(
+        32,
+        ...config.stages.map((s) => s.batchSize),
+        Math.floor(32_768 / pixels),
+        Math.floor(8 / config.model.width ** 2),
+      ),
+    )
+    const stepsOf = (stage: RunConfig['stages'][number]) => {
+      const perEpoch =
+        stage.stepsPerEpoch > 0
+          ? stage.stepsPerEpoch
+          : dataset
+            ? Math.ceil(dataset.splits.train / stage.batchSize)
+            : null
+      if (perEpoch === null) throw new TrainingError(`dataset "${config.data.dataset}" is not in the store`)
+      return perEpoch * stage.epochs
+    }
+    let measured: Record<string, number>
+    let device: string
+    let basis: string
+    if (config.engine === 'torch') {
+      const info = await torchEngineInfo()
+      if (!info.available) throw new TrainingError(info.reason ?? 'the PyTorch engine is not available')
+      const { benchTorchStep } = await import('../training/torch-engine')
+      const result = await benchTorchStep({
+        width: config.model.width,
+        batch,
+        input: config.data.inputSize,
+        channels: config.data.channels,
+        steps: 3,
+      })
+      const kind = (s: RunConfig['stages'][number]) =>
+        s.student.architecture === 'resnet'
+          ? 'teacher'
+          : s.student.activation === 'tanh'
+            ? 'tanh'
+            : s.student.weights === 'sign'
+              ? 'bnn'
+              : 'ban'
+      measured = Object.fromEntries(
+        config.stages.map((s) => [s.name, result.timings[kind(s)]?.medianMs ?? 0]),
+      )
+      device = result.device
+      basis = `PyTorch ${result.torch}: median of 3 steps of the R2B stage of the same kind, batch ${batch}, synthetic inputs`
+    } else {
+      if (this.trainer.activeRunId)
+        throw new TrainingError(
+          `the worker is training run ${this.trainer.activeRunId}: an estimate times real steps, so it waits until the worker is idle`,
+        )
+      const backend = await this.trainer.backend()
+      const requestId = this.nextBench++
+      const worker = this.trainer.workerClient()
+      const answer = worker.waitForEvent(
+        (event): event is Extract<WorkerEvent, { type: 'bench-result' }> =>
+          event.type === 'bench-result' && event.requestId === requestId,
+        'the step times',
+        (event) => (event.type === 'bench-failed' && event.requestId === requestId ? event.message : null),
+      )
+      worker.send({ type: 'bench-step', requestId, config, batchSize: batch, steps: 2 })
+      measured = (await answer).stepMs
+      device = backend.backend
+      basis = `tfjs on ${backend.backend}: median of 2 steps (after 1 warm-up) of each stage's own networks, batch ${batch}, synthetic inputs`
+    }
+    const stages = config.stages.map((stage) => {
+      const stepMs = ((measured[stage.name] ?? 0) * stage.batchSize) / batch
+      const steps = stepsOf(stage)
+      return { stage: stage.name, stepMs, steps, seconds: (steps * stepMs) / 1000 }
+    })
+    return {
+      engine: config.engine,
+      device,
+      measuredBatch: batch,
+      stages,
+      totalSeconds: stages.reduce((sum, s) => sum + s.seconds, 0),
+      basis: `${basis}${batch < Math.max(...config.stages.map((s) => s.batchSize)) ? `, scaled linearly to each stage's batch` : ''}`,
     }
   }
 

@@ -1,7 +1,9 @@
 /**
  * PNG figures of one image's inspection, written by `r2b inspect`: a grid whose rows are the transfer points
  * and whose columns are the image, the teacher's map, the student's map, their difference and the student's
- * map over the image, with colour bars; and a heatmap of the image's gate values, blocks × channels.
+ * map over the image, with colour bars; and a heatmap of the image's gate values, blocks × channels, centred on
+ * each convolution's mean. Colours as in the app and the report: viridis for maps; for differences, red where
+ * the student attends more than its teacher (a gate above its convolution's mean), blue where less.
  */
 import sharp from 'sharp'
 import type { AttentionPoint } from '../../shared/records'
@@ -130,7 +132,14 @@ export async function attentionFigure(input: AttentionFigureInput): Promise<Buff
   parts.push(await colourBar(viridis, 0, max, barX, HEADER + 40, 'attention'))
   if (hasTeacher)
     parts.push(
-      await colourBar((t) => diverging(2 * t - 1), -maxDiff, maxDiff, barX + 70, HEADER + 40, 'difference'),
+      await colourBar(
+        (t) => diverging(2 * t - 1),
+        -maxDiff,
+        maxDiff,
+        barX + 70,
+        HEADER + 40,
+        'S − T (red: S more)',
+      ),
     )
   return render(width, height, parts)
 }
@@ -143,8 +152,19 @@ export async function gateFigure(
   const channels = Math.max(1, ...gates.map((g) => g.values.length))
   const cellW = Math.max(2, Math.min(12, Math.floor(720 / channels)))
   const cellH = 18
-  const rgb = new Uint8Array(gates.length * channels * 3).fill(255)
-  gates.forEach((g, r) => g.values.forEach((v, k) => rgb.set(viridis(v), (r * channels + k) * 3)))
+  // Diverging, centred on each convolution's mean gate for this image: red scales a channel up relative to
+  // the block's other channels, blue down (the colour convention of every workbench figure).
+  const centres = gates.map((g) =>
+    g.values.length ? g.values.reduce((a, b) => a + b, 0) / g.values.length : 0.5,
+  )
+  let range = 0
+  gates.forEach((g, r) => g.values.forEach((v) => (range = Math.max(range, Math.abs(v - centres[r]!)))))
+  range ||= 1e-6
+  // Grey where a narrower convolution has no such channel (white means "at the mean").
+  const rgb = new Uint8Array(gates.length * channels * 3).fill(215)
+  gates.forEach((g, r) =>
+    g.values.forEach((v, k) => rgb.set(diverging((v - centres[r]!) / range), (r * channels + k) * 3)),
+  )
   const map = await sharp(Buffer.from(rgb), {
     raw: { width: channels, height: Math.max(1, gates.length), channels: 3 },
   })
@@ -161,9 +181,18 @@ export async function gateFigure(
     ...gates.map(
       (g, r) => `<text x="8" y="${HEADER + 16 + r * cellH + 13}" class="small">${escape(g.block)}</text>`,
     ),
-    `<text x="${LABEL + mapW / 2}" y="${HEADER + 16 + gates.length * cellH + 20}" class="head">output channel (0–${channels - 1})</text>`,
+    `<text x="${LABEL + mapW / 2}" y="${HEADER + 16 + gates.length * cellH + 20}" class="head">output channel (0–${channels - 1}; grey: no such channel)</text>`,
   ]
-  parts.push(await colourBar(viridis, 0, 1, LABEL + mapW + 16, HEADER + 40, 'gate'))
+  parts.push(
+    await colourBar(
+      (t) => diverging(2 * t - 1),
+      -range,
+      range,
+      LABEL + mapW + 16,
+      HEADER + 40,
+      'gate − its mean',
+    ),
+  )
   return render(width, Math.max(height, HEADER + 60 + 4 * CELL), parts)
 }
 

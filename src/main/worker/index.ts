@@ -77,6 +77,24 @@ async function handle(command: WorkerCommand): Promise<void> {
       return
     case 'inspect':
       return inspect(command)
+    case 'bench-step': {
+      if (job) {
+        send({
+          type: 'bench-failed',
+          requestId: command.requestId,
+          message: `the worker is training run ${job.runId}`,
+        })
+        return
+      }
+      try {
+        const { benchStages } = await import('../engine/bench')
+        const stepMs = await benchStages(command.config, { batch: command.batchSize, steps: command.steps })
+        send({ type: 'bench-result', requestId: command.requestId, stepMs })
+      } catch (error) {
+        send({ type: 'bench-failed', requestId: command.requestId, message: (error as Error).message })
+      }
+      return
+    }
     case 'check': {
       const data = await loadCheckData(Math.ceil((command.steps * command.batchSize) / 10))
       const result = await runBackendCheck(data, {

@@ -1,6 +1,6 @@
 import type { WorkbenchApi } from '../../shared/api'
 import { validatedApi, type RawTransport } from '../../shared/api-client'
-import { connectWebSocketApi } from './ws-client'
+import { connectWebSocketApi, type ConnectionHooks } from './ws-client'
 
 interface Scope {
   workbenchTransport?: RawTransport
@@ -13,10 +13,14 @@ interface Scope {
  * the token in the page URL. Either way every answer is checked against the API's schemas. Views never
  * reach for a transport themselves: they go through the store.
  */
-export function findWorkbenchApi(scope: Scope = window, connect = connectWebSocketApi): WorkbenchApi | null {
+export function findWorkbenchApi(
+  scope: Scope = window,
+  connect: (url: string, hooks?: ConnectionHooks) => WorkbenchApi = connectWebSocketApi,
+  hooks: ConnectionHooks = {},
+): WorkbenchApi | null {
   if (scope.workbenchTransport)
     return validatedApi(scope.workbenchTransport, (problem) => console.error(problem))
   const token = scope.location ? new URLSearchParams(scope.location.search).get('token') : null
   if (!token || !scope.location || scope.location.protocol !== 'http:') return null
-  return connect(`ws://${scope.location.host}/api?token=${encodeURIComponent(token)}`)
+  return connect(`ws://${scope.location.host}/api?token=${encodeURIComponent(token)}`, hooks)
 }

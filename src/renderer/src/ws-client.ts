@@ -7,15 +7,24 @@ import { firstIssue } from '../../shared/errors'
  * desktop app, so nothing above this file knows which transport it has. Frames are checked as they arrive;
  * results and events are checked against the API's schemas by validatedApi.
  */
-export function connectWebSocketApi(url: string): WorkbenchApi {
+export interface ConnectionHooks {
+  onOpen?(): void
+  /** The socket closed; `beforeOpen` when it never opened (the server refused it, or is not there). */
+  onClose?(closed: { beforeOpen: boolean; reason: string }): void
+}
+
+export function connectWebSocketApi(url: string, hooks: ConnectionHooks = {}): WorkbenchApi {
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   const listeners = new Set<(event: unknown) => void>()
   const queue: string[] = []
   let nextId = 1
   let closedReason: string | null = null
+  let opened = false
 
   const socket = new WebSocket(url)
   socket.addEventListener('open', () => {
+    opened = true
+    hooks.onOpen?.()
     for (const frame of queue.splice(0)) socket.send(frame)
   })
   socket.addEventListener('message', (message) => {
@@ -43,6 +52,7 @@ export function connectWebSocketApi(url: string): WorkbenchApi {
     closedReason = `the connection to the workbench closed${event.reason ? `: ${event.reason}` : ''}`
     for (const call of pending.values()) call.reject(new Error(closedReason))
     pending.clear()
+    hooks.onClose?.({ beforeOpen: !opened, reason: event.reason })
   })
 
   return validatedApi({

@@ -125,6 +125,7 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
     stopRun: async (id) => (record(`stopRun ${id}`), null),
     removeRun: unused('removeRun'),
     modelSummary: unused('modelSummary'),
+    estimateRun: unused('estimateRun'),
     findImages: unused('findImages'),
     exportStage: async (runId, stage) => {
       record(`exportStage ${runId} ${stage}`)

@@ -93,11 +93,30 @@ describe('the app frame', () => {
     expect(screen.queryByRole('dialog')).toBeNull()
   })
 
-  it('says what to do when there is no backend connection', () => {
-    renderApp(null)
-    fireEvent.click(screen.getByRole('button', { name: 'About' }))
-    expect(
-      within(screen.getByRole('dialog')).getByText(/No connection to the workbench backend/),
-    ).toBeTruthy()
+  it('answers a page without a token with a page that says so, and a refused token likewise', () => {
+    const store = renderApp(null)
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('This page has no access token')
+    expect(screen.queryByRole('navigation', { name: 'Main' })).toBeNull()
+    expect(screen.getByText(/npm run r2b -- serve/)).toBeTruthy()
+    act(() => store.getState().setConnection({ state: 'refused', detail: null }))
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toMatch(/refused this page’s token/)
+  })
+
+  it('says so when an open connection closes, and keeps the views', () => {
+    const store = renderApp(apiDouble())
+    act(() => store.getState().setConnection({ state: 'lost', detail: 'the workbench is not running' }))
+    expect(screen.getByRole('alert').textContent).toMatch(
+      /connection to the workbench closed: the workbench is not running/,
+    )
+    expect(screen.getByRole('navigation', { name: 'Main' })).toBeTruthy()
+  })
+
+  it('keeps the chosen theme on the document and in storage', () => {
+    const store = renderApp(apiDouble())
+    fireEvent.change(screen.getByLabelText('Theme'), { target: { value: 'dark' } })
+    expect(document.documentElement.dataset.theme).toBe('dark')
+    expect(localStorage.getItem('r2b-theme')).toBe('dark')
+    act(() => store.getState().setTheme('system'))
+    expect(document.documentElement.dataset.theme).toBeUndefined()
   })
 })

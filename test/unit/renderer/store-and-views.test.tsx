@@ -306,7 +306,7 @@ describe('the views', () => {
     await act(async () => fireEvent.click(screen.getByRole('button', { name: 'Export binary model' })))
     expect(api.calls).toContain('exportStage run-1 bnn')
     expect(screen.getByRole('status', { name: 'Export' }).textContent).toMatch(
-      /Exported to \/data\/runs\/run-1\/export\/bnn\.r2bx: 67\.6 KB \(minimum 57\.9 KB; the float32 model is 712\.2 KB, 10\.5× larger\)/,
+      /Exported to \/data\/runs\/run-1\/export\/bnn\.r2bx: 67\.6 KiB \(minimum 57\.9 KiB; the float32 model is 712\.2 KiB, 10\.5× larger\)/,
     )
   })
 

@@ -4,8 +4,8 @@ export interface ImageCanvasProps {
   /** H×W×C uint8 pixels of one image. */
   pixels: Uint8Array
   shape: readonly [number, number, number]
-  /** Displayed size in CSS pixels (square). */
-  size?: number
+  /** Displayed size in CSS pixels (square), or a CSS length such as '100%'. */
+  size?: number | string
   label: string
 }
 

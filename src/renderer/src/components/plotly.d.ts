@@ -1,5 +1,5 @@
-// The parts of plotly.js the Plot component uses (the package ships no types).
-declare module 'plotly.js-dist-min' {
+// The parts of plotly.js the Plot component uses (typed here: the bundle's own types are of the full build).
+declare module 'plotly.js-cartesian-dist-min' {
   export type Datum = string | number | null
   export interface Trace {
     [key: string]: unknown
@@ -10,14 +10,32 @@ declare module 'plotly.js-dist-min' {
   export interface Config {
     [key: string]: unknown
   }
+  export interface PlotlyPoint {
+    curveNumber: number
+    pointIndex?: number
+    pointNumber?: number | number[]
+    x?: unknown
+    y?: unknown
+    z?: unknown
+    customdata?: unknown
+    data?: Trace
+  }
   export interface PlotlyHTMLElement extends HTMLDivElement {
     data: Trace[]
     layout: Layout
+    on(event: 'plotly_click', handler: (event: { points: PlotlyPoint[] }) => void): void
+    removeAllListeners?(event: string): void
   }
-  const Plotly: {
+  export interface PlotlyApi {
     react(root: HTMLElement, data: Trace[], layout?: Layout, config?: Config): Promise<PlotlyHTMLElement>
     purge(root: HTMLElement): void
+    relayout(root: HTMLElement, update: Layout): Promise<unknown>
+    downloadImage(
+      root: HTMLElement,
+      options: { format: 'png' | 'svg'; filename: string; width?: number; height?: number },
+    ): Promise<string>
     Plots: { resize(root: HTMLElement): Promise<void> | void }
   }
+  const Plotly: PlotlyApi
   export default Plotly
 }

@@ -9,6 +9,7 @@ import type {
   Inspection,
   ModelSummary,
   NewRunRequest,
+  RunEstimate,
   RunHistory,
   WorkbenchApi,
   WorkbenchEvent,
@@ -31,16 +32,32 @@ export type View = (typeof VIEWS)[number]
 export const RUN_TABS = ['dashboard', 'attention', 'gates', 'model'] as const
 export type RunTab = (typeof RUN_TABS)[number]
 
+export const THEMES = ['system', 'light', 'dark'] as const
+export type Theme = (typeof THEMES)[number]
+
 export interface NavigationSlice {
   view: View
   runTab: RunTab
   aboutOpen: boolean
+  /** The colour scheme: the system's, or the user's choice (kept in this browser's storage). */
+  theme: Theme
+  setTheme(theme: Theme): void
   navigate(view: View): void
   setRunTab(tab: RunTab): void
   setAboutOpen(open: boolean): void
 }
 
+export interface Connection {
+  /** `connecting`/`open`: over the WebSocket of `serve`, or the desktop app's IPC (always open);
+   * `no-token`: a page opened without the token of `serve`; `refused`: the server refused its token;
+   * `lost`: the connection closed. */
+  state: 'connecting' | 'open' | 'no-token' | 'refused' | 'lost'
+  detail: string | null
+}
+
 export interface AboutSlice {
+  connection: Connection
+  setConnection(connection: Connection): void
   about: AboutInfo | null
   aboutError: string | null
   loadAbout(): Promise<void>
@@ -108,6 +125,7 @@ export interface RunsSlice {
   readImages(dataset: string, split: 'train' | 'test', indices: number[]): Promise<ImageBatch>
   findImages(dataset: string, split: 'train' | 'test', classIndex: number, count: number): Promise<number[]>
   modelSummary(config: RunConfig, stage: string): Promise<ModelSummary>
+  estimateRun(config: RunConfig): Promise<RunEstimate>
 }
 
 export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & RunsSlice
@@ -115,8 +133,21 @@ export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & Runs
 export type WorkbenchStore = StoreApi<WorkbenchState>
 
 export interface StoreOptions {
+  /** The desktop app (IPC, always connected) rather than a page of `serve`. */
+  desktop?: boolean
   /** How buffered live events are scheduled for applying; tests pass a synchronous one. */
   schedule?: (apply: () => void) => void
+}
+
+const THEME_KEY = 'r2b-theme'
+
+function storedTheme(): Theme {
+  try {
+    const value = typeof localStorage === 'undefined' ? null : localStorage.getItem(THEME_KEY)
+    return (THEMES as readonly string[]).includes(value ?? '') ? (value as Theme) : 'system'
+  } catch {
+    return 'system'
+  }
 }
 
 function errorText(error: unknown): string {
@@ -128,7 +159,7 @@ function errorText(error: unknown): string {
  * into the store; views read it with selectors and call actions.
  */
 export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOptions = {}): WorkbenchStore {
-  const schedule = options.schedule ?? ((apply) => setTimeout(apply, 100))
+  const schedule = options.schedule ?? ((apply) => setTimeout(apply, 250))
   const noApi = 'No connection to the workbench backend: open the app, or the URL that `serve` prints.'
   const need = (): WorkbenchApi => {
     if (!api) throw new Error(noApi)
@@ -140,10 +171,21 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     view: 'datasets',
     runTab: 'dashboard',
     aboutOpen: false,
+    theme: storedTheme(),
+    setTheme: (theme) => {
+      set({ theme })
+      try {
+        localStorage.setItem(THEME_KEY, theme)
+      } catch {
+        // Storage may be unavailable (a sandboxed page): the choice then lasts this session.
+      }
+    },
     navigate: (view) => set({ view }),
     setRunTab: (runTab) => set({ runTab }),
     setAboutOpen: (aboutOpen) => set({ aboutOpen }),
 
+    connection: { state: api ? (options.desktop ? 'open' : 'connecting') : 'no-token', detail: null },
+    setConnection: (connection) => set({ connection }),
     about: null,
     aboutError: api ? null : noApi,
     loadAbout: async () => {
@@ -331,6 +373,7 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     readImages: (dataset, split, indices) => need().readImages(dataset, split, indices),
     findImages: (dataset, split, classIndex, count) => need().findImages(dataset, split, classIndex, count),
     modelSummary: (config, stage) => need().modelSummary(config, stage),
+    estimateRun: (config) => need().estimateRun(config),
     toggleCompare: (id) => {
       const ids = get().compareIds
       set({ compareIds: ids.includes(id) ? ids.filter((c) => c !== id) : [...ids, id] })
@@ -383,7 +426,10 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
         if (event.state === 'done') reloadDatasets = true
       }
     }
+    const t0 = typeof performance === 'undefined' ? 0 : performance.now()
     store.setState({ runs, histories, importJob })
+    // For measurements: applying a batch of live events, the views' renders included.
+    if (t0) performance.measure?.('live-flush', { start: t0 })
     if (reloadDatasets) {
       void store
         .getState()

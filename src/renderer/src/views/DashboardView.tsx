@@ -1,30 +1,25 @@
 import { useMemo, useState } from 'react'
-import type { Trace } from 'plotly.js-dist-min'
-import { Plot } from '../components/Plot'
+import { AttentionLossPlot } from '../components/AttentionLossPlot'
+import { MetricPlot, type MetricLine } from '../components/MetricPlot'
 import { StageChain } from '../components/StageChain'
-import { capPoints, emaSmooth } from '../../../shared/figures/series'
-import { etaSeconds, runCurves, stageMarks, type RunCurves } from '../../../shared/figures/curves'
-import { formatDuration, percent } from '../lib/format'
+import { liveProgress, runCurves, timeLeft } from '../../../shared/figures/curves'
+import { figureName } from '../lib/download'
+import { formatBytes, formatDuration, percent } from '../lib/format'
 import type { RunView } from '../store'
 import { useWorkbench } from '../store/context'
 
-/** One per-step series of the run, capped to what a plot draws well, as a single line. */
-function stepLine(
-  curves: RunCurves,
-  key: 'learningRate' | 'imagesPerSecond',
-  name: string,
-  hovertemplate: string,
-): Trace[] {
-  const points = capPoints({ x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s[key]) })
-  return [{ type: 'scatter', mode: 'lines', name, x: points.x, y: points.y, hovertemplate }]
-}
-
-/** The layout of a single-line plot over steps, with the stage boundaries marked. */
-function stepLayout(yaxis: Record<string, unknown>, marks: ReturnType<typeof stageMarks>) {
-  return { xaxis: { title: { text: 'step' } }, yaxis, showlegend: false, ...marks }
-}
-
-const kilobytes = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`
+const ACCURACY: MetricLine[] = [
+  { metric: 'testTop1', color: '#4c78a8' },
+  { metric: 'testTop5', color: '#54a24b' },
+  { metric: 'trainTop1', color: '#4c78a8', dash: 'dot' },
+  { metric: 'trainTop5', color: '#54a24b', dash: 'dot' },
+]
+const CROSS_ENTROPY: MetricLine[] = [{ metric: 'crossEntropy', color: '#4c78a8' }]
+const TOTAL: MetricLine[] = [{ metric: 'total', color: '#888888' }]
+const RATE: MetricLine[] = [{ metric: 'learningRate', color: '#b279a2' }]
+const THROUGHPUT: MetricLine[] = [{ metric: 'imagesPerSecond', color: '#72b7b2' }]
+const FLIPS: MetricLine[] = [{ metric: 'flipRatio', color: '#e45756' }]
+const ACCURACY_AXIS = { range: [0, 1] }
 
 export function DashboardView({ view }: { view: RunView }) {
   const { run, log } = view
@@ -40,162 +35,37 @@ export function DashboardView({ view }: { view: RunView }) {
       ? last.name
       : null
   const [smoothing, setSmoothing] = useState(0.6)
+  const [focus, setFocus] = useState<string | null>(null)
   const [confirmRemove, setConfirmRemove] = useState(false)
   const curves = useMemo(() => runCurves(run.config, log), [run.config, log])
-  const eta = etaSeconds(run, curves)
-  const backend = run.environment.backend ?? (run.status === 'running' ? about?.backend : null) ?? null
   const training = run.status === 'running' || run.status === 'paused'
+  const progress = training ? liveProgress(run, curves) : null
+  const left = training ? timeLeft(run, run.config, curves) : null
+  const env = run.environment
+  const backend =
+    env.backend ?? (run.status === 'running' && env.engine === 'tfjs' ? about?.backend : null) ?? null
 
-  const accuracy = useMemo(() => {
-    const x = curves.epochs.map((e) => e.x)
-    const line = (name: string, y: number[], dash: string, color: string): Trace => ({
-      type: 'scatter',
-      mode: 'lines+markers',
-      name,
-      x,
-      y,
-      line: { dash, color },
-      hovertemplate: `${name}: %{y:.1%} (epoch %{x})<extra></extra>`,
-    })
-    return [
-      line(
-        'test top-1',
-        curves.epochs.map((e) => e.testTop1),
-        'solid',
-        '#4c78a8',
-      ),
-      line(
-        'test top-5',
-        curves.epochs.map((e) => e.testTop5),
-        'solid',
-        '#54a24b',
-      ),
-      line(
-        'train top-1',
-        curves.epochs.map((e) => e.trainTop1),
-        'dot',
-        '#4c78a8',
-      ),
-      line(
-        'train top-5',
-        curves.epochs.map((e) => e.trainTop5),
-        'dot',
-        '#54a24b',
-      ),
-    ]
-  }, [curves])
-  const epochMarks = useMemo(() => stageMarks(curves, 'epoch'), [curves])
-  const accuracyLayout = useMemo(
-    () => ({
-      xaxis: {
-        title: { text: 'epoch (across stages)' },
-        range: [
-          0.5,
-          Math.max(
-            1,
-            curves.stages.at(-1) ? curves.stages.at(-1)!.epochOffset + curves.stages.at(-1)!.epochs : 1,
-          ) + 0.5,
-        ],
-      },
-      yaxis: { title: { text: 'accuracy' }, tickformat: '.0%', range: [0, 1] },
-      legend: { orientation: 'h', y: -0.3 },
-      margin: { l: 56, r: 16, t: 28, b: 96 },
-      ...epochMarks,
-    }),
-    [curves, epochMarks],
+  // Components that are not part of a stage's loss are 0 there: left out, not drawn as a flat line.
+  const skip = (key: 'attention' | 'distillation') =>
+    run.config.stages.filter((s) => s.losses[key].weight === 0).map((s) => s.name)
+  const attentionLines = useMemo(
+    (): MetricLine[] => [{ metric: 'attention', color: '#f58518', skipStages: skip('attention') }],
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [run.config],
   )
-
-  const stepMarks = useMemo(() => stageMarks(curves, 'step'), [curves])
-  const losses = useMemo(() => {
-    const traces: Trace[] = []
-    const components = [
-      ['crossEntropy', 'cross-entropy', '#4c78a8'],
-      ['attention', 'attention', '#f58518'],
-      ['distillation', 'KD', '#54a24b'],
-      ['total', 'total', '#888888'],
-    ] as const
-    for (const [key, name, color] of components) {
-      const raw = { x: curves.steps.map((s) => s.x), y: curves.steps.map((s) => s[key]) }
-      if (key !== 'crossEntropy' && key !== 'total' && raw.y.every((v) => v === 0)) continue
-      const shown = capPoints(raw)
-      const smooth = capPoints({ x: raw.x, y: emaSmooth(raw.y, smoothing) })
-      if (smoothing > 0)
-        traces.push({
-          type: 'scatter',
-          mode: 'lines',
-          name: `${name} (raw)`,
-          x: shown.x,
-          y: shown.y,
-          line: { color, width: 1 },
-          opacity: 0.25,
-          showlegend: false,
-          hoverinfo: 'skip',
-        })
-      traces.push({
-        type: 'scatter',
-        mode: 'lines',
-        name,
-        x: smooth.x,
-        y: smooth.y,
-        line: { color, width: 2 },
-        hovertemplate: `${name}: %{y:.4f} (step %{x})<extra></extra>`,
-      })
-    }
-    return traces
-  }, [curves, smoothing])
-  const lossLayout = useMemo(
-    () => ({
-      xaxis: { title: { text: 'step (across stages)' } },
-      yaxis: { title: { text: 'loss (nats)' }, rangemode: 'tozero' },
-      legend: { orientation: 'h', y: -0.3 },
-      margin: { l: 56, r: 16, t: 28, b: 96 },
-      ...stepMarks,
-    }),
-    [stepMarks],
+  const kdLines = useMemo(
+    (): MetricLine[] => [{ metric: 'distillation', color: '#54a24b', skipStages: skip('distillation') }],
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [run.config],
   )
-  const schedule = useMemo(
-    () => stepLine(curves, 'learningRate', 'learning rate', 'lr %{y:.2e} (step %{x})<extra></extra>'),
-    [curves],
-  )
-  const scheduleLayout = useMemo(
-    () => stepLayout({ title: { text: 'learning rate' }, exponentformat: 'e' }, stepMarks),
-    [stepMarks],
-  )
-  const flips = useMemo(
-    () => [
-      {
-        type: 'scatter',
-        mode: 'lines+markers',
-        name: 'sign flips',
-        x: curves.epochs.map((e) => e.x),
-        y: curves.epochs.map((e) => e.flipRatio),
-        connectgaps: false,
-        hovertemplate: '%{y:.3%} of latent weights changed sign (epoch %{x})<extra></extra>',
-      },
-    ],
-    [curves],
-  )
-  const flipsLayout = useMemo(
-    () => ({
-      xaxis: { title: { text: 'epoch (across stages)' } },
-      yaxis: {
-        title: { text: 'weights flipped' },
-        tickformat: '.1%',
-        rangemode: 'tozero',
-      },
-      showlegend: false,
-      ...epochMarks,
-    }),
-    [epochMarks],
-  )
-  const throughput = useMemo(
-    () => stepLine(curves, 'imagesPerSecond', 'images/s', '%{y:.0f} images/s (step %{x})<extra></extra>'),
-    [curves],
-  )
-  const throughputLayout = useMemo(
-    () => stepLayout({ title: { text: 'images / s' }, rangemode: 'tozero' }, stepMarks),
-    [stepMarks],
-  )
+  const weights = (key: 'attention' | 'distillation') =>
+    run.config.stages
+      .filter((s) => s.losses[key].weight > 0)
+      .map((s) => `×${s.losses[key].weight} in ${s.name}`)
+      .join(', ') || 'not used in any stage'
+  const name = (what: string) => figureName(run.id, 'dashboard', what, focus ?? 'all-stages')
+  const common = { curves, stage: focus, smoothing }
+  const stepsKnown = curves.steps.length > 0
 
   const statuses = Object.fromEntries(
     run.stages.map((s) => [
@@ -248,8 +118,8 @@ export function DashboardView({ view }: { view: RunView }) {
       </header>
       {exported && (
         <p className="muted small" role="status" aria-label="Export">
-          Exported to <code>{exported.file}</code>: {kilobytes(exported.fileBytes)} (minimum{' '}
-          {kilobytes(exported.minimumBytes)}; the float32 model is {kilobytes(exported.float32Bytes)},{' '}
+          Exported to <code>{exported.file}</code>: {formatBytes(exported.fileBytes)} (minimum{' '}
+          {formatBytes(exported.minimumBytes)}; the float32 model is {formatBytes(exported.float32Bytes)},{' '}
           {(exported.float32Bytes / exported.fileBytes).toFixed(1)}× larger)
         </p>
       )}
@@ -274,11 +144,21 @@ export function DashboardView({ view }: { view: RunView }) {
           {run.error}
         </p>
       )}
-      <p className="small">
-        Adapter:{' '}
-        {backend ? (
+      <p className="small" aria-label="Where it trains">
+        Engine <strong>{env.engine}</strong>
+        {env.device ? (
           <>
-            <strong>{backend.backend}</strong>
+            {' '}
+            on <strong>{env.device.kind}</strong>
+            {env.device.description ? ` (${env.device.description})` : ''}
+          </>
+        ) : (
+          <span className="muted"> · device not recorded yet</span>
+        )}
+        {backend && env.engine === 'tfjs' && (
+          <>
+            {' '}
+            · tfjs backend {backend.backend}
             {backend.adapter ? ` on ${backend.adapter.description || backend.adapter.device}` : ''}
             {backend.slow && (
               <span className="warning" role="note">
@@ -288,24 +168,56 @@ export function DashboardView({ view }: { view: RunView }) {
               </span>
             )}
           </>
-        ) : (
-          <span className="muted">not recorded yet</span>
         )}
-        {eta !== null && training && <> · about {formatDuration(eta)} left</>}
       </p>
+      {training && (
+        <p className="progress-line" role="status" aria-label="Progress">
+          {progress ? (
+            <>
+              <span>
+                Stage <strong>{progress.stage}</strong> ({progress.stageIndex + 1}/{run.stages.length})
+              </span>
+              <span>
+                epoch {progress.epoch + 1}/{progress.epochs}
+              </span>
+              <span>
+                step {progress.stepInEpoch}
+                {progress.stepsPerEpoch ? `/${progress.stepsPerEpoch}` : ''} of the epoch
+              </span>
+              {curves.steps.at(-1) && <span>{curves.steps.at(-1)!.imagesPerSecond.toFixed(0)} images/s</span>}
+              {left && (
+                <span title={left.basis}>
+                  about {formatDuration(left.seconds)} left
+                  {left.uncounted.length ? ` (not counting ${left.uncounted.join(', ')}: size unknown)` : ''}
+                </span>
+              )}
+            </>
+          ) : (
+            <span className="muted">{run.status === 'paused' ? 'Paused.' : 'Starting: no step yet.'}</span>
+          )}
+        </p>
+      )}
       <StageChain config={run.config} statuses={statuses} />
       <div className="timeline" aria-label="Stage timeline">
-        {run.stages.map((s) => (
-          <div key={s.name} className={`timeline-stage stage-${s.status}`} style={{ flexGrow: s.epochs }}>
-            <div
-              className="timeline-fill"
-              style={{ width: `${(100 * s.epochsCompleted) / Math.max(1, s.epochs)}%` }}
-            />
-            <span>
-              {s.name} · {s.epochsCompleted}/{s.epochs}
-            </span>
-          </div>
-        ))}
+        {run.stages.map((s) => {
+          // Step-level within the stage being trained; epochs with a checkpoint elsewhere.
+          const live = progress?.stage === s.name && progress.stepsTotal
+          const fraction =
+            s.status === 'finished'
+              ? 1
+              : live
+                ? progress.stepsDone / progress.stepsTotal!
+                : s.epochsCompleted / Math.max(1, s.epochs)
+          return (
+            <div key={s.name} className={`timeline-stage stage-${s.status}`} style={{ flexGrow: s.epochs }}>
+              <div className="timeline-fill" style={{ width: `${Math.min(100, 100 * fraction)}%` }} />
+              <span>
+                {s.name} · {s.epochsCompleted}/{s.epochs}
+                {live ? ` · ${Math.round(100 * fraction)}%` : ''}
+              </span>
+            </div>
+          )
+        })}
       </div>
       {curves.steps.length === 0 && curves.epochs.length === 0 && (
         <p className="muted">
@@ -314,48 +226,100 @@ export function DashboardView({ view }: { view: RunView }) {
             : 'No metrics yet: they appear after the first steps.'}
         </p>
       )}
+      {(stepsKnown || curves.epochs.length > 0) && (
+        <div className="toolbar" role="group" aria-label="Curve options">
+          <span className="segmented" role="group" aria-label="Stages shown">
+            <button
+              type="button"
+              className="chip"
+              aria-pressed={focus === null}
+              onClick={() => setFocus(null)}
+            >
+              all stages
+            </button>
+            {run.config.stages.map((s) => (
+              <button
+                key={s.name}
+                type="button"
+                className="chip"
+                aria-pressed={focus === s.name}
+                onClick={() => setFocus(s.name)}
+              >
+                {s.name}
+              </button>
+            ))}
+          </span>
+          <label className="inline small">
+            Smoothing {smoothing.toFixed(2)}
+            <input
+              type="range"
+              min={0}
+              max={0.99}
+              step={0.01}
+              value={smoothing}
+              onChange={(e) => setSmoothing(Number(e.target.value))}
+              aria-label="Smoothing"
+            />
+          </label>
+          <span className="muted small">
+            Per-step curves: exponential moving average (debiased, within each stage); raw values faint.
+          </span>
+        </div>
+      )}
       <div className="plots">
-        <figure>
-          <figcaption>Accuracy (top-1/top-5, train dotted, test solid)</figcaption>
-          <Plot
-            data={accuracy}
-            layout={accuracyLayout}
-            label="Accuracy curves"
-            testId="accuracy-plot"
-            height={330}
-          />
-        </figure>
-        <figure>
-          <figcaption className="row">
-            <span className="grow">Loss components</span>
-            <label className="inline small">
-              Smoothing {smoothing.toFixed(2)}
-              <input
-                type="range"
-                min={0}
-                max={0.99}
-                step={0.01}
-                value={smoothing}
-                onChange={(e) => setSmoothing(Number(e.target.value))}
-                aria-label="Smoothing"
-              />
-            </label>
-          </figcaption>
-          <Plot data={losses} layout={lossLayout} label="Loss components" testId="loss-plot" height={330} />
-        </figure>
-        <figure>
-          <figcaption>Learning rate</figcaption>
-          <Plot data={schedule} layout={scheduleLayout} height={220} label="Learning rate" />
-        </figure>
-        <figure>
-          <figcaption>Throughput</figcaption>
-          <Plot data={throughput} layout={throughputLayout} height={220} label="Throughput" />
-        </figure>
+        <MetricPlot
+          {...common}
+          lines={ACCURACY}
+          title="Accuracy (test solid, train dotted)"
+          yaxis={ACCURACY_AXIS}
+          testId="accuracy-plot"
+          fileName={name('accuracy')}
+          height={300}
+        />
+        <MetricPlot
+          {...common}
+          lines={attentionLines}
+          title="Attention loss (unweighted, per step)"
+          note={<>L_att of the batch; weight {weights('attention')}.</>}
+          testId="attention-step-plot"
+          fileName={name('attention-loss')}
+          empty={<p className="muted small">No stage of this run has attention matching, or no step yet.</p>}
+        />
+        <AttentionLossPlot view={view} curves={curves} stage={focus} fileName={name('attention-per-point')} />
+        <MetricPlot
+          {...common}
+          lines={CROSS_ENTROPY}
+          title="Cross-entropy on labels (per step)"
+          testId="loss-plot"
+          fileName={name('cross-entropy')}
+        />
+        <MetricPlot
+          {...common}
+          lines={kdLines}
+          title="Logit distillation (unweighted, per step)"
+          note={<>Weight {weights('distillation')}.</>}
+          testId="kd-plot"
+          fileName={name('kd')}
+          empty={<p className="muted small">No stage of this run has logit distillation, or no step yet.</p>}
+        />
+        <MetricPlot
+          {...common}
+          lines={TOTAL}
+          title="Total loss (the weighted sum minimised)"
+          testId="total-plot"
+          fileName={name('total-loss')}
+        />
+        <MetricPlot {...common} lines={RATE} title="Learning rate" fileName={name('learning-rate')} />
+        <MetricPlot {...common} lines={THROUGHPUT} title="Throughput" fileName={name('throughput')} />
         {curves.epochs.some((e) => e.flipRatio !== null) && (
-          <figure>
-            <figcaption>Latent-weight sign flips per epoch (binary-architecture stages)</figcaption>
-            <Plot data={flips} layout={flipsLayout} height={220} label="Sign flips" testId="flips-plot" />
-          </figure>
+          <MetricPlot
+            {...common}
+            lines={FLIPS}
+            title="Latent-weight sign flips per epoch"
+            note="Mean over binary-weight layers; only stages with binary weights."
+            testId="flips-plot"
+            fileName={name('sign-flips')}
+          />
         )}
       </div>
     </div>

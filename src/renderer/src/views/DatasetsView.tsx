@@ -2,7 +2,6 @@ import { useEffect, useMemo, useState, type DragEvent } from 'react'
 import { decodeUint8 } from '../../../shared/binary'
 import type { DatasetManifest } from '../../../shared/datasets'
 import { ImageCanvas, imageAt } from '../components/ImageCanvas'
-import { Plot } from '../components/Plot'
 import { useWorkbench } from '../store/context'
 import { formatDuration } from '../lib/format'
 
@@ -245,35 +244,6 @@ function DatasetDetail({ dataset }: { dataset: DatasetManifest }) {
     return groups
   }, [samples, dataset.classes])
 
-  const histogram = useMemo(
-    () => [
-      {
-        type: 'bar',
-        name: 'train',
-        x: dataset.classes,
-        y: dataset.classCounts.train,
-        hovertemplate: '%{x}: %{y} train<extra></extra>',
-      },
-      {
-        type: 'bar',
-        name: 'test',
-        x: dataset.classes,
-        y: dataset.classCounts.test,
-        hovertemplate: '%{x}: %{y} test<extra></extra>',
-      },
-    ],
-    [dataset],
-  )
-  const histogramLayout = useMemo(
-    () => ({
-      barmode: 'group',
-      xaxis: { title: { text: 'class' }, automargin: true },
-      yaxis: { title: { text: 'images' } },
-      legend: { orientation: 'h', y: 1.15 },
-    }),
-    [],
-  )
-
   const act = (work: Promise<void>) =>
     work.then(
       () => setProblem(null),
@@ -363,9 +333,50 @@ function DatasetDetail({ dataset }: { dataset: DatasetManifest }) {
         </div>
         <div>
           <h3>Images per class</h3>
-          <Plot data={histogram} layout={histogramLayout} height={320} label="Class histogram" />
+          <ClassHistogram dataset={dataset} />
         </div>
       </div>
     </section>
+  )
+}
+
+/**
+ * Images per class and split as plain bars (no plotting library: the first page a user sees stays light),
+ * a table underneath for screen readers and exact numbers.
+ */
+function ClassHistogram({ dataset }: { dataset: DatasetManifest }) {
+  const max = Math.max(1, ...dataset.classCounts.train, ...dataset.classCounts.test)
+  return (
+    <table className="histogram" aria-label="Class histogram">
+      <thead>
+        <tr>
+          <th>class</th>
+          <th>
+            images (<span className="swatch train" /> train, <span className="swatch test" /> test)
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {dataset.classes.map((name, k) => {
+          const train = dataset.classCounts.train[k] ?? 0
+          const test = dataset.classCounts.test[k] ?? 0
+          return (
+            <tr key={name}>
+              <th scope="row">{name}</th>
+              <td>
+                <div className="bar-pair">
+                  <span className="bar train" style={{ width: `${(100 * train) / max}%` }} />
+                  <span className="bar-value">{train.toLocaleString()}</span>
+                </div>
+                <div className="bar-pair">
+                  <span className="bar test" style={{ width: `${(100 * test) / max}%` }} />
+                  <span className="bar-value">{test.toLocaleString()}</span>
+                </div>
+              </td>
+            </tr>
+          )
+        })}
+      </tbody>
+    </table>
   )
 }

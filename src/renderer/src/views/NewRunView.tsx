@@ -1,7 +1,6 @@
 import { useEffect, useMemo, useState } from 'react'
 import type { ModelSummary, NewRunRequest } from '../../../shared/api'
 import {
-  ConfigError,
   makeRunConfig,
   pipelineNames,
   presetNames,
@@ -12,6 +11,8 @@ import {
   type RunConfig,
 } from '../../../shared/run-config'
 import { StageChain } from '../components/StageChain'
+import { EstimatePanel } from '../components/EstimatePanel'
+import { KNOB_LABELS, knobProblems, type KnobName, type Knobs } from '../lib/run-form'
 import { SummaryTable } from '../components/SummaryTable'
 import { useWorkbench } from '../store/context'
 
@@ -25,46 +26,26 @@ const PIPELINE_HELP: Record<PipelineName, string> = {
   'sb+progressive': 'The progressive teacher-student chain without the gates',
 }
 
-interface Knobs {
-  epochs: string
-  stepsPerEpoch: string
-  batchSize: string
-  width: string
-  learningRate: string
-  testLimit: string
-  probes: string
-  seed: string
-}
-
-/** A knob's text as the number it stands for, or a message naming the knob. */
-function knobNumber(text: string, label: string): number {
-  const value = Number(text)
-  if (text.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`${label}: expected a number`)
-  return value
-}
-
-/** The typed config overrides the knobs stand for, applied to every stage; throws on a knob that is not a number. */
-function knobOverrides(knobs: Knobs, base: RunConfig): ConfigOverride[] {
+/** The typed config overrides the fields stand for, applied to every stage (only fields that are numbers). */
+function knobOverrides(numbers: Partial<Record<KnobName, number>>, base: RunConfig): ConfigOverride[] {
   const set: ConfigOverride[] = []
-  const epochs = knobNumber(knobs.epochs, 'epochs per stage')
-  const steps = knobNumber(knobs.stepsPerEpoch, 'steps per epoch')
-  const batch = knobNumber(knobs.batchSize, 'batch size')
-  const rate =
-    knobs.learningRate === '' || knobs.learningRate === 'preset'
-      ? null
-      : knobNumber(knobs.learningRate, 'learning rate')
   base.stages.forEach((stage, i) => {
-    if (epochs !== stage.epochs) set.push({ key: `stages.${i}.epochs`, value: epochs })
-    if (steps !== stage.stepsPerEpoch) set.push({ key: `stages.${i}.stepsPerEpoch`, value: steps })
-    if (batch !== stage.batchSize) set.push({ key: `stages.${i}.batchSize`, value: batch })
-    if (rate !== null) set.push({ key: `stages.${i}.optimizer.learningRate`, value: rate })
+    const { epochs, stepsPerEpoch, batchSize, learningRate } = numbers
+    if (epochs !== undefined && epochs !== stage.epochs)
+      set.push({ key: `stages.${i}.epochs`, value: epochs })
+    if (stepsPerEpoch !== undefined && stepsPerEpoch !== stage.stepsPerEpoch)
+      set.push({ key: `stages.${i}.stepsPerEpoch`, value: stepsPerEpoch })
+    if (batchSize !== undefined && batchSize !== stage.batchSize)
+      set.push({ key: `stages.${i}.batchSize`, value: batchSize })
+    if (learningRate !== undefined)
+      set.push({ key: `stages.${i}.optimizer.learningRate`, value: learningRate })
   })
-  const width = knobNumber(knobs.width, 'width multiplier')
-  const testLimit = knobNumber(knobs.testLimit, 'test images per epoch')
-  const probes = knobNumber(knobs.probes, 'probe images')
-  if (width !== base.model.width) set.push({ key: 'model.width', value: width })
-  if (testLimit !== base.data.testLimit) set.push({ key: 'data.testLimit', value: testLimit })
-  if (probes !== base.eval.probes) set.push({ key: 'eval.probes', value: probes })
+  if (numbers.width !== undefined && numbers.width !== base.model.width)
+    set.push({ key: 'model.width', value: numbers.width })
+  if (numbers.testLimit !== undefined && numbers.testLimit !== base.data.testLimit)
+    set.push({ key: 'data.testLimit', value: numbers.testLimit })
+  if (numbers.probes !== undefined && numbers.probes !== base.eval.probes)
+    set.push({ key: 'eval.probes', value: numbers.probes })
   return set
 }
 
@@ -111,13 +92,11 @@ export function NewRunView() {
   } | null>(null)
 
   const dataset = datasets.find((d) => d.id === datasetId) ?? datasets[0] ?? null
-  let knobError: string | null = null
-  let overrides: ConfigOverride[] = []
-  try {
-    overrides = knobOverrides(knobs, base)
-  } catch (error) {
-    knobError = (error as Error).message
-  }
+  const { problems, overrides } = useMemo(
+    () => knobProblems(knobs, base, (numbers) => knobOverrides(numbers, base)),
+    [knobs, base],
+  )
+  const fieldsValid = Object.keys(problems).length === 0
   const request: NewRunRequest | null = dataset
     ? {
         dataset: dataset.id,
@@ -125,7 +104,7 @@ export function NewRunView() {
         pipeline,
         downsample,
         ...(engine === 'tfjs' ? {} : { engine }),
-        ...(Number.isInteger(Number(knobs.seed)) && knobs.seed !== '' ? { seed: Number(knobs.seed) } : {}),
+        ...(fieldsValid ? { seed: Number(knobs.seed) } : {}),
         // The dataset decides the input, as the host does; then the knobs, typed.
         set: [
           { key: 'data.dataset', value: dataset.id },
@@ -142,9 +121,7 @@ export function NewRunView() {
   const validated = useMemo((): { config: RunConfig | null; error: string | null } => {
     if (!request) return { config: null, error: null }
     try {
-      if (knobError) throw new ConfigError(knobError)
-      if (knobs.seed !== '' && !Number.isInteger(Number(knobs.seed)))
-        throw new ConfigError('seed: expected a whole number')
+      if (!fieldsValid) return { config: null, error: null }
       return { config: makeRunConfig(request), error: null }
     } catch (error) {
       return {
@@ -153,7 +130,7 @@ export function NewRunView() {
       }
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [JSON.stringify(request), knobError])
+  }, [JSON.stringify(request), fieldsValid])
 
   const config = validated.config
   const lastStage = config?.stages.at(-1)?.name ?? null
@@ -176,21 +153,30 @@ export function NewRunView() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [summaryKey])
 
-  const knob = (key: keyof Knobs, label: string, hint: string) => (
-    <label key={key}>
-      {label}
-      <input
-        type="text"
-        inputMode="decimal"
-        value={knobs[key]}
-        onChange={(e) => setKnobs({ ...knobs, [key]: e.target.value })}
-        aria-describedby={`${key}-hint`}
-      />
-      <span id={`${key}-hint`} className="muted small">
-        {hint}
-      </span>
-    </label>
-  )
+  const knob = (key: KnobName, hint: string) => {
+    const problem = problems[key]
+    return (
+      <label key={key}>
+        {KNOB_LABELS[key]}
+        <input
+          type="text"
+          inputMode="decimal"
+          value={knobs[key]}
+          onChange={(e) => setKnobs({ ...knobs, [key]: e.target.value })}
+          aria-invalid={problem ? true : undefined}
+          aria-describedby={`${key}-hint${problem ? ` ${key}-problem` : ''}`}
+        />
+        {problem && (
+          <span id={`${key}-problem`} className="error small field-problem">
+            {problem}
+          </span>
+        )}
+        <span id={`${key}-hint`} className="muted small">
+          {hint}
+        </span>
+      </label>
+    )
+  }
 
   return (
     <section aria-labelledby="new-run-title">
@@ -271,22 +257,14 @@ export function NewRunView() {
                 <option value="binary">binary 1×1 conv</option>
               </select>
             </label>
-            {knob('epochs', 'Epochs per stage', `preset: ${base.stages[0]?.epochs}`)}
-            {knob(
-              'stepsPerEpoch',
-              'Steps per epoch',
-              `0 = the whole training split; preset: ${base.stages[0]?.stepsPerEpoch}`,
-            )}
-            {knob('batchSize', 'Batch size', `preset: ${base.stages[0]?.batchSize}`)}
-            {knob('width', 'Width multiplier', `× 64/128/256/512 channels; preset: ${base.model.width}`)}
-            {knob('learningRate', 'Learning rate', '"preset" keeps each stage’s own')}
-            {knob('testLimit', 'Test images per epoch', `0 = all; preset: ${base.data.testLimit}`)}
-            {knob(
-              'probes',
-              'Probe images',
-              `attention maps and gates recorded for these; preset: ${base.eval.probes}`,
-            )}
-            {knob('seed', 'Seed', 'any whole number')}
+            {knob('epochs', `preset: ${base.stages[0]?.epochs}`)}
+            {knob('stepsPerEpoch', `0 = the whole training split; preset: ${base.stages[0]?.stepsPerEpoch}`)}
+            {knob('batchSize', `preset: ${base.stages[0]?.batchSize}`)}
+            {knob('width', `× 64/128/256/512 channels; preset: ${base.model.width}`)}
+            {knob('learningRate', '"preset" keeps each stage’s own')}
+            {knob('testLimit', `0 = all; preset: ${base.data.testLimit}`)}
+            {knob('probes', `attention maps and gates recorded for these; preset: ${base.eval.probes}`)}
+            {knob('seed', 'any whole number')}
             <label>
               Name (optional)
               <input type="text" value={name} onChange={(e) => setName(e.target.value)} />
@@ -297,7 +275,15 @@ export function NewRunView() {
               {validated.error}
             </p>
           )}
+          {!fieldsValid && (
+            <p className="error" role="alert">
+              {Object.keys(problems).length === 1
+                ? 'One field needs a change before the run can start (marked above).'
+                : `${Object.keys(problems).length} fields need a change before the run can start (marked above).`}
+            </p>
+          )}
           {config && <StageChain config={config} />}
+          {config && <EstimatePanel config={config} />}
           <h3>Model summary {lastStage ? `(stage ${lastStage})` : ''}</h3>
           {summary?.key === summaryKey && summary?.value && <SummaryTable summary={summary.value} compact />}
           {summary?.key === summaryKey && summary?.error && <p className="error">{summary.error}</p>}
