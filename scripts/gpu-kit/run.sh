@@ -34,15 +34,8 @@ fi
 mkdir -p "$OUT" || { say "cannot write $OUT"; exit 1; }
 OUT="$(cd "$OUT" && pwd -P)"
 
-if [ -n "${R2B_KIT_WORK:-}" ]; then
-  WORK="$R2B_KIT_WORK"
-  KEEP=1
-  mkdir -p "$WORK"
-else
-  WORK="$(mktemp -d "${TMPDIR:-/tmp}/r2b-kit.XXXXXX")"
-fi
-WORK="$(cd "$WORK" && pwd -P)"
-cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK"; }
+WORK=""
+cleanup() { [ "$KEEP" = 1 ] || [ -z "$WORK" ] || rm -rf "$WORK"; }
 trap 'cleanup; exit 130' INT TERM
 
 # The kit could not start its program: say why where the results would be, then stop.
@@ -70,19 +63,41 @@ unpack() {
     "$src" "$dest"
 }
 
-say "kit $KIT, unpacking into $WORK"
 NODE_PACKED="$(ls "$KIT"/runtime/node.* 2>/dev/null | head -1)"
 DAWN_PACKED="$(ls "$KIT"/runtime/dawn.node.* 2>/dev/null | head -1)"
 [ -n "$NODE_PACKED" ] && [ -n "$DAWN_PACKED" ] || fail "runtime/node.* or runtime/dawn.node.* is missing from the kit"
-mkdir -p "$WORK/bin"
-unpack "$NODE_PACKED" "$WORK/bin/node" || fail "cannot unpack $NODE_PACKED (needs xz, gzip or Python 3)"
-chmod +x "$WORK/bin/node"
+
+# The work folder, where Node and the addon are unpacked: R2B_KIT_WORK, else a new folder under $TMPDIR, else
+# (a /tmp mounted noexec, say) under this folder or $HOME. The first where the kit's Node runs is taken.
+NODE_VERSION="not tried"
+try_work() {
+  WORK="$(cd "$1" && pwd -P)" || return 1
+  mkdir -p "$WORK/bin" || return 1
+  unpack "$NODE_PACKED" "$WORK/bin/node" || { NODE_VERSION="cannot unpack $NODE_PACKED (needs xz, gzip or Python 3)"; return 1; }
+  chmod +x "$WORK/bin/node"
+  NODE_VERSION="$("$WORK/bin/node" --version 2>&1)"
+}
+if [ -n "${R2B_KIT_WORK:-}" ]; then
+  KEEP=1
+  mkdir -p "$R2B_KIT_WORK" && try_work "$R2B_KIT_WORK" || fail "the kit's Node does not run from $R2B_KIT_WORK: $NODE_VERSION"
+else
+  ok=0
+  for base in "${TMPDIR:-/tmp}" "$KIT" "${HOME:-}"; do
+    [ -n "$base" ] && [ -d "$base" ] && [ -w "$base" ] || continue
+    dir="$(mktemp -d "$base/r2b-kit.XXXXXX")" || continue
+    if try_work "$dir"; then ok=1; break; fi
+    say "the kit's Node does not run from $base: $NODE_VERSION"
+    rm -rf "$dir"
+    WORK=""
+  done
+  [ "$ok" = 1 ] ||
+    fail "the kit's Node does not run on this machine ($(uname -sm); glibc $(getconf GNU_LIBC_VERSION 2>/dev/null)): $NODE_VERSION"
+fi
+say "kit $KIT, unpacked into $WORK"
 rm -rf "$WORK/app"
 cp -R "$KIT/app" "$WORK/app" || fail "cannot copy $KIT/app into $WORK"
 mkdir -p "$WORK/app/node_modules/webgpu/dist/linux-x64"
 unpack "$DAWN_PACKED" "$WORK/app/node_modules/webgpu/dist/linux-x64/dawn.node" || fail "cannot unpack $DAWN_PACKED"
-NODE_VERSION="$("$WORK/bin/node" --version 2>&1)" ||
-  fail "the kit's Node does not run on this machine ($(uname -sm); glibc $(getconf GNU_LIBC_VERSION 2>/dev/null)): $NODE_VERSION"
 
 # --- Vulkan: the loader, the glvnd libraries NVIDIA's driver links against, the driver's ICD file --------------
 LDCONFIG="$(command -v ldconfig || { [ -x /sbin/ldconfig ] && echo /sbin/ldconfig; } || true)"

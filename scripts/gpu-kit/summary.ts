@@ -39,7 +39,7 @@ export function summary(results: KitResults): string {
       `GPU (nvidia-smi): ${show(fig('environment', 'nvidiaSmi'))}`,
     `- WebGPU adapter: ${show(fig('adapter', 'description'))} (vendor ${show(fig('adapter', 'vendor'))}, ` +
       `architecture ${show(fig('adapter', 'architecture'))}, software: ${show(fig('adapter', 'isSoftware'))}); ` +
-      `matmul ${results.sizes.matmul.n}²: ${show(fig('adapter', `matmul_${results.sizes.matmul.n}_gflops`))} GFLOP/s`,
+      `matmul ${show(fig('adapter', 'matmul'))}: ${show(fig('adapter', 'matmul_gflops'))} GFLOP/s`,
     `- Vulkan loader: ${show(fig('adapter', 'vulkanLoader'))}; driver: ${show(fig('adapter', 'vulkanDriver'))}; ` +
       `taken from the kit: ${show(fig('environment', 'vulkanLibsFromKit'))}`,
     `- PyTorch engine: torch ${show(fig('torch-info', 'torch'))}, CUDA ${show(fig('torch-info', 'cuda'))}, ` +
