@@ -3,6 +3,7 @@
 #  1. system pieces: Mesa's lavapipe (Vulkan on the CPU, for WebGPU through Dawn) and Chromium (browser
 #     tests), via scripts/setup.sh, which changes nothing when they are present;
 #  2. the PyTorch engine's .venv (scripts/setup-python.sh: offline from wheels on disk when there are some);
+#     and, on Debian as root, a single-node Slurm cluster (scripts/setup-slurm.sh);
 #  3. npm packages, when node_modules is missing or older than package-lock.json;
 #  4. vitest: the node project (shared, main, worker, engine, end to end) and the jsdom project (renderer),
 #     then the engine's tests again on WebGPU;
@@ -12,6 +13,12 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 bash scripts/setup-python.sh
+# A single-node Slurm cluster where it can be set up (Debian, as root): the launch test submits a real job.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && bash scripts/setup-slurm.sh; then
+  export R2B_TEST_SLURM=1
+else
+  echo "[test] no Slurm here: the launch test runs the job's torchrun script directly instead of sbatch"
+fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[test] installing npm packages (npm ci)"
   npm ci --no-audit --no-fund
