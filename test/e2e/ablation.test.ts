@@ -2,32 +2,18 @@
  * `ablation`: rows × downsample × seeds trained as ordinary runs under one group, the table printed in the
  * paper's layout with mean ± std over seeds, and a second run of the same command training nothing again.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { AblationTable } from '../../src/shared/ablation'
+import { runCli } from '../support/cli'
 import { tinyBudget } from '../support/tiny'
 
-const root = join(import.meta.dirname, '../..')
 let home: string
 
-function r2b(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli/index.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, R2B_HOME: home, R2B_BACKEND: 'wasm' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += String(d)))
-    child.stderr.on('data', (d) => (stderr += String(d)))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const r2b = (args: string[]) => runCli(home, args).done
 
 // Every row gets these same settings, whatever its number of stages.
 const set = tinyBudget({ epochs: 1, steps: 3 }).flatMap((s) => ['--set', s])

@@ -2,34 +2,19 @@
  * Following a run that another process writes into a folder elsewhere (a cluster job's folder on shared
  * storage): `attach` shows it in this workbench's store and follows it live until it ends, read-only.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { RunStore } from '../../src/main/runs/run-store'
+import { runCli } from '../support/cli'
 import { tinySettings } from '../support/tiny'
 
-const root = join(import.meta.dirname, '../..')
 let elsewhere: string
 let here: string
 
-function cli(home: string, args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli/index.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, R2B_HOME: home, R2B_BACKEND: 'wasm' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += String(d)))
-  child.stderr.on('data', (d) => (stderr += String(d)))
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
-  )
-  return { child, done, stdout: () => stdout }
-}
+const cli = runCli
 
 beforeAll(async () => {
   elsewhere = await mkdtemp(join(tmpdir(), 'r2b-elsewhere-'))

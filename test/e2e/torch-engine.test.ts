@@ -4,7 +4,6 @@
  * export with its check against the float graph, stop and resume) works as on a tfjs run. Needs the .venv
  * of scripts/setup-python.sh (npm test makes it).
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,25 +14,12 @@ import { RunStore } from '../../src/main/runs/run-store'
 import { createRun } from '../../src/main/training/new-run'
 import { Trainer } from '../../src/main/training/trainer'
 import { launchWorkerProcess } from '../../src/main/training/worker-client'
+import { runCli } from '../support/cli'
 import { tinySettings } from '../support/tiny'
 
-const root = join(import.meta.dirname, '../..')
 let home: string
 
-function r2b(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli/index.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, R2B_HOME: home, R2B_BACKEND: 'wasm', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += String(d)))
-    child.stderr.on('data', (d) => (stderr += String(d)))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const r2b = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(home, args, env).done
 
 const tiny = (steps: number) => tinySettings({ stages: 2, epochs: 2, steps }).flatMap((s) => ['--set', s])
 
