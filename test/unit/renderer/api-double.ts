@@ -1,4 +1,4 @@
-import type { AboutInfo, WorkbenchApi, WorkbenchEvent } from '../../../src/shared/api'
+import type { AboutInfo, NewRunRequest, WorkbenchApi, WorkbenchEvent } from '../../../src/shared/api'
 import { encodeUint8 } from '../../../src/shared/binary'
 import type { DatasetManifest } from '../../../src/shared/datasets'
 import { makeRunConfig } from '../../../src/shared/run-config'
@@ -68,14 +68,44 @@ export function runMeta(overrides: Partial<RunMeta> = {}): RunMeta {
   }
 }
 
-export type ApiDouble = WorkbenchApi & { push(event: WorkbenchEvent): void; calls: string[] }
+/** The about of a machine where the PyTorch engine is set up (CPU only). */
+export const aboutWithTorch: AboutInfo = {
+  ...about,
+  torch: {
+    available: true,
+    reason: null,
+    python: '3.12.3',
+    torch: '2.5.1',
+    devices: ['cpu'],
+    defaultDevice: 'cpu',
+  },
+}
+
+export type ApiDouble = WorkbenchApi & {
+  push(event: WorkbenchEvent): void
+  calls: string[]
+  /** Every request startRun was called with. */
+  startRequests: NewRunRequest[]
+}
 
 /** A WorkbenchApi answering from memory, recording calls and letting the test push events. */
-export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMeta[] } = {}): ApiDouble {
+export function apiDouble(
+  options: {
+    datasets?: DatasetManifest[]
+    runs?: RunMeta[]
+    /** Runs of the listing that are attached (folders elsewhere). */
+    attached?: string[]
+    /** Run folders attachRun opens, by path; any other path is refused as the host refuses it. */
+    folders?: Record<string, RunMeta>
+    about?: AboutInfo
+  } = {},
+): ApiDouble {
   const listeners = new Set<(event: WorkbenchEvent) => void>()
   const calls: string[] = []
+  const startRequests: NewRunRequest[] = []
   let datasets = options.datasets ?? []
-  const runs = options.runs ?? []
+  let runs = options.runs ?? []
+  let attached = options.attached ?? []
   const record = (name: string) => calls.push(name)
   const unused = (name: string) => async (): Promise<never> => {
     record(name)
@@ -83,7 +113,8 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
   }
   return {
     calls,
-    about: async () => (record('about'), about),
+    startRequests,
+    about: async () => (record('about'), options.about ?? about),
     listDatasets: async () => (record('listDatasets'), { datasets, problems: [] }),
     datasetSamples: async (id) => {
       record(`datasetSamples ${id}`)
@@ -109,8 +140,15 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
       datasets = datasets.filter((d) => d.id !== id)
       return null
     },
-    listRuns: async () => (record('listRuns'), { runs, problems: [], attached: [] }),
-    attachRun: unused('attachRun'),
+    listRuns: async () => (record('listRuns'), { runs, problems: [], attached }),
+    attachRun: async (folder) => {
+      record(`attachRun ${folder}`)
+      const run = options.folders?.[folder]
+      if (!run) throw new Error(`${folder} is not a run folder a workbench wrote: no run.json there`)
+      runs = [...runs.filter((r) => r.id !== run.id), run]
+      attached = [...attached.filter((a) => a !== run.id), run.id]
+      return run
+    },
     runHistory: async (id) => {
       record(`runHistory ${id}`)
       const run = runs.find((r) => r.id === id)
@@ -119,11 +157,22 @@ export function apiDouble(options: { datasets?: DatasetManifest[]; runs?: RunMet
     },
     readSnapshot: unused('readSnapshot'),
     inspectImage: unused('inspectImage'),
-    startRun: unused('startRun'),
+    startRun: async (request) => {
+      record('startRun')
+      startRequests.push(request)
+      const run = runMeta({ id: 'run-2', status: 'queued' })
+      runs = [...runs, run]
+      return run
+    },
     pauseRun: async (id) => (record(`pauseRun ${id}`), null),
     resumeRun: async (id) => (record(`resumeRun ${id}`), null),
     stopRun: async (id) => (record(`stopRun ${id}`), null),
-    removeRun: unused('removeRun'),
+    removeRun: async (id) => {
+      record(`removeRun ${id}`)
+      runs = runs.filter((r) => r.id !== id)
+      attached = attached.filter((a) => a !== id)
+      return null
+    },
     modelSummary: unused('modelSummary'),
     estimateRun: unused('estimateRun'),
     findImages: unused('findImages'),

@@ -119,3 +119,30 @@ export function knobProblems(
     }
   return { problems, overrides }
 }
+
+/**
+ * The Processes field of a PyTorch run (data-parallel, one share of every batch per process), in plain
+ * words: a whole number from 1 to 256 that divides each stage's batch size, as the host requires.
+ */
+export function processesProblem(
+  text: string,
+  stages: readonly { name: string; batchSize: number }[] | null,
+): { processes: number | null; problem: string | null } {
+  const trimmed = text.trim()
+  if (trimmed === '') return { processes: null, problem: 'Processes is empty: enter a whole number' }
+  if (!/^\d+$/.test(trimmed))
+    return { processes: null, problem: `Processes: “${trimmed}” is not a whole number` }
+  const processes = Number(trimmed)
+  if (processes < 1 || processes > 256) return { processes: null, problem: 'Processes must be from 1 to 256' }
+  const uneven = (stages ?? []).filter((s) => s.batchSize % processes !== 0)
+  if (uneven.length === 0) return { processes, problem: null }
+  const sizes = [...new Set(uneven.map((s) => s.batchSize))]
+  const where =
+    uneven.length === (stages ?? []).length
+      ? `the batch size${sizes.length === 1 ? '' : 's'} ${sizes.join(', ')}`
+      : `the batch size of stage${uneven.length === 1 ? '' : 's'} ${uneven.map((s) => `${s.name} (${s.batchSize})`).join(', ')}`
+  return {
+    processes,
+    problem: `Processes: ${processes} does not divide ${where}; each process takes an equal share of every batch`,
+  }
+}

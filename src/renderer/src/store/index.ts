@@ -110,7 +110,13 @@ export interface RunsSlice {
   historyErrors: Record<string, string>
   compareIds: string[]
   actionError: string | null
+  /** Runs shown from folders elsewhere (another process or machine writes them): followed, read-only. */
+  attachedIds: string[]
+  /** The folder each run was opened from, for those attached in this session. */
+  attachedFolders: Record<string, string>
   loadRuns(): Promise<void>
+  /** Shows a run folder written elsewhere and selects it; throws the host's refusal. */
+  attachRun(folder: string): Promise<RunMeta>
   selectRun(id: string | null): void
   loadHistory(id: string): Promise<void>
   startRun(request: NewRunRequest): Promise<RunMeta>
@@ -278,6 +284,8 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     historyErrors: {},
     compareIds: [],
     actionError: null,
+    attachedIds: [],
+    attachedFolders: {},
     exports: {},
     exportStage: async (runId, stage) => {
       try {
@@ -291,10 +299,11 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     loadRuns: async () => {
       if (!api) return
       try {
-        const { runs } = await api.listRuns()
+        const { runs, attached } = await api.listRuns()
         runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
         set({
           runs,
+          attachedIds: attached,
           runsLoaded: true,
           runsError: null,
           selectedRunId: get().selectedRunId ?? runs[0]?.id ?? null,
@@ -302,6 +311,19 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
       } catch (error) {
         set({ runsError: errorText(error), runsLoaded: true })
       }
+    },
+    attachRun: async (folder) => {
+      const run = await need().attachRun(folder)
+      const { attachedIds, attachedFolders } = get()
+      set({
+        // The host's event may have listed it already.
+        runs: [run, ...get().runs.filter((r) => r.id !== run.id)],
+        attachedIds: attachedIds.includes(run.id) ? attachedIds : [...attachedIds, run.id],
+        attachedFolders: { ...attachedFolders, [run.id]: folder },
+        selectedRunId: run.id,
+        runTab: 'dashboard',
+      })
+      return run
     },
     selectRun: (selectedRunId) => set({ selectedRunId }),
     loadHistory: async (id) => {
@@ -347,9 +369,14 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
           const runs = get().runs.filter((r) => r.id !== id)
           const histories = { ...get().histories }
           delete histories[id]
+          // An attached run is only forgotten (detached): its folder stays where it is.
+          const attachedFolders = { ...get().attachedFolders }
+          delete attachedFolders[id]
           set({
             runs,
             histories,
+            attachedIds: get().attachedIds.filter((a) => a !== id),
+            attachedFolders,
             selectedRunId: runs[0]?.id ?? null,
             compareIds: get().compareIds.filter((c) => c !== id),
           })

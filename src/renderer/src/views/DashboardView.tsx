@@ -3,6 +3,7 @@ import { AttentionLossPlot } from '../components/AttentionLossPlot'
 import { MetricPlot, type MetricLine } from '../components/MetricPlot'
 import { StageChain } from '../components/StageChain'
 import { liveProgress, runCurves, timeLeft } from '../../../shared/figures/curves'
+import { describeDistributed } from '../../../shared/runs'
 import { figureName } from '../lib/download'
 import { formatBytes, formatDuration, percent } from '../lib/format'
 import type { RunView } from '../store'
@@ -28,6 +29,9 @@ export function DashboardView({ view }: { view: RunView }) {
   const actionError = useWorkbench((s) => s.actionError)
   const exportStage = useWorkbench((s) => s.exportStage)
   const exported = useWorkbench((s) => s.exports[run.id] ?? null)
+  // Another process or machine trains an attached run: this workbench follows it, and can only forget it.
+  const attached = useWorkbench((s) => s.attachedIds.includes(run.id))
+  const attachedFrom = useWorkbench((s) => s.attachedFolders[run.id] ?? null)
   // The last stage, once finished, can be bit-packed when it is fully binary (sign activations and weights).
   const last = run.config.stages.at(-1)
   const exportable =
@@ -82,25 +86,35 @@ export function DashboardView({ view }: { view: RunView }) {
           <p className="muted small">
             <code>{run.id}</code> · {run.config.pipeline} · {run.config.preset} · dataset{' '}
             <code>{run.config.data.dataset}</code>
+            {attached && (
+              <>
+                {' '}
+                ·{' '}
+                <span className="badge">
+                  attached{attachedFrom ? ` from ${attachedFrom}` : ''}: written elsewhere, followed read-only
+                </span>
+              </>
+            )}
           </p>
         </div>
         <span className={`status status-${run.status}`} aria-label="Run status">
           {run.status}
         </span>
-        {run.status === 'running' && (
+        {!attached && run.status === 'running' && (
           <button type="button" onClick={() => void runAction('pauseRun', run.id)}>
             Pause
           </button>
         )}
-        {(run.status === 'paused' ||
-          run.status === 'interrupted' ||
-          run.status === 'stopped' ||
-          run.status === 'failed') && (
-          <button type="button" className="primary" onClick={() => void runAction('resumeRun', run.id)}>
-            Resume
-          </button>
-        )}
-        {(training || run.status === 'queued') && (
+        {!attached &&
+          (run.status === 'paused' ||
+            run.status === 'interrupted' ||
+            run.status === 'stopped' ||
+            run.status === 'failed') && (
+            <button type="button" className="primary" onClick={() => void runAction('resumeRun', run.id)}>
+              Resume
+            </button>
+          )}
+        {!attached && (training || run.status === 'queued') && (
           <button type="button" className="danger" onClick={() => void runAction('stopRun', run.id)}>
             Stop
           </button>
@@ -110,10 +124,17 @@ export function DashboardView({ view }: { view: RunView }) {
             Export binary model
           </button>
         )}
-        {!training && run.status !== 'queued' && (
+        {attached ? (
           <button type="button" onClick={() => setConfirmRemove(true)}>
-            Delete
+            Detach
           </button>
+        ) : (
+          !training &&
+          run.status !== 'queued' && (
+            <button type="button" onClick={() => setConfirmRemove(true)}>
+              Delete
+            </button>
+          )
         )}
       </header>
       {exported && (
@@ -123,7 +144,20 @@ export function DashboardView({ view }: { view: RunView }) {
           {(exported.float32Bytes / exported.fileBytes).toFixed(1)}× larger)
         </p>
       )}
-      {confirmRemove && (
+      {confirmRemove && attached && (
+        <div className="confirm" role="alertdialog" aria-label="Confirm detach">
+          <span>
+            Stop showing run {run.name} here? Its folder is left as it is, and whatever writes it goes on.
+          </span>
+          <button type="button" onClick={() => void runAction('removeRun', run.id)}>
+            Detach run
+          </button>
+          <button type="button" autoFocus onClick={() => setConfirmRemove(false)}>
+            Keep it
+          </button>
+        </div>
+      )}
+      {confirmRemove && !attached && (
         <div className="confirm" role="alertdialog" aria-label="Confirm delete">
           <span>Delete run {run.name} with its log, snapshots and checkpoints?</span>
           <button type="button" className="danger" onClick={() => void runAction('removeRun', run.id)}>
@@ -155,6 +189,7 @@ export function DashboardView({ view }: { view: RunView }) {
         ) : (
           <span className="muted"> · device not recorded yet</span>
         )}
+        {env.distributed && <> · data-parallel: {describeDistributed(env.distributed)}</>}
         {backend && env.engine === 'tfjs' && (
           <>
             {' '}

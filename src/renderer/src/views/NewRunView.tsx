@@ -12,7 +12,7 @@ import {
 } from '../../../shared/run-config'
 import { StageChain } from '../components/StageChain'
 import { EstimatePanel } from '../components/EstimatePanel'
-import { KNOB_LABELS, knobProblems, type KnobName, type Knobs } from '../lib/run-form'
+import { KNOB_LABELS, knobProblems, processesProblem, type KnobName, type Knobs } from '../lib/run-form'
 import { SummaryTable } from '../components/SummaryTable'
 import { useWorkbench } from '../store/context'
 
@@ -83,6 +83,8 @@ export function NewRunView() {
   const base = useMemo(() => makeRunConfig({ preset, pipeline }), [preset, pipeline])
   const [knobs, setKnobs] = useState<Knobs>(() => defaults(base))
   useEffect(() => setKnobs(defaults(base)), [base])
+  const [processesText, setProcessesText] = useState('1')
+  const [syncBatchNorm, setSyncBatchNorm] = useState(false)
   const [starting, setStarting] = useState(false)
   const [startError, setStartError] = useState<string | null>(null)
   const [summary, setSummary] = useState<{
@@ -97,6 +99,9 @@ export function NewRunView() {
     [knobs, base],
   )
   const fieldsValid = Object.keys(problems).length === 0
+  const torchEngine = engine === 'torch'
+  // The number alone first (the request needs it); whether it divides the batches once the config is known.
+  const typedProcesses = torchEngine ? processesProblem(processesText, null).processes : null
   const request: NewRunRequest | null = dataset
     ? {
         dataset: dataset.id,
@@ -114,6 +119,9 @@ export function NewRunView() {
           ...overrides,
         ],
         ...(name.trim() ? { name: name.trim() } : {}),
+        ...(typedProcesses !== null && typedProcesses > 1
+          ? { dataParallel: { processes: typedProcesses, syncBatchNorm } }
+          : {}),
       }
     : null
 
@@ -133,6 +141,8 @@ export function NewRunView() {
   }, [JSON.stringify(request), fieldsValid])
 
   const config = validated.config
+  const processes = torchEngine ? processesProblem(processesText, config?.stages ?? null) : null
+  const problemCount = Object.keys(problems).length + (processes?.problem ? 1 : 0)
   const lastStage = config?.stages.at(-1)?.name ?? null
   const summaryKey = config && lastStage ? JSON.stringify([config.model, config.data, lastStage]) : null
   useEffect(() => {
@@ -191,7 +201,7 @@ export function NewRunView() {
           className="new-run"
           onSubmit={(e) => {
             e.preventDefault()
-            if (!request || !config) return
+            if (!request || !config || processes?.problem) return
             setStarting(true)
             setStartError(null)
             startRun(request).then(
@@ -250,6 +260,47 @@ export function NewRunView() {
                   : (torch?.reason ?? 'looking for PyTorch…')}
               </span>
             </label>
+            {torchEngine ? (
+              <>
+                <label>
+                  Processes
+                  <input
+                    type="text"
+                    inputMode="numeric"
+                    value={processesText}
+                    onChange={(e) => setProcessesText(e.target.value)}
+                    aria-invalid={processes?.problem ? true : undefined}
+                    aria-describedby={`processes-hint${processes?.problem ? ' processes-problem' : ''}`}
+                  />
+                  {processes?.problem && (
+                    <span id="processes-problem" className="error small field-problem">
+                      {processes.problem}
+                    </span>
+                  )}
+                  <span id="processes-hint" className="muted small">
+                    Data-parallel (DDP): one per GPU, or processes sharing the CPU cores; each takes an equal
+                    share of every batch
+                  </span>
+                </label>
+                <label className="inline">
+                  <input
+                    type="checkbox"
+                    checked={syncBatchNorm && (processes?.processes ?? 1) > 1}
+                    disabled={(processes?.processes ?? 1) <= 1}
+                    onChange={(e) => setSyncBatchNorm(e.target.checked)}
+                    aria-describedby="sync-bn-hint"
+                  />
+                  SyncBatchNorm
+                  <span id="sync-bn-hint" className="muted small">
+                    batch-norm statistics over the whole batch, not each process’s share
+                  </span>
+                </label>
+              </>
+            ) : (
+              <p className="muted small">
+                Data-parallel training (several processes) is the PyTorch engine’s: choose PyTorch to use it.
+              </p>
+            )}
             <label>
               Downsample shortcut
               <select value={downsample} onChange={(e) => setDownsample(e.target.value as 'real' | 'binary')}>
@@ -275,11 +326,11 @@ export function NewRunView() {
               {validated.error}
             </p>
           )}
-          {!fieldsValid && (
+          {problemCount > 0 && (
             <p className="error" role="alert">
-              {Object.keys(problems).length === 1
+              {problemCount === 1
                 ? 'One field needs a change before the run can start (marked above).'
-                : `${Object.keys(problems).length} fields need a change before the run can start (marked above).`}
+                : `${problemCount} fields need a change before the run can start (marked above).`}
             </p>
           )}
           {config && <StageChain config={config} />}
@@ -293,7 +344,7 @@ export function NewRunView() {
               {startError}
             </p>
           )}
-          <button type="submit" className="primary" disabled={!config || starting}>
+          <button type="submit" className="primary" disabled={!config || !!processes?.problem || starting}>
             {starting ? 'Starting…' : 'Start training'}
           </button>
         </form>

@@ -1,4 +1,4 @@
-import { useEffect } from 'react'
+import { useEffect, useState } from 'react'
 import { RUN_TABS, type RunTab } from '../store'
 import { useWorkbench } from '../store/context'
 import { percent } from '../lib/format'
@@ -14,6 +14,69 @@ const TAB_LABELS: Record<RunTab, string> = {
   model: 'Model',
 }
 
+/** An inline form: the path of a run folder another process or machine writes (the renderer has no folder
+ * dialog), opened through the host, whose refusal is shown at the field. */
+function OpenRunFolder({ onClose }: { onClose(): void }) {
+  const attachRun = useWorkbench((s) => s.attachRun)
+  const [folder, setFolder] = useState('')
+  const [opening, setOpening] = useState(false)
+  const [problem, setProblem] = useState<string | null>(null)
+  return (
+    <form
+      className="attach-form"
+      aria-label="Open run folder"
+      onSubmit={(e) => {
+        e.preventDefault()
+        const path = folder.trim()
+        if (!path) return
+        setOpening(true)
+        setProblem(null)
+        attachRun(path).then(
+          () => {
+            setOpening(false)
+            onClose()
+          },
+          (error: unknown) => {
+            setOpening(false)
+            setProblem(error instanceof Error ? error.message : String(error))
+          },
+        )
+      }}
+    >
+      <label>
+        Run folder
+        <input
+          type="text"
+          value={folder}
+          autoFocus
+          onChange={(e) => setFolder(e.target.value)}
+          placeholder="/shared/runs/run-20260101-120000-ab12"
+          disabled={opening}
+          aria-invalid={problem ? true : undefined}
+          aria-describedby={`attach-hint${problem ? ' attach-problem' : ''}`}
+        />
+        {problem && (
+          <span id="attach-problem" className="error small field-problem">
+            {problem}
+          </span>
+        )}
+        <span id="attach-hint" className="muted small">
+          A run folder on the workbench machine that another process writes (a cluster job, shared storage):
+          shown here read-only and followed live.
+        </span>
+      </label>
+      <div className="row">
+        <button type="submit" className="primary" disabled={opening || !folder.trim()}>
+          {opening ? 'Opening…' : 'Open'}
+        </button>
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  )
+}
+
 export function RunsView() {
   const runs = useWorkbench((s) => s.runs)
   const loaded = useWorkbench((s) => s.runsLoaded)
@@ -27,6 +90,9 @@ export function RunsView() {
   const tab = useWorkbench((s) => s.runTab)
   const setTab = useWorkbench((s) => s.setRunTab)
   const navigate = useWorkbench((s) => s.navigate)
+  const attachedIds = useWorkbench((s) => s.attachedIds)
+  const attachedFolders = useWorkbench((s) => s.attachedFolders)
+  const [attaching, setAttaching] = useState(false)
 
   useEffect(() => {
     void loadRuns()
@@ -39,6 +105,13 @@ export function RunsView() {
     <section aria-labelledby="runs-title" className="runs-layout">
       <div className="run-list">
         <h1 id="runs-title">Runs</h1>
+        {attaching ? (
+          <OpenRunFolder onClose={() => setAttaching(false)} />
+        ) : (
+          <button type="button" onClick={() => setAttaching(true)}>
+            Open run folder…
+          </button>
+        )}
         {error && (
           <p className="error" role="alert">
             {error}
@@ -55,6 +128,8 @@ export function RunsView() {
         <ul aria-label="Run list">
           {runs.map((run) => {
             const last = [...run.stages].reverse().find((s) => s.testTop1 !== null)
+            const attached = attachedIds.includes(run.id)
+            const folder = attachedFolders[run.id]
             return (
               <li key={run.id}>
                 <button
@@ -65,6 +140,18 @@ export function RunsView() {
                 >
                   <span className="run-name">{run.name}</span>
                   <span className={`status status-${run.status}`}>{run.status}</span>
+                  {attached && (
+                    <span
+                      className="badge"
+                      title={
+                        folder
+                          ? `Attached from ${folder}: written elsewhere, followed read-only`
+                          : 'Attached: a folder written elsewhere, followed read-only'
+                      }
+                    >
+                      attached
+                    </span>
+                  )}
                   <span className="muted small">
                     {run.config.pipeline} · {new Date(run.createdAt).toLocaleString()}
                     {last ? ` · ${last.name} top-1 ${percent(last.testTop1)}` : ''}
