@@ -202,7 +202,8 @@ def _train_one(args: argparse.Namespace) -> int:
         print(str(error), file=sys.stderr)
         return EXIT_FAILED
     _end_line(outcome.run_id, outcome.status, outcome.error)
-    if outcome.status == "failed":
+    if outcome.status in ("failed", "interrupted"):
+        # interrupted: the workbench that started it ended (--lock-held-by), the run resumes later.
         print(outcome.error, file=sys.stderr)
         return EXIT_FAILED
     return 0
@@ -218,6 +219,12 @@ def _train_ranked(args: argparse.Namespace, topology) -> int:
     writer = topology.rank == 0
     run = Path(args.run_dir).name or None
     stop = install_stop_handlers()
+
+    def report(error: BaseException) -> None:
+        status = "refused" if isinstance(error, TrainingRefused) else "failed"
+        _end_line(run, status, str(error))
+        print(str(error), file=sys.stderr, flush=True)
+
     try:
         outcome = train_distributed(
             args.run_dir,
@@ -230,9 +237,12 @@ def _train_ranked(args: argparse.Namespace, topology) -> int:
             deterministic=args.deterministic,
             sync_batch_norm=args.sync_batchnorm,
             stop=stop,
+            report=report,
         )
     except (TrainingRefused, TrainingFailed, TrainingInterrupted) as error:
         refused = isinstance(error, TrainingRefused)
+        if getattr(error, "reported", False):
+            return EXIT_REFUSED if refused else EXIT_FAILED
         if writer:
             status = "refused" if refused else "interrupted" if isinstance(error, TrainingInterrupted) else "failed"
             _end_line(run, status, str(error))
@@ -241,9 +251,9 @@ def _train_ranked(args: argparse.Namespace, topology) -> int:
         return EXIT_REFUSED if refused else EXIT_FAILED
     if writer:
         _end_line(outcome.run_id, outcome.status, outcome.error)
-        if outcome.status == "failed":
+        if outcome.status in ("failed", "interrupted"):
             print(outcome.error, file=sys.stderr)
-    return EXIT_FAILED if outcome.status == "failed" else 0
+    return EXIT_FAILED if outcome.status in ("failed", "interrupted") else 0
 
 
 def _bench(args: argparse.Namespace) -> int:

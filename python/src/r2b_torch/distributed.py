@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -325,9 +326,14 @@ class Replica:
         self.student = student
         # broadcast_buffers off: the moving statistics are moved identically on every process (reduce_step).
         # find_unused_parameters off: every weight of a stage's student reaches its loss.
-        self.module = DistributedDataParallel(
-            student, device_ids=None, broadcast_buffers=False, process_group=group.device_group
-        )
+        # The engine's weights keep tfjs's layouts (some are strided views), so DDP's buckets copy those
+        # gradients rather than alias them: correct, and said once per process in a warning that is noise here.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            self.module = DistributedDataParallel(
+                student, device_ids=None, broadcast_buffers=False, process_group=group.device_group
+            )
 
     def gradients(self) -> dict[str, torch.Tensor | None]:
         """The averaged gradients after a backward pass by tfjs local name, taken from the parameters (which

@@ -8,7 +8,8 @@ written), `before-checkpoint-rename` (n: epochs completed; the `e<n>.<hex>.tmp` 
 only the process of rank `R2B_FAULT_RANK` (default 0) acts on it.
 
 `R2B_REQUEST_STOP=<stage>:<step>`: the writer requests a stop (the stop-request file, as a user would) once
-that step's line is written, so a test knows at which boundary the run stops.
+that step's line is written, so a test knows at which boundary the run stops. `R2B_REQUEST_PAUSE=<stage>:<step>`
+does the same with a pause request (the run then holds there until the request is withdrawn).
 
 `R2B_TRACE_DIR=<dir>`: every process writes its pid to `<dir>/rank-<r>.pid` when training starts and appends
 `<stage> <step>` to `<dir>/rank-<r>.steps` after each step it takes (what a test compares across processes).
@@ -35,6 +36,7 @@ def _rank() -> int:
 _FAULT = _parse(os.environ.get("R2B_FAULT"))
 _FAULT_RANK = int(os.environ.get("R2B_FAULT_RANK") or 0)
 _STOP = _parse(f"stop:{os.environ['R2B_REQUEST_STOP']}") if os.environ.get("R2B_REQUEST_STOP") else None
+_PAUSE = _parse(f"pause:{os.environ['R2B_REQUEST_PAUSE']}") if os.environ.get("R2B_REQUEST_PAUSE") else None
 _TRACE = Path(os.environ["R2B_TRACE_DIR"]) if os.environ.get("R2B_TRACE_DIR") else None
 
 
@@ -46,6 +48,11 @@ def fault_point(point: str, stage: str, n: int) -> None:
 def stop_requested_at(stage: str, step: int) -> bool:
     """Whether R2B_REQUEST_STOP names this step."""
     return _STOP is not None and _STOP == ("stop", stage, step)
+
+
+def pause_requested_at(stage: str, step: int) -> bool:
+    """Whether R2B_REQUEST_PAUSE names this step."""
+    return _PAUSE is not None and _PAUSE == ("pause", stage, step)
 
 
 def trace_start() -> None:

@@ -40,8 +40,8 @@ from .config import RunConfig, StageSpec, parse_run_config
 from .data import DatasetReader, dataset_dir
 from .devices import DeviceError, configure, environment, select_device, select_process_device
 from .distributed import CONTINUE, PAUSE, STOP, Group, PeerLost, Topology, is_transport_error, pin_cpu_share
-from .faults import fault_point, stop_requested_at, trace_start, trace_step
-from .lock import LockError, TrainingLock, training_busy
+from .faults import fault_point, pause_requested_at, stop_requested_at, trace_start, trace_step
+from .lock import LockError, TrainingLock, is_alive, training_busy
 from .pipeline import PipelineResult, Resume, external_references, run_pipeline
 from .runfolder import STAGE_NAME, RunFolder, RunFolderError
 from .stage import StopSignal
@@ -131,6 +131,8 @@ def check_dataset_fits(config: RunConfig, manifest: dict[str, Any]) -> None:
             )
 
 
+HOLDER_CHECK_SECONDS = 1.0
+
 BOUNDARIES = ("stage-start", "step", "checkpoint")
 """Records after which the engine looks at stop and pause requests: the step boundaries (a stage's start, each
 optimiser step, each committed epoch). Every process of a data-parallel job yields these records in the same
@@ -151,8 +153,15 @@ class _Session:
         poll_seconds: float,
         stop: Callable[[], bool] | None = None,
         group: Group | None = None,
+        holder: int | None = None,
     ) -> None:
         self.stop = stop
+        self.holder = holder
+        """The workbench process that holds the training lock for us (--lock-held-by): the writer checks, at
+        most once per HOLDER_CHECK_SECONDS, that it is still alive; once it is gone the run stops at the next
+        step boundary and says interrupted (resumable), as nothing is left to follow or release it."""
+        self.holder_checked = 0.0
+        self.orphaned: str | None = None
         self.folder = folder
         self.meta = meta
         self.config = parse_run_config(meta["config"])
@@ -234,11 +243,30 @@ class _Session:
         stop = self.stop is not None and self.stop()
         pause = False
         if self.writer:
-            stop = stop or self.folder.stop_requested()
+            stop = stop or self.folder.stop_requested() or self.holder_gone()
             pause = self.folder.pause_requested()
         if self.group is not None:
             return self.group.control(stop, pause)
         return STOP if stop else PAUSE if pause else CONTINUE
+
+    def holder_gone(self) -> bool:
+        """Whether the lock's holder (the workbench that started the engine) has ended (checked cheaply: one
+        signal-0 probe at most once per HOLDER_CHECK_SECONDS)."""
+        if self.orphaned is not None:
+            return True
+        if self.holder is None:
+            return False
+        now = time.monotonic()
+        if now - self.holder_checked < HOLDER_CHECK_SECONDS:
+            return False
+        self.holder_checked = now
+        if is_alive(self.holder):
+            return False
+        self.orphaned = (
+            f"the workbench process (pid {self.holder}) that started the engine ended, so training stopped at "
+            f"a step boundary; continue with `npm run r2b -- resume {self.folder.id}`"
+        )
+        return True
 
     def boundary(self) -> None:
         """At a step boundary: a stop request ends the stage at the next step; a pause request holds here
@@ -351,7 +379,7 @@ def train_run(
         except DeviceError as error:
             raise TrainingRefused(one_line(error)) from None
         prepared = _prepare(folder, home)
-        return _train(folder, prepared, device_, precision, on_record, poll_seconds, stop, None)
+        return _train(folder, prepared, device_, precision, on_record, poll_seconds, stop, None, lock_held_by)
     finally:
         if owns_lock:
             _release_lock(folder)
@@ -432,6 +460,7 @@ def _train(
     poll_seconds: float,
     stop: Callable[[], bool] | None,
     group: Group | None,
+    holder: int | None = None,
 ) -> RunOutcome:
     """The session: roll-back and run.json (the writer), then the pipeline's records persisted as they come,
     with the requests obeyed at every step boundary."""
@@ -445,7 +474,7 @@ def _train(
         # A data-parallel session records the share of the batch of the stage it continues (or of the last).
         current = next((s for s in config.stages if s.name not in completed), config.stages[-1])
         env = environment(device, precision, group, current.batch_size // group.world_size if group else 0)
-        session = _Session(folder, prepared.meta, device, env, on_record, poll_seconds, stop, group)
+        session = _Session(folder, prepared.meta, device, env, on_record, poll_seconds, stop, group, holder)
         if writer:
             if folder.roll_back() is not None:
                 folder.append_log(
@@ -486,6 +515,8 @@ def _train(
                 trace_step(record["stage"], record["step"])
                 if writer and stop_requested_at(record["stage"], record["step"]):
                     folder.request_stop()
+                if writer and pause_requested_at(record["stage"], record["step"]):
+                    folder.request_pause()
                 fault_point("after-step", record["stage"], record["step"])
             if writer and on_record is not None:
                 on_record(record)
@@ -493,6 +524,8 @@ def _train(
                 session.boundary()
         if session.failure is not None:
             session.finish("failed", session.failure)
+        elif session.orphaned is not None and result.stopped:
+            session.finish("interrupted", session.orphaned)
         else:
             session.finish("stopped" if result.stopped else "finished", None)
         return RunOutcome(folder.id, session.status, session.error)
@@ -560,13 +593,16 @@ def train_distributed(
     sync_batch_norm: bool = False,
     poll_seconds: float = 0.2,
     stop: Callable[[], bool] | None = None,
+    report: Callable[[BaseException], None] | None = None,
 ) -> RunOutcome:
     """train_run as one process of a torchrun job (distributed.py says what the processes share). Every
     process calls it; they join the job's process group first, so that whatever one finds before training
     (a device it lacks, a run it may not train, a batch that does not split) ends all of them alike:
     TrainingRefused (nothing changed) or TrainingFailed (the run says failed, by rank 0). Rank 0 holds the
     training lock (or checks the workbench's) and writes the run; the others read it. Raises
-    TrainingInterrupted when another process of the job ended."""
+    TrainingInterrupted when another process of the job ended. `report` is how rank 0 tells what all
+    processes found before training (a refusal, a failure): it is called before any process leaves, since
+    torchrun ends the job's other processes as soon as one exits non-zero."""
     found: BaseException | None = None
     try:
         device_ = select_process_device(device, topology.local_rank)
@@ -602,7 +638,17 @@ def train_distributed(
                 _mark_failed(folder, str(failure))
             raise failure
         group.attach_device()
-        return _train(folder, prepared, device_, precision, None, poll_seconds, stop, group)
+        return _train(folder, prepared, device_, precision, None, poll_seconds, stop, group, lock_held_by)
+    except (TrainingRefused, TrainingFailed) as error:
+        if getattr(error, "agreed", False):
+            if group.is_writer and report is not None:
+                report(error)
+                error.reported = True
+            try:
+                group.gather(None)  # every process leaves once rank 0 has said why
+            except PeerLost:
+                healthy = False
+        raise
     except PeerLost:
         healthy = False
         raise TrainingInterrupted(f"{group.lost_peer()}; the job ends before training began") from None
