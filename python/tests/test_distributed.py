@@ -188,15 +188,24 @@ def test_two_processes_without_sync_batchnorm_differ_only_by_batch_statistics(ho
     assert trace(traced, 0) == trace(traced, 1) and len(trace(traced, 0)) == len(STAGES) * EPOCHS * PER_EPOCH
 
 
-def test_killed_process_leaves_the_run_interrupted_and_resumable(home):
-    """SIGKILL of the rank-1 process after the first checkpoint (the job held by a pause request there, so the
-    moment is known): rank 0 marks the run interrupted, naming the process, torchrun ends the job non-zero;
+@pytest.mark.parametrize("moment", ["paused", "training"])
+def test_killed_process_leaves_the_run_interrupted_and_resumable(home, moment):
+    """SIGKILL of the rank-1 process after the first checkpoint, either while the job is held by a pause
+    request there (rank 0 waiting in the control exchange) or while it trains (rank 0 in a step's collectives):
+    rank 0 marks the run interrupted, naming the process and how it ended, and torchrun ends the job non-zero;
     one process then resumes it from the last checkpoint to the end, every epoch once."""
-    folder = new_run(home, tiny_config(), "killed")
-    traced = home / "trace-killed"
-    job = torchrun(home, "killed", 2, env={"R2B_TRACE_DIR": str(traced), "R2B_REQUEST_PAUSE": "teacher:3"})
-    wait_for(lambda: meta(folder)["status"] == "paused", "the pause after the first checkpoint", job)
-    assert [(c["stage"], c["epochsCompleted"]) for c in folder.checkpoint_lines()] == [("teacher", 1)]
+    run_id = f"killed-{moment}"
+    folder = new_run(home, tiny_config(), run_id)
+    traced = home / f"trace-{run_id}"
+    env = {"R2B_TRACE_DIR": str(traced)}
+    if moment == "paused":
+        env["R2B_REQUEST_PAUSE"] = "teacher:3"
+    job = torchrun(home, run_id, 2, env=env)
+    if moment == "paused":
+        wait_for(lambda: meta(folder)["status"] == "paused", "the pause after the first checkpoint", job)
+        assert [(c["stage"], c["epochsCompleted"]) for c in folder.checkpoint_lines()] == [("teacher", 1)]
+    else:
+        wait_for(lambda: folder.checkpoint_lines(), "the first checkpoint", job)
     pid = int((traced / "rank-1.pid").read_text())
     assert b"RANK=1" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")  # the rank-1 process itself
     os.kill(pid, signal.SIGKILL)
@@ -204,16 +213,19 @@ def test_killed_process_leaves_the_run_interrupted_and_resumable(home):
     assert code != 0
     m = meta(folder)
     assert m["status"] == "interrupted", (m["status"], m["error"], err[-3000:])
-    assert m["error"].startswith("process 1 of 2 ended"), m["error"]
-    assert m["error"].endswith("resume continues from the last checkpoint")
-    print("run.json error:", m["error"])
+    assert m["error"] == "process 1 of 2 ended (killed by signal 9); resume continues from the last checkpoint"
+    assert end_line(out) == {"run": run_id, "status": "interrupted", "error": m["error"]}
+    resumable = folder.checkpoint_lines()
 
     folder.request_pause(False)
-    code, out, err = finish(engine(*train_args(home, "killed")))
+    code, out, err = finish(engine(*train_args(home, run_id)))
     assert code == 0 and end_line(out)["status"] == "finished", err
     assert meta(folder)["environment"]["distributed"] is None
     each_epoch_once(folder)
-    assert [line["kind"] for line in folder.read_log()].count("resumed") == 1
+    log = folder.read_log()
+    assert [line["kind"] for line in log].count("resumed") == 1
+    resumed = next(line for line in log if line["kind"] == "resumed")
+    assert (resumed["stage"], resumed["epochsCompleted"]) == (resumable[-1]["stage"], resumable[-1]["epochsCompleted"])
 
 
 def test_stop_request_stops_every_process_at_the_same_step(home):

@@ -33,7 +33,9 @@ GROUP_WORLD_SIZE (the nodes). `train` is one process when WORLD_SIZE is absent o
 from __future__ import annotations
 
 import os
+import select
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -182,6 +184,8 @@ class Group:
         self.sync_batch_norm = sync_batch_norm
         self.backend = "nccl" if device.type == "cuda" else "gloo"
         self.peers: list[tuple[str, int]] = []
+        self.ended: dict[int, str] = {}
+        """Processes of this host seen to end (rank -> how, e.g. " (killed by signal 9)"), by _watch_peers."""
         self.device_group: Any = None
         """The group the device's tensors travel in (gradients, SyncBatchNorm, a step's sums): the default
         (gloo) one on the CPU, an NCCL one on CUDA."""
@@ -201,6 +205,41 @@ class Group:
         waiting on a GPU) and evaluation sums; and learns where every process runs."""
         dist.init_process_group("gloo", timeout=timeout())
         self.peers = [tuple(p) for p in self.gather((socket.gethostname(), os.getpid()))]
+        self._watch_peers()
+
+    def _watch_peers(self) -> None:
+        """Watches the other processes of this host (Linux pidfds, no polling): the moment one ends, its exit
+        status is read from /proc while it is a zombie, before torchrun (its parent) reaps it, which it does
+        within its monitor interval (0.1 s) - so a lost peer can be named with how it ended."""
+        if not hasattr(os, "pidfd_open"):
+            return
+        host = socket.gethostname()
+        fds: dict[int, tuple[int, int]] = {}
+        for rank, (peer_host, pid) in enumerate(self.peers):
+            if rank != self.rank and peer_host == host:
+                try:
+                    fds[os.pidfd_open(pid)] = (rank, pid)
+                except OSError:
+                    pass
+        if not fds:
+            return
+
+        def watch() -> None:
+            poller = select.poll()
+            for fd in fds:
+                poller.register(fd, select.POLLIN)
+            pending = dict(fds)
+            while pending:
+                for fd, _ in poller.poll():
+                    rank, pid = pending.pop(fd, (None, None))
+                    if rank is None:
+                        continue
+                    state = _process_state(pid)
+                    self.ended.setdefault(rank, _how_it_ended(state[1]) if state is not None else "")
+                    poller.unregister(fd)
+                    os.close(fd)
+
+        threading.Thread(target=watch, name="r2b-peer-watch", daemon=True).start()
 
     def attach_device(self) -> None:
         """The group of the device's tensors, once every process has its device: NCCL's on CUDA."""
@@ -285,6 +324,9 @@ class Group:
         host = socket.gethostname()
         deadline = time.monotonic() + wait
         while True:
+            if self.ended:
+                rank = min(self.ended)
+                return f"process {rank} of {self.world_size} ended{self.ended[rank]}"
             for rank, (peer_host, pid) in enumerate(self.peers):
                 if rank == self.rank or peer_host != host:
                     continue
