@@ -310,3 +310,21 @@ def test_bench_ddp_measures_scaling(home):
     assert result["runs"][0]["efficiency"] == 1.0
     assert all(r["imagesPerSecond"] > 0 for r in result["runs"])
     assert result["backend"] == "gloo"
+
+
+def test_sigterm_to_the_job_stops_every_process_at_the_same_step(home):
+    """SIGTERM to the job's process group (every process gets it, then torchrun forwards it again as it shuts
+    down): the processes agree to stop at one step boundary, the run says stopped, and it resumes."""
+    folder = new_run(home, tiny_config(), "sigterm")
+    traced = home / "trace-sigterm"
+    job = torchrun(home, "sigterm", 2, env={"R2B_TRACE_DIR": str(traced)})
+    wait_for(lambda: folder.checkpoint_lines(), "the first checkpoint", job)
+    os.killpg(job.pid, signal.SIGTERM)
+    code, out, err = finish(job)
+    m = meta(folder)
+    assert m["status"] == "stopped", (m["status"], m["error"], err[-3000:])
+    assert trace(traced, 0) == trace(traced, 1)
+    assert len(steps_of(folder)) == len(trace(traced, 0))
+    code, out, err = finish(torchrun(home, "sigterm", 2))
+    assert code == 0 and end_line(out)["status"] == "finished", err
+    each_epoch_once(folder)

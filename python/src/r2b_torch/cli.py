@@ -218,7 +218,7 @@ def _train_ranked(args: argparse.Namespace, topology) -> int:
 
     writer = topology.rank == 0
     run = Path(args.run_dir).name or None
-    stop = install_stop_handlers()
+    stop = install_stop_handlers(grace_seconds=5.0)
 
     def report(error: BaseException) -> None:
         status = "refused" if isinstance(error, TrainingRefused) else "failed"

@@ -681,16 +681,21 @@ def _agree(group: Group, found: BaseException | None, raise_failure: bool = True
     return None
 
 
-def install_stop_handlers() -> Callable[[], bool]:
+def install_stop_handlers(grace_seconds: float = 0.0) -> Callable[[], bool]:
     """SIGTERM and SIGINT ask the run to stop at the next step (as a stop-request would); a second one ends
     the process at once (the run then reads as interrupted, resumable from its last checkpoint). Returns the
-    flag train_run polls."""
-    state = {"stop": False}
+    flag train_run polls. `grace_seconds`: a second signal that soon after the first is the same request
+    (under torchrun a signal to the job's process group reaches a process twice: directly, then forwarded by
+    torchrun as it shuts down)."""
+    state: dict[str, Any] = {"stop": False, "at": 0.0}
 
     def handle(signum, frame):  # noqa: ARG001
         if state["stop"]:
+            if time.monotonic() - state["at"] < grace_seconds:
+                return
             os._exit(128 + signum)
         state["stop"] = True
+        state["at"] = time.monotonic()
 
     for sig in (signals.SIGTERM, signals.SIGINT):
         signals.signal(sig, handle)
