@@ -229,6 +229,7 @@ def bench_ddp(args, counts: list[int]) -> dict[str, Any]:
         *("--width", str(args.width), "--batch", str(args.batch), "--input", str(args.input)),
         *("--channels", str(args.channels), "--classes", str(args.classes), "--steps", str(args.steps)),
         *("--warmup", str(args.warmup), "--stage", args.stage, "--device", args.device),
+        *(["--threads", str(args.threads)] if args.threads else []),
         *(["--sync-batchnorm"] if args.sync_batchnorm else []),
     ]
     runs: list[dict[str, Any]] = []
@@ -267,10 +268,20 @@ def bench_ddp(args, counts: list[int]) -> dict[str, Any]:
 
 
 def ddp_table(result: dict[str, Any]) -> str:
-    rows = [f"{'processes':>9}  {'images/s':>9}  {'step ms':>8}  {'efficiency':>10}"]
+    sync = ", SyncBatchNorm" if result["syncBatchNorm"] else ""
+    rows = [
+        f"stage {result['stage']}, width {result['width']}, global batch {result['batch']} of "
+        f"{result['input']}x{result['input']}x{result['channels']}, {result['device']} ({result['backend']}{sync}), "
+        f"{result['cpuCount']} CPUs, {result['steps']} timed steps after {result['warmup']}",
+        f"{'processes':>9}  {'threads':>7}  {'images/s':>9}  {'step ms':>8}  {'efficiency':>10}",
+    ]
     for r in result["runs"]:
         efficiency = f"{r['efficiency']:.2f}" if r["efficiency"] is not None else "-"
-        rows.append(f"{r['processes']:>9}  {r['imagesPerSecond']:>9.1f}  {r['medianMs']:>8.1f}  {efficiency:>10}")
+        threads = r["threadsPerProcess"] if r["threadsPerProcess"] is not None else "-"
+        rows.append(
+            f"{r['processes']:>9}  {threads:>7}  {r['imagesPerSecond']:>9.1f}  {r['medianMs']:>8.1f}  {efficiency:>10}"
+        )
+    rows.append("efficiency = images/s at N / (N x images/s at 1 process)")
     return "\n".join(rows)
 
 
@@ -289,9 +300,10 @@ def ddp_worker(args) -> int:
     device = select_process_device(args.device, topology.local_rank if topology is not None else 0)
     if device.type == "cpu":
         if topology is not None:
-            configure(device, pin_cpu_share(topology))
+            share = pin_cpu_share(topology)
+            configure(device, args.threads or share)
         else:
-            configure(device)
+            configure(device, args.threads)
     group = None
     if topology is not None:
         group = Group(topology, device, args.sync_batchnorm)

@@ -16,8 +16,8 @@
                [--device ...] [--threads N]
         JSON timings of one training step: the engine's ResNet-18 (teacher) and each R2B stage kind, and with
         --plain a plain PyTorch ResNet-18 step of the same shapes.
-    bench-ddp --nproc 1,2 --width W --batch B [--input 28] [--channels 1] [--classes 10] [--steps N]
-              [--warmup N] [--stage KIND] [--sync-batchnorm] [--device ...] [--json]
+    bench-ddp [--nproc 1,2] [--width 0.25] [--batch 64] [--input 28] [--channels 1] [--classes 10] [--steps 10]
+              [--warmup 3] [--stage bnn] [--sync-batchnorm] [--device cpu|cuda] [--threads N] [--json]
         Data-parallel scaling: for each process count K, torchrun K processes training stage KIND on a global
         batch of B; global images per second after warm-up, and efficiency = ips(K) / (K * ips(1)).
 
@@ -101,6 +101,7 @@ def _ddp_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", default="bnn", help="teacher, tanh, ban or bnn (the binary stage)")
     parser.add_argument("--sync-batchnorm", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu (gloo) or cuda (nccl, one GPU per process)")
+    parser.add_argument("--threads", type=int, help="torch threads per process (default: its share of the CPUs)")
 
 
 def one_line(error: BaseException) -> str:
@@ -260,6 +261,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import bench_step
     from .devices import configure, select_device
 
+    _positive("--threads", args.threads)
     for name in ("width", "batch", "input", "steps", "classes"):
         _positive(f"--{name}", getattr(args, name))
     device = select_device(args.device)
@@ -287,6 +289,7 @@ def _bench_ddp(args: argparse.Namespace) -> int:
         raise UsageError(f"--nproc {args.nproc}: expected process counts such as 1,2,4") from None
     if not counts or any(k < 1 for k in counts):
         raise UsageError(f"--nproc {args.nproc}: expected positive process counts")
+    _positive("--threads", args.threads)
     for name in ("width", "batch", "input", "steps", "classes"):
         _positive(f"--{name}", getattr(args, name))
     from .bench import KINDS

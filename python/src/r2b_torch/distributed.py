@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from .layers import BnUpdate
 
-PROCESS_GROUP_TIMEOUT = timedelta(minutes=10)
+PROCESS_GROUP_TIMEOUT = timedelta(minutes=5)
 """How long a collective may wait for the other processes: past it a job whose peer hangs fails instead of
 hanging forever. Longer than anything rank 0 does alone between two collectives (a checkpoint of the largest
 model on slow shared storage); R2B_DIST_TIMEOUT_SECONDS overrides it."""
