@@ -328,3 +328,15 @@ def test_sigterm_to_the_job_stops_every_process_at_the_same_step(home):
     code, out, err = finish(torchrun(home, "sigterm", 2))
     assert code == 0 and end_line(out)["status"] == "finished", err
     each_epoch_once(folder)
+
+
+def test_torchrun_with_one_process_is_the_one_process_engine(home):
+    """torchrun --nproc-per-node 1 (WORLD_SIZE=1), --sync-batchnorm included: the one-process engine, with no
+    distributed environment (stopped at its first step to keep it short)."""
+    folder = new_run(home, tiny_config(), "torchrun-one")
+    job = torchrun(home, "torchrun-one", 1, "--sync-batchnorm", env={"R2B_REQUEST_STOP": "teacher:0"})
+    code, out, err = finish(job)
+    assert code == 0 and end_line(out)["status"] == "stopped", err
+    m = meta(folder)
+    assert m["status"] == "stopped" and m["environment"]["distributed"] is None
+    assert not m["environment"]["device"]["description"].startswith("1 processes")

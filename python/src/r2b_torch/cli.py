@@ -3,13 +3,14 @@
     train --run-dir DIR [--data-home HOME] [--device auto|cpu|cuda|cuda:N|mps] [--lock-held-by PID]
           [--threads N] [--precision fp32|tf32] [--deterministic] [--sync-batchnorm]
         Trains (or resumes) the run folder to its end. stdout: one JSON line at the end, {"run", "status",
-        "error"}. Exit 0: finished or stopped (run.json says which); 1: failed (run.json has the error);
+        "error"}. Exit 0: finished or stopped (run.json says which); 1: failed or interrupted (run.json has the error);
         2: refused or bad usage (nothing on disk changed). SIGTERM/SIGINT stop at the next step (a second one
         ends the process at once: the run is then interrupted, resumable).
         Under torchrun (WORLD_SIZE > 1) every process runs it: data-parallel training (distributed.py), rank 0
         alone writes the run and prints the JSON line, also for a refusal (status "refused"), since torchrun's
         own exit status is 1 whenever a process exits non-zero; a lost process ends the job (exit 1, the run
-        `interrupted` when rank 0 survives). --sync-batchnorm: batch statistics over the global batch.
+        `interrupted` when rank 0 survives). --sync-batchnorm: batch statistics over the global batch (with one
+        process a no-op).
     info
         One JSON object: python, torch, the devices available, CPU threads, whether it can train here and why not.
     bench-step --width W --batch B [--input 28] [--channels 1] [--classes 10] [--steps N] [--plain]
@@ -171,8 +172,8 @@ def _train(args: argparse.Namespace) -> int:
     except TopologyError as error:
         raise UsageError(f"torchrun environment: {error}") from None
     if topology is None:
-        if args.sync_batchnorm:
-            raise UsageError("--sync-batchnorm is for data-parallel training under torchrun (WORLD_SIZE > 1)")
+        # --sync-batchnorm with one process (torchrun --nproc-per-node 1 included): its batch statistics are
+        # the global batch's already, so there is nothing to synchronise.
         return _train_one(args)
     return _train_ranked(args, topology)
 
