@@ -38,7 +38,7 @@ import torch
 from .checkpoint import Checkpoint
 from .config import RunConfig, StageSpec, parse_run_config
 from .data import DatasetReader, dataset_dir
-from .devices import DeviceError, configure, environment, select_device, select_process_device
+from .devices import DeviceError, configure, cpu_cores, environment, select_device, select_process_device
 from .distributed import CONTINUE, PAUSE, STOP, Group, PeerLost, Topology, is_transport_error, pin_cpu_share
 from .faults import fault_point, pause_requested_at, stop_requested_at, trace_start, trace_step
 from .lock import LockError, TrainingLock, is_alive, training_busy
@@ -606,7 +606,14 @@ def train_distributed(
     found: BaseException | None = None
     try:
         device_ = select_process_device(device, topology.local_rank)
-        share = threads if threads else (pin_cpu_share(topology) if device_.type == "cpu" else None)
+        # Each process its share of the node's cores (torchrun's OMP_NUM_THREADS=1 is overridden): pinned to
+        # them on the CPU; on CUDA (host-side work only) a count, not pinned.
+        if threads:
+            share = threads
+        elif device_.type == "cpu":
+            share = pin_cpu_share(topology)
+        else:
+            share = max(1, cpu_cores() // topology.local_world_size)
         configure(device_, share, precision, deterministic)
     except DeviceError as error:
         device_, found = torch.device("cpu"), TrainingRefused(one_line(error))
