@@ -243,8 +243,8 @@ def bench_ddp(args, counts: list[int]) -> dict[str, Any]:
             ]
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout)
             if done.returncode != 0 or not out.exists():
-                lines = [line for line in done.stderr.splitlines() if line.strip()]
-                raise RuntimeError(f"bench-ddp with {k} processes failed: {lines[-1] if lines else done.returncode}")
+                why = _worker_error(done.stderr, done.returncode)
+                raise RuntimeError(f"bench-ddp with {k} processes failed: {why}")
             runs.append(json.loads(out.read_text()))
     base = next((r["imagesPerSecond"] for r in runs if r["processes"] == 1), None)
     for r in runs:
@@ -265,6 +265,23 @@ def bench_ddp(args, counts: list[int]) -> dict[str, Any]:
         "syncBatchNorm": bool(args.sync_batchnorm),
         "runs": runs,
     }
+
+
+def _worker_error(stderr: str, code: int) -> str:
+    """The failing process's own error from a torchrun job's stderr (its exception's last line, before
+    torchrun's summary), else torchrun's account of which process ended how."""
+    import re
+
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    own = [
+        line
+        for line in lines
+        if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b", line) and "ChildFailedError" not in line
+    ]
+    if own:
+        return own[0]
+    ended = [line for line in lines if line.startswith("exitcode")]
+    return "; ".join(ended) or (lines[-1] if lines else f"exit status {code}")
 
 
 def ddp_table(result: dict[str, Any]) -> str:
