@@ -372,5 +372,6 @@ def ddp_worker(args) -> int:
             )
         )
     if group is not None:
+        group.gather(None)  # every process leaves together, once rank 0 has written its timing
         group.close()
     return 0

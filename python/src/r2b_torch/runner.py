@@ -645,7 +645,12 @@ def train_distributed(
                 _mark_failed(folder, str(failure))
             raise failure
         group.attach_device()
-        return _train(folder, prepared, device_, precision, None, poll_seconds, stop, group, lock_held_by)
+        outcome = _train(folder, prepared, device_, precision, None, poll_seconds, stop, group, lock_held_by)
+        try:
+            group.gather(None)  # every process leaves together, once rank 0 has written the run's end
+        except PeerLost:
+            healthy = False
+        return outcome
     except (TrainingRefused, TrainingFailed) as error:
         if getattr(error, "agreed", False):
             if group.is_writer and report is not None:
