@@ -96,6 +96,12 @@ def transform_image(src: np.ndarray, t: ImageTransform, lut: np.ndarray) -> np.n
     return (lo + step * value).astype(np.float32)
 
 
+def mix_rows(x: np.ndarray, lam: float, own: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """lambda x_own + (1 - lambda) x_other, row by row, in doubles rounded to float32 (augment.ts's order)."""
+    x = x.astype(np.float64)
+    return (lam * x[own] + (1 - lam) * x[other]).astype(np.float32)
+
+
 def mixup(
     images: np.ndarray, labels: np.ndarray, alpha: float, random: Random
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -103,17 +109,72 @@ def mixup(
     Returns the mixed images and labels, lambda and the pairing."""
     lam = beta(random, alpha, alpha)
     partner = permutation(images.shape[0], random)
-    x = images.astype(np.float64)
-    y = labels.astype(np.float64)
-    mixed_images = (lam * x + (1 - lam) * x[partner]).astype(np.float32)
-    mixed_labels = (lam * y + (1 - lam) * y[partner]).astype(np.float32)
-    return mixed_images, mixed_labels, lam, partner
+    rows = np.arange(images.shape[0])
+    return mix_rows(images, lam, rows, partner), mix_rows(labels, lam, rows, partner), lam, partner
 
 
 def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
     out = np.zeros((len(labels), classes), dtype=np.float32)
     out[np.arange(len(labels)), np.asarray(labels, dtype=np.intp)] = 1
     return out
+
+
+@dataclass(frozen=True)
+class BatchAugmentation:
+    """What a training batch's augmentation drew: a transform per image (None without geometric augmentation)
+    and mixup's lambda and pairing (None without mixup). Drawn before any pixel is touched, so a process that
+    prepares only some rows of the batch (data-parallel training) draws the whole batch's parameters, in the
+    stream's order, and applies its rows' share: a row is augmented the same whichever process prepares it."""
+
+    size: int
+    transforms: list[ImageTransform] | None
+    mix: tuple[float, np.ndarray] | None
+
+    def sources(self, rows: np.ndarray) -> np.ndarray:
+        """The batch positions whose pixels `rows` need (themselves and their mixup partners), sorted."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.mix is not None:
+            rows = np.concatenate([rows, self.mix[1][rows].astype(np.int64)])
+        return np.unique(rows)
+
+
+def draw_batch_augmentation(size: int, augment: AugmentSpec | None, random: Random) -> BatchAugmentation:
+    """The draws of augment.ts prepareImages for a batch of `size`: per image shift, flip and angle, then
+    mixup's lambda ~ Beta(alpha, alpha) and its pairing, in that order."""
+    geometric = augment is not None and (
+        (augment.crop_padding or 0) > 0 or augment.flip or (augment.rotation_degrees or 0) > 0
+    )
+    transforms = [draw_transform(random, augment) for _ in range(size)] if geometric else None
+    mix = None
+    if augment is not None and (augment.mixup_alpha or 0) > 0:
+        lam = beta(random, augment.mixup_alpha, augment.mixup_alpha)
+        mix = (lam, permutation(size, random))
+    return BatchAugmentation(size, transforms, mix)
+
+
+def apply_batch_augmentation(
+    plan: BatchAugmentation,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    sources: np.ndarray,
+    rows: np.ndarray,
+    classes: int,
+    lut: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows `rows` of the prepared batch (float32 NHWC images, label distributions) from the pixels and labels
+    of batch positions `sources` (plan.sources(rows)): normalised, transformed per image, mixed up per batch."""
+    at = {int(p): i for i, p in enumerate(sources)}
+    if plan.transforms is not None:
+        images = np.stack([transform_image(img, plan.transforms[int(p)], lut) for img, p in zip(pixels, sources)])
+    else:
+        images = normalise_batch(pixels, lut)
+    targets = one_hot(labels, classes)
+    own = np.asarray([at[int(r)] for r in rows], dtype=np.intp)
+    if plan.mix is None:
+        return images[own], targets[own]
+    lam, partner = plan.mix
+    other = np.asarray([at[int(partner[int(r)])] for r in rows], dtype=np.intp)
+    return mix_rows(images, lam, own, other), mix_rows(targets, lam, own, other)
 
 
 def prepare_images(
@@ -126,14 +187,6 @@ def prepare_images(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A step's images (float32 NHWC) and label distributions: normalised, then (when asked) cropped, flipped
     and rotated per image and mixed up per batch (augment.ts prepareImages)."""
-    targets = one_hot(labels, classes)
-    geometric = augment is not None and (
-        (augment.crop_padding or 0) > 0 or augment.flip or (augment.rotation_degrees or 0) > 0
-    )
-    if geometric:
-        images = np.stack([transform_image(img, draw_transform(random, augment), lut) for img in pixels])
-    else:
-        images = normalise_batch(pixels, lut)
-    if augment is not None and (augment.mixup_alpha or 0) > 0:
-        images, targets, _, _ = mixup(images, targets, augment.mixup_alpha, random)
-    return images, targets
+    plan = draw_batch_augmentation(len(pixels), augment, random)
+    everything = np.arange(len(pixels))
+    return apply_batch_augmentation(plan, pixels, labels, everything, everything, classes, lut)

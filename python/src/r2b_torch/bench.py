@@ -207,3 +207,171 @@ def bench_step(
         "ratios": ratios,
         "targets": {"teacher/plain": 1.15, "stage/teacher": 1.4},
     }
+
+
+# --- data-parallel scaling -------------------------------------------------------------------------------
+
+
+def bench_ddp(args, counts: list[int]) -> dict[str, Any]:
+    """Scaling of data-parallel training steps: for each process count K, torchrun K processes of
+    `bench-ddp-worker` (on one node) training stage `args.stage` on the same global batch, and reads back
+    rank 0's timing. Efficiency = images/s at K / (K * images/s at 1 process); K = 1 is the one-process engine
+    (no DDP), measured the same way, so the figure includes everything data parallelism adds."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    source = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)}
+    options = [
+        *("--width", str(args.width), "--batch", str(args.batch), "--input", str(args.input)),
+        *("--channels", str(args.channels), "--classes", str(args.classes), "--steps", str(args.steps)),
+        *("--warmup", str(args.warmup), "--stage", args.stage, "--device", args.device),
+        *(["--threads", str(args.threads)] if args.threads else []),
+        *(["--sync-batchnorm"] if args.sync_batchnorm else []),
+    ]
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="r2b-bench-ddp-") as temp:
+        for k in counts:
+            out = Path(temp) / f"k{k}.json"
+            command = [
+                sys.executable,
+                *("-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", str(k)),
+                *("-m", "r2b_torch", "bench-ddp-worker", *options, "--out", str(out)),
+            ]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout)
+            if done.returncode != 0 or not out.exists():
+                why = _worker_error(done.stderr, done.returncode)
+                raise RuntimeError(f"bench-ddp with {k} processes failed: {why}")
+            runs.append(json.loads(out.read_text()))
+    base = next((r["imagesPerSecond"] for r in runs if r["processes"] == 1), None)
+    for r in runs:
+        r["efficiency"] = round(r["imagesPerSecond"] / (r["processes"] * base), 3) if base else None
+    return {
+        "device": args.device,
+        "backend": "nccl" if args.device.startswith("cuda") else "gloo",
+        "cpuCount": os.cpu_count(),
+        "torch": torch.__version__,
+        "stage": args.stage,
+        "width": args.width,
+        "batch": args.batch,
+        "input": args.input,
+        "channels": args.channels,
+        "classes": args.classes,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "syncBatchNorm": bool(args.sync_batchnorm),
+        "runs": runs,
+    }
+
+
+def _worker_error(stderr: str, code: int) -> str:
+    """The failing process's own error from a torchrun job's stderr (its exception's last line, before
+    torchrun's summary), else torchrun's account of which process ended how."""
+    import re
+
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    own = [
+        line
+        for line in lines
+        if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b", line) and "ChildFailedError" not in line
+    ]
+    if own:
+        return own[0]
+    ended = [line for line in lines if line.startswith("exitcode")]
+    return "; ".join(ended) or (lines[-1] if lines else f"exit status {code}")
+
+
+def ddp_table(result: dict[str, Any]) -> str:
+    sync = ", SyncBatchNorm" if result["syncBatchNorm"] else ""
+    rows = [
+        f"stage {result['stage']}, width {result['width']}, global batch {result['batch']} of "
+        f"{result['input']}x{result['input']}x{result['channels']}, {result['device']} ({result['backend']}{sync}), "
+        f"{result['cpuCount']} CPUs, {result['steps']} timed steps after {result['warmup']}",
+        f"{'processes':>9}  {'threads':>7}  {'images/s':>9}  {'step ms':>8}  {'efficiency':>10}",
+    ]
+    for r in result["runs"]:
+        efficiency = f"{r['efficiency']:.2f}" if r["efficiency"] is not None else "-"
+        threads = r["threadsPerProcess"] if r["threadsPerProcess"] is not None else "-"
+        rows.append(
+            f"{r['processes']:>9}  {threads:>7}  {r['imagesPerSecond']:>9.1f}  {r['medianMs']:>8.1f}  {efficiency:>10}"
+        )
+    rows.append("efficiency = images/s at N / (N x images/s at 1 process)")
+    return "\n".join(rows)
+
+
+def ddp_worker(args) -> int:
+    """One process of a bench-ddp measurement (under torchrun): the stage's training steps on this
+    process's share of a fixed synthetic global batch, with the per-step control exchange of real training;
+    rank 0 writes the timing to `args.out`."""
+    import json
+    from pathlib import Path
+
+    from .devices import configure, select_process_device
+    from .distributed import Group, Replica, Topology, pin_cpu_share
+
+    topology = Topology.from_env()
+    rank, world = (topology.rank, topology.world_size) if topology is not None else (0, 1)
+    device = select_process_device(args.device, topology.local_rank if topology is not None else 0)
+    if device.type == "cpu":
+        if topology is not None:
+            share = pin_cpu_share(topology)
+            configure(device, args.threads or share)
+        else:
+            configure(device, args.threads)
+    group = None
+    if topology is not None:
+        group = Group(topology, device, args.sync_batchnorm)
+        group.start()
+        group.attach_device()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch, args.channels, args.input, args.input, generator=generator)
+    labels = F.one_hot(torch.randint(0, args.classes, (args.batch,), generator=generator), args.classes).float()
+    share = args.batch // world
+    images = images[rank * share : (rank + 1) * share].to(device)
+    labels = labels[rank * share : (rank + 1) * share].to(device)
+    config = bench_config(args.width, args.batch, args.input, args.channels, args.classes)
+    index = KINDS.index(args.stage)
+    previous = None
+    for i in range(index + 1):
+        stage = build_stage(config, i, teacher=previous, init=previous if KINDS[i] == "bnn" else None, device=device)
+        previous = stage.student
+    replica = Replica(group, stage.student) if group is not None else None
+
+    def step() -> None:
+        train_step(stage.student, stage.optimizer, stage.spec, images, labels, 1.0, stage.teacher, replica)
+        if group is not None:
+            group.control(False, False)
+
+    for _ in range(args.warmup):
+        step()
+    _sync(device)
+    if group is not None:
+        group.control(False, False)  # every process starts timing together
+    times = []
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    total = time.perf_counter() - started
+    if rank == 0:
+        median = statistics.median(times)
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "processes": world,
+                    "threadsPerProcess": torch.get_num_threads() if device.type == "cpu" else None,
+                    "medianMs": round(median * 1000, 3),
+                    "imagesPerSecond": round(args.batch / median, 1),
+                    "meanImagesPerSecond": round(args.batch * args.steps / total, 1),
+                }
+            )
+        )
+    if group is not None:
+        group.gather(None)  # every process leaves together, once rank 0 has written its timing
+        group.close()
+    return 0

@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import normalisation_table, normalise_batch, one_hot, prepare_images
+from .augment import (
+    apply_batch_augmentation,
+    draw_batch_augmentation,
+    normalisation_table,
+    normalise_batch,
+    one_hot,
+)
 from .config import AugmentSpec
 from .rng import mix_seed, mulberry32, permutation
 
@@ -141,18 +147,32 @@ class DatasetReader:
         limit: int = 0,
         drop_last: bool = True,
         split: str = "train",
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Batch]:
-        """Shuffled, augmented training batches for one epoch (reader.ts trainBatches)."""
+        """Shuffled, augmented training batches for one epoch (reader.ts trainBatches). With `shard` (rank,
+        world size) each batch is this process's share of the global batch of `batch_size`: rows
+        [rank * b, (rank + 1) * b) with b = batch_size / world size, prepared exactly as the same rows of the
+        whole batch (the augmentation of every image of the batch is drawn, only the share's is applied)."""
         if batch_size < 1:
             raise ValueError(f"batch size {batch_size}")
+        rank, world = shard if shard is not None else (0, 1)
+        if world > 1 and not drop_last:
+            raise ValueError("a batch shared by processes is a whole batch: drop_last must be on")
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
+        share = batch_size // world
         order = self.epoch_order(split, seed, epoch)
         random = mulberry32(mix_seed(seed, epoch, 2))
         total = len(order) if not drop_last else len(order) - len(order) % batch_size
         if limit and limit > 0:
             total = min(total, limit * batch_size)
         for start in range(0, total, batch_size):
-            pixels, labels = self.read_raw(split, order[start : min(start + batch_size, total)])
-            images, targets = prepare_images(pixels, labels, self.classes, self.lut, augment, random)
+            indices = order[start : min(start + batch_size, total)]
+            plan = draw_batch_augmentation(len(indices), augment, random)
+            rows = np.arange(len(indices)) if world == 1 else np.arange(rank * share, (rank + 1) * share)
+            sources = plan.sources(rows)
+            pixels, labels = self.read_raw(split, indices[sources])
+            images, targets = apply_batch_augmentation(plan, pixels, labels, sources, rows, self.classes, self.lut)
             yield Batch(images, targets)
 
     def _unaugmented(self, split: str, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
@@ -165,6 +185,10 @@ class DatasetReader:
         order = self.evaluation_order()
         total = min(limit, len(order)) if limit and limit > 0 else len(order)
         return self._unaugmented("test", order[:total], batch_size)
+
+    def test_range(self, start: int, end: int) -> Batch:
+        """Positions [start, end) of the evaluation order, un-augmented: one evaluation batch of test_batches."""
+        return next(self._unaugmented("test", self.evaluation_order()[start:end], max(1, end - start)))
 
     def eval_batches(self, split: str, batch_size: int, limit: int = 0) -> Iterator[Batch]:
         """Every image of a split (or the first `limit`) in stored order, normalised, never augmented."""

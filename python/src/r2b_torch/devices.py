@@ -77,6 +77,29 @@ def select_device(request: str = "auto") -> torch.device:
     raise DeviceError(f"--device {request}: use one of auto, cpu, cuda, cuda:N, mps")
 
 
+def select_process_device(request: str, local_rank: int) -> torch.device:
+    """The device of the process of local rank `local_rank` in a torchrun job: `cuda:LOCAL_RANK` where the
+    request resolves to CUDA, else the CPU. One GPU per process, so `cuda:N` is refused, and MPS (one device,
+    no collective backend) too."""
+    request = (request or "auto").strip().lower()
+    if request == "mps":
+        raise DeviceError("--device mps: data-parallel training runs on CUDA or on the CPU")
+    if request.startswith("cuda:"):
+        raise DeviceError(f"--device {request}: under torchrun each process takes cuda:LOCAL_RANK; use --device cuda")
+    if request == "auto":
+        request = "cuda" if torch.cuda.is_available() else "cpu"
+    device = select_device(request)
+    if device.type != "cuda":
+        return device
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise DeviceError(
+            f"process of local rank {local_rank} has no GPU of its own ({count} visible): start at most {count} "
+            "processes per node (--nproc-per-node)"
+        )
+    return torch.device("cuda", local_rank)
+
+
 def cpu_cores() -> int:
     """CPUs this process may run on: its affinity mask where the OS has one (containers, taskset), else
     os.cpu_count()."""
@@ -143,15 +166,19 @@ def versions() -> dict[str, str]:
     return out
 
 
-def environment(device: torch.device, precision: str = "fp32") -> dict[str, Any]:
-    """run.json's `environment` for a run this engine trains (docs/run-format.md)."""
+def environment(
+    device: torch.device, precision: str = "fp32", group: Any = None, per_process_batch: int = 0
+) -> dict[str, Any]:
+    """run.json's `environment` for a run this engine trains (docs/run-format.md); `group` (a
+    distributed.Group) for a data-parallel session, whose rank 0 describes its own device."""
+    description = describe(device) + ("" if precision == "fp32" else ", tf32")
     return {
         "engine": "torch",
-        "device": {"kind": device.type, "description": describe(device) + ("" if precision == "fp32" else ", tf32")},
+        "device": {"kind": device.type, "description": group.describe(description) if group else description},
         "versions": versions(),
         "platform": sys.platform,  # node's process.platform names: linux, darwin, win32
         "backend": None,
-        "distributed": None,  # one process; torchrun ranks would record {worldSize, perProcessBatch}
+        "distributed": group.environment(per_process_batch) if group else None,
     }
 
 

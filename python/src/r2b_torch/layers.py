@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 import torch.nn as nn
@@ -53,10 +53,23 @@ class ForwardContext:
     `<conv>.kernel` ([out, in, kh, kw]), `<conv>.output`."""
     align: KinkAligner | None = None
     """Cross-engine conformance only: takes another engine's side at the kinks it listed (kinks.py)."""
+    sync: SyncBatchNorm | None = None
+    """Data-parallel training with SyncBatchNorm: training passes normalise with the global batch's statistics
+    (distributed.Group)."""
 
 
-def forward_context(training: bool, tap: Tap | None = None, align: KinkAligner | None = None) -> ForwardContext:
-    return ForwardContext(training=training, tap=tap, align=align)
+class SyncBatchNorm(Protocol):
+    def batch_norm(
+        self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, epsilon: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(output, global batch mean, global biased variance) of a training-mode batch norm."""
+        ...
+
+
+def forward_context(
+    training: bool, tap: Tap | None = None, align: KinkAligner | None = None, sync: SyncBatchNorm | None = None
+) -> ForwardContext:
+    return ForwardContext(training=training, tap=tap, align=align, sync=sync)
 
 
 @torch.no_grad()
@@ -192,6 +205,10 @@ class BatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         if ctx.training:
+            if ctx.sync is not None:
+                out, mean, variance = ctx.sync.batch_norm(x, self.gamma, self.beta, self.epsilon)
+                ctx.bn_updates.append(BnUpdate(self, mean, variance))
+                return out
             if x.device.type not in ("cpu", "cuda"):
                 # Elsewhere (MPS) the kernel's saved statistics are not documented to be (mean, invstd).
                 with torch.no_grad():

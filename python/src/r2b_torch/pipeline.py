@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,6 +17,9 @@ from .checkpoint import Checkpoint, model_from_checkpoint
 from .config import RunConfig
 from .models import ResNet18
 from .stage import StopSignal, run_stage, uses_teacher
+
+if TYPE_CHECKING:
+    from .distributed import Group
 
 
 @dataclass
@@ -62,8 +65,10 @@ def run_pipeline(
     load_stage: Callable[[str, str], Checkpoint] | None = None,
     signal: StopSignal | None = None,
     device: torch.device | str = "cpu",
+    group: Group | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yields every stage's records (run_stage's); returns a PipelineResult."""
+    """Yields every stage's records (run_stage's, data-parallel over `group` when given); returns a
+    PipelineResult."""
     device = torch.device(device)
     trained: dict[str, ResNet18] = {}
     external: dict[str, ResNet18] = {}
@@ -108,7 +113,7 @@ def run_pipeline(
         init = resolve(spec.init)
         current = resume.current if resume is not None else None
         resume_point = current if current is not None and current.manifest.get("stage") == spec.name else None
-        stage = run_stage(config, index, data, teacher, init, resume_point, signal, device)
+        stage = run_stage(config, index, data, teacher, init, resume_point, signal, device, group)
         while True:
             try:
                 record = next(stage)

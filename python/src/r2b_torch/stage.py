@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from .optimizer import AdamW, optimizer_for
 from .quantizers import sign_plus_one
 from .rng import mix_seed
 from .schedule import schedule_multiplier
+
+if TYPE_CHECKING:
+    from .distributed import Group, Replica
 
 
 def uses_teacher(spec: StageSpec) -> bool:
@@ -131,6 +134,22 @@ def stage_gradients(
     return dict(zip(names, grads)), parts
 
 
+def replica_gradients(
+    replica: Replica,
+    spec: StageSpec,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    teacher: ResNet18 | None,
+    ctx: ForwardContext,
+) -> tuple[dict[str, torch.Tensor | None], StepTensors]:
+    """stage_gradients in data-parallel training: this process's share through the DDP-wrapped student (the
+    teacher on the same share), and the gradients DDP averaged over the processes during the backward pass."""
+    targets = teacher_outputs(teacher if uses_teacher(spec) else None, images)
+    parts = stage_loss(spec, replica.module(images, ctx), labels, targets)
+    parts.total.backward()
+    return replica.gradients(), parts
+
+
 @dataclass
 class LossComponents:
     cross_entropy: float
@@ -146,6 +165,7 @@ class StepResult:
     """Training images of the batch whose label is the top-1 (train mode, before the update)."""
     top5: int
     images: int
+    """Images of the step: the global batch in data-parallel training."""
 
 
 def train_step(
@@ -156,24 +176,33 @@ def train_step(
     labels: torch.Tensor,
     multiplier: float,
     teacher: ResNet18 | None = None,
+    replica: Replica | None = None,
 ) -> StepResult:
     """One optimiser step of a stage at learning-rate multiplier `multiplier` (StageTrainer.step): gradients,
-    the AdamW update, then the BN moving statistics. Returns plain numbers."""
-    ctx = forward_context(True)
-    grads, parts = stage_gradients(student, spec, images, labels, teacher, ctx)
+    the AdamW update, then the BN moving statistics. Returns plain numbers. With `replica` (data-parallel
+    training) `images` are this process's share and the numbers returned are the global batch's."""
+    group = replica.group if replica is not None else None
+    ctx = forward_context(True, sync=group if group is not None and group.sync_batch_norm else None)
+    if replica is None:
+        grads, parts = stage_gradients(student, spec, images, labels, teacher, ctx)
+    else:
+        grads, parts = replica_gradients(replica, spec, images, labels, teacher, ctx)
     optimizer.apply(grads, multiplier)
-    apply_bn_updates(ctx)
     with torch.no_grad():
-        # One transfer to the host per step (a GPU synchronises once, not six times).
-        values = torch.cat(
-            [
-                torch.stack([parts.cross_entropy, parts.attention, parts.distillation, parts.total]).detach(),
-                top_k_hits(parts.logits, labels, 5),
-            ]
-        ).tolist()
+        losses = torch.stack([parts.cross_entropy, parts.attention, parts.distillation, parts.total]).detach()
+        hits = top_k_hits(parts.logits, labels, 5)
+        if group is None:
+            # One transfer to the host per step (a GPU synchronises once, not six times).
+            values = torch.cat([losses, hits]).tolist()
+            count = int(images.shape[0])
+        else:
+            # One all-reduce per step, which also makes the BN statistics the global batch's.
+            values = group.reduce_step(losses, hits, ctx.bn_updates)
+            count = int(images.shape[0]) * group.world_size
+    apply_bn_updates(ctx)
     ce, att, kd, total, top1, top5 = values
     loss = LossComponents(cross_entropy=ce, attention=att, distillation=kd, total=total)
-    return StepResult(loss=loss, top1=int(top1), top5=int(top5), images=int(images.shape[0]))
+    return StepResult(loss=loss, top1=int(top1), top5=int(top5), images=count)
 
 
 def steps_per_epoch(spec: StageSpec, train_size: int) -> int:
@@ -204,18 +233,30 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: ResNet18, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], gate_subset: int = 0) -> Evaluation:
+def evaluate(
+    model: ResNet18,
+    batches: Iterable[tuple[torch.Tensor, ...]],
+    gate_subset: int = 0,
+    group: Group | None = None,
+) -> Evaluation:
     """Top-1/top-5 and mean cross-entropy over (images, labels) batches in inference mode, plus the gates'
-    mean over the first `gate_subset` images (taken in whole batches, as stage.ts does)."""
+    mean over the first `gate_subset` images (taken in whole batches, as stage.ts does).
+
+    Split over processes (`group`): each evaluates its share of the batches, given as (images, labels, start)
+    with `start` the position of the batch's first image in the whole evaluation, and the sums and counts of
+    all are added up, so the result is the one-process evaluation of the same images (each batch is computed
+    as one process computes it)."""
     count = top1 = top5 = 0
     loss = 0.0
     gate_images = 0
     sums: dict[str, torch.Tensor] = {}
-    for images, labels in batches:
+    for item in batches:
+        images, labels = item[0], item[1]
+        start = item[2] if len(item) > 2 else count
         n = int(images.shape[0])
         out = model(images, forward_context(False))
         c1, c5 = top_k_correct(out.logits, labels, 5)
-        if gate_images < gate_subset:
+        if start < gate_subset:
             for block, values in out.gates:
                 sums[block] = sums[block] + values.sum(0) if block in sums else values.sum(0)
             gate_images += n
@@ -223,9 +264,33 @@ def evaluate(model: ResNet18, batches: Iterable[tuple[torch.Tensor, torch.Tensor
         top1 += c1
         top5 += c5
         loss += float(cross_entropy(out.logits, labels)) * n
+    if group is not None:
+        shares = group.gather(
+            (count, top1, top5, loss, gate_images, {b: s.double().cpu().numpy() for b, s in sums.items()})
+        )
+        count, top1, top5, loss, gate_images = (sum(share[i] for share in shares) for i in range(5))
+        device = next(iter(sums.values())).device if sums else "cpu"
+        totals: dict[str, np.ndarray] = {}
+        for share in shares:
+            for block, values in share[5].items():
+                totals[block] = totals[block] + values if block in totals else values
+        sums = {block: torch.from_numpy(values).to(device, torch.float32) for block, values in totals.items()}
     means = {block: s / max(1, gate_images) for block, s in sums.items()}
     count = max(count, 1)
     return Evaluation(Accuracy(top1 / count, top5 / count, loss / count), means, gate_images)
+
+
+def evaluation_batches(
+    data, batch_size: int, limit: int, device: torch.device, shard: tuple[int, int] | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """(images, labels, start) of the test split's evaluation batches; with `shard` (rank, world size) whole
+    batches dealt out in turn (rank r takes batches r, r + world size, ...), so a remainder batch or fewer
+    batches than processes need no special case."""
+    rank, world = shard if shard is not None else (0, 1)
+    total = min(limit, data.test_size) if limit and limit > 0 else data.test_size
+    for index, start in enumerate(range(0, total, batch_size)):
+        if index % world == rank:
+            yield (*to_torch(data.test_range(start, min(start + batch_size, total)), device), start)
 
 
 @torch.no_grad()
@@ -276,6 +341,7 @@ def run_stage(
     resume: Checkpoint | None = None,
     signal: StopSignal | None = None,
     device: torch.device | str = "cpu",
+    group: Group | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Trains one stage and yields its records (stage.ts runStage), returning the trained student.
 
@@ -283,8 +349,14 @@ def run_stage(
     plain dicts in the run format's field names: the light ones (`stage-start`, `step`, `epoch`, `stage-end`)
     are log lines as they are; `attention` and `gates` carry numpy arrays and `checkpoint` a Checkpoint, for
     the run folder to store. A driver pauses the stage by not pulling, and stops it through `signal`.
+
+    Data-parallel (`group`): every process runs this with its share of each batch and of the evaluation and
+    yields the same records with the global batch's numbers; only the writer (rank 0) computes snapshots and
+    checkpoint payloads (the others yield no snapshot records, and checkpoint records without a payload).
     """
     device = torch.device(device)
+    writer = group is None or group.is_writer
+    shard = group.shard if group is not None else None
     stage = build_stage(config, stage_index, teacher=teacher, init=init, device=device)
     spec, student = stage.spec, stage.student
     per_epoch = steps_per_epoch(spec, data.train_size)
@@ -292,8 +364,13 @@ def run_stage(
     if resume is not None:
         restore_checkpoint(student, resume, stage.optimizer)
         start_epoch = resume.epochs_completed
+    replica = None
+    if group is not None:
+        from .distributed import Replica
+
+        replica = Replica(group, student)
     form = spec.losses.attention.form
-    probes = probe_indices(config.eval.probes, data.test_size)
+    probes = probe_indices(config.eval.probes, data.test_size) if writer else []
     probe_images = to_torch(data.test_images(probes), device)[0] if probes else None
     started = time.perf_counter()
     test: Accuracy | None = None
@@ -317,7 +394,9 @@ def run_stage(
         seen = correct1 = correct5 = 0
         loss_sum = 0.0
         step = epoch * per_epoch
-        batches = data.train_batches(spec.batch_size, epoch, seed=seed, augment=spec.augment, limit=per_epoch)
+        batches = data.train_batches(
+            spec.batch_size, epoch, seed=seed, augment=spec.augment, limit=per_epoch, shard=shard
+        )
         if device.type != "cpu":
             batches = Prefetch(batches)
         try:
@@ -328,7 +407,7 @@ def run_stage(
                 t0 = time.perf_counter()
                 multiplier = schedule_multiplier(spec.schedule, step / per_epoch, spec.epochs)
                 images, labels = to_torch(batch, device)
-                result = train_step(student, stage.optimizer, spec, images, labels, multiplier, stage.teacher)
+                result = train_step(student, stage.optimizer, spec, images, labels, multiplier, stage.teacher, replica)
                 n = result.images
                 seen += n
                 correct1 += result.top1
@@ -361,8 +440,9 @@ def run_stage(
         flips = flip_ratios(student, signs)
         evaluation = evaluate(
             student,
-            (to_torch(b, device) for b in data.test_batches(config.eval.batch_size, limit=config.data.test_limit)),
+            evaluation_batches(data, config.eval.batch_size, config.data.test_limit, device, shard),
             gate_subset=config.eval.gate_subset,
+            group=group,
         )
         test = evaluation.accuracy
         yield {
@@ -420,7 +500,7 @@ def run_stage(
             "kind": "checkpoint",
             "stage": spec.name,
             "epochsCompleted": epoch + 1,
-            "checkpoint": save_checkpoint(student, spec.name, epoch + 1, step, stage.optimizer),
+            "checkpoint": save_checkpoint(student, spec.name, epoch + 1, step, stage.optimizer) if writer else None,
         }
         epoch += 1
 
