@@ -80,12 +80,13 @@ export function tableStages(config: RunConfig): { s1: string | null; s2: string 
   return { s1: s1?.name ?? null, s2: s2?.name ?? null }
 }
 
-export interface Stat {
-  mean: number
+export const Stat = z.object({
+  mean: z.number(),
   /** Sample standard deviation over seeds; null with one seed. */
-  std: number | null
-  n: number
-}
+  std: z.number().nullable(),
+  n: z.int().positive(),
+})
+export type Stat = z.infer<typeof Stat>
 
 function stat(values: number[]): Stat | null {
   if (values.length === 0) return null
@@ -97,37 +98,48 @@ function stat(values: number[]): Stat | null {
   return { mean, std, n: values.length }
 }
 
-export interface AblationCell {
-  top1: Stat | null
-  top5: Stat | null
-}
+export const AblationCell = z.object({ top1: Stat.nullable(), top5: Stat.nullable() })
+export type AblationCell = z.infer<typeof AblationCell>
 
-export interface AblationTable {
-  group: string
-  preset: string
-  engine: string
-  dataset: string
-  seeds: number[]
-  downsample: Downsample[]
-  rows: {
-    row: AblationRow
-    name: string
-    /** Per downsample: stage 1 and stage 2, over the seeds that finished; and the paper's, when it applies. */
-    cells: Record<
-      Downsample,
-      { s1: AblationCell; s2: AblationCell; finished: number; paper: { s1: Cell; s2: Cell } | null }
-    >
-  }[]
+const PaperCell = z.object({ top1: z.number(), top5: z.number() })
+
+/** The table of a group (the one definition: the CLI's JSON, the HTML report and the UI's listing). */
+export const AblationTable = z.object({
+  group: z.string(),
+  preset: z.string(),
+  engine: z.string(),
+  dataset: z.string(),
+  seeds: z.array(z.int().nonnegative()),
+  downsample: z.array(Downsample),
+  rows: z.array(
+    z.object({
+      row: z.enum(ABLATION_ROWS),
+      name: z.string(),
+      /** Per downsample of the group: stage 1 and stage 2, over the seeds that finished; and the paper's,
+       * when it applies. */
+      cells: z.partialRecord(
+        Downsample,
+        z.object({
+          s1: AblationCell,
+          s2: AblationCell,
+          finished: z.int().nonnegative(),
+          paper: z.object({ s1: PaperCell, s2: PaperCell }).nullable(),
+        }),
+      ),
+    }),
+  ),
   /** Runs not finished yet (or failed), by cell. */
-  pending: { cell: string; runId: string | null; status: string }[]
-}
+  pending: z.array(z.object({ cell: z.string(), runId: RunId.nullable(), status: z.string() })),
+})
+export type AblationTable = z.infer<typeof AblationTable>
+export type AblationTableCell = NonNullable<AblationTable['rows'][number]['cells'][Downsample]>
 
 /** The table of a group from its runs as they are now; cells of unfinished runs are left out and listed. */
 export function ablationTable(group: AblationGroup, runs: ReadonlyMap<string, RunMeta>): AblationTable {
   const pending: AblationTable['pending'] = []
   const paper = group.preset === 'cifar100-paper'
   const rows = group.rows.map((row) => {
-    const cells = {} as AblationTable['rows'][number]['cells']
+    const cells: AblationTable['rows'][number]['cells'] = {}
     for (const downsample of group.downsample) {
       const values = {
         s1: { top1: [] as number[], top5: [] as number[] },
@@ -169,6 +181,38 @@ export function ablationTable(group: AblationGroup, runs: ReadonlyMap<string, Ru
     downsample: group.downsample,
     rows,
     pending,
+  }
+}
+
+/** A group as the UI lists it: its table, which run is which cell, and how far it has come. */
+export const AblationSummary = z.object({
+  table: AblationTable,
+  /** The run of each cell started so far, by cellKey. */
+  runs: z.record(z.string(), RunId),
+  /** The overrides every row shares. */
+  set: z.array(z.string()),
+  createdAt: z.iso.datetime(),
+  /** Cells (row × downsample × seed) whose run finished, out of all of the group's. */
+  cells: z.object({ finished: z.int().nonnegative(), total: z.int().nonnegative() }),
+  /** Runs of the group still training (running or paused) or queued. */
+  training: z.array(RunId),
+})
+export type AblationSummary = z.infer<typeof AblationSummary>
+
+export function ablationSummary(group: AblationGroup, runs: ReadonlyMap<string, RunMeta>): AblationSummary {
+  const table = ablationTable(group, runs)
+  const total = group.rows.length * group.downsample.length * group.seeds.length
+  const training = Object.values(group.runs).filter((id) => {
+    const status = runs.get(id)?.status
+    return status === 'running' || status === 'paused' || status === 'queued'
+  })
+  return {
+    table,
+    runs: group.runs,
+    set: group.set,
+    createdAt: group.createdAt,
+    cells: { finished: total - table.pending.length, total },
+    training: [...new Set(training)],
   }
 }
 

@@ -26,6 +26,7 @@ export const API_METHODS = [
   'modelSummary',
   'estimateRun',
   'exportStage',
+  'listAblations',
 ] as const
 export type ApiMethod = (typeof API_METHODS)[number]
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AblationSummary } from './ablation'
 import { BackendReport, TorchEngineReport } from './backend'
 import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
@@ -95,6 +96,14 @@ export const RunListing = z.object({
   attached: z.array(RunId),
 })
 export type RunListing = z.infer<typeof RunListing>
+
+/** The ablation groups of the data home (`<data dir>/ablations/*.json`), newest first; a group file that
+ * cannot be read is a problem, not a failure of the listing. */
+export const AblationListing = z.object({
+  groups: z.array(AblationSummary),
+  problems: z.array(z.string()),
+})
+export type AblationListing = z.infer<typeof AblationListing>
 
 export const RunHistory = z.object({
   run: RunMeta,
@@ -264,6 +273,8 @@ export const apiSchemas = {
   modelSummary: { args: z.tuple([RunConfig, StageName]), result: ModelSummary },
   /** Times a few steps of each stage on this machine's engine and scales them to the config's budget. */
   estimateRun: { args: z.tuple([RunConfig]), result: RunEstimate },
+  /** The ablation groups (Table 3 runs) with their tables as their runs stand now. */
+  listAblations: { args: z.tuple([]), result: AblationListing },
   /** Exports a trained fully binary stage (bit-packed) into the run folder; refuses other stages. */
   exportStage: { args: z.tuple([RunId, StageName]), result: ExportSummary },
 } satisfies Record<ApiMethod, { args: z.ZodTuple; result: z.ZodType }>

@@ -36,6 +36,7 @@ import { RunFollower } from '../runs/follower'
 import { RunStore } from '../runs/run-store'
 import { trainingLock } from '../process-lock'
 import { isTraining, RunId } from '../../shared/runs'
+import { listAblations } from '../training/ablation'
 import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
 import { TrainingError } from '../training/errors'
@@ -302,6 +303,7 @@ export class WorkbenchHost {
       return null
     },
     modelSummary: (config, stage) => this.summary(config, stage),
+    listAblations: () => listAblations(this.store),
     estimateRun: (config) => this.estimate(config),
 
     onEvent: (listener) => {

@@ -3,14 +3,14 @@
  * paper's Table 3 layout, the measured cells as mean ± std over seeds, the paper's figures beside them when
  * the preset is the paper's, and the runs not finished yet.
  */
-import { formatStat, type AblationTable } from '../../shared/ablation'
+import { formatStat, type AblationCell, type AblationTable } from '../../shared/ablation'
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const paperCell = (c: { top1: number; top5: number } | null) =>
   c ? `${(100 * c.top1).toFixed(1)} / ${(100 * c.top5).toFixed(1)}` : ''
 
 export function ablationHtml(table: AblationTable): string {
-  const paper = table.rows.some((r) => table.downsample.some((d) => r.cells[d].paper))
+  const paper = table.rows.some((r) => table.downsample.some((d) => r.cells[d]?.paper))
   const head = table.downsample.map((d) => `<th colspan="${paper ? 4 : 2}">${d} downsample</th>`).join('')
   const sub = table.downsample
     .map(
@@ -23,7 +23,8 @@ export function ablationHtml(table: AblationTable): string {
       const cells = table.downsample
         .map((d) => {
           const c = row.cells[d]
-          const measured = (x: typeof c.s1) =>
+          if (!c) return ''
+          const measured = (x: AblationCell) =>
             `<td>${formatStat(x.top1)}<br><small>${formatStat(x.top5)}</small></td>`
           return `${measured(c.s1)}${measured(c.s2)}${paper ? `<td class="paper">${paperCell(c.paper?.s1 ?? null)}</td><td class="paper">${paperCell(c.paper?.s2 ?? null)}</td>` : ''}`
         })

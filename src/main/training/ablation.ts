@@ -5,12 +5,14 @@
  * finished cells are kept, interrupted or stopped ones resumed.
  */
 import { existsSync } from 'node:fs'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   AblationGroup,
+  ablationSummary,
   ablationTable,
   cellKey,
+  type AblationSummary,
   type AblationRow,
   type AblationTable,
   type Downsample,
@@ -68,12 +70,50 @@ async function saveGroup(home: string, group: AblationGroup): Promise<void> {
 
 /** The group's table from the runs as they are on disk now. */
 export async function groupTable(store: RunStore, group: AblationGroup): Promise<AblationTable> {
+  return ablationTable(group, await groupRuns(store, group))
+}
+
+/** The runs of a group that can be read now; a missing or unreadable run leaves its cells not started. */
+async function groupRuns(store: RunStore, group: AblationGroup): Promise<Map<string, RunMeta>> {
   const runs = new Map<string, RunMeta>()
-  for (const id of Object.values(group.runs)) {
+  for (const id of new Set(Object.values(group.runs))) {
     const run = await store.read(id).catch(() => null)
     if (run) runs.set(id, run)
   }
-  return ablationTable(group, runs)
+  return runs
+}
+
+/**
+ * Every group of the data home with its table as its runs stand now, newest first. A group file that cannot
+ * be read (not JSON, not a group, named for another group) is reported in `problems`, not fatal.
+ */
+export async function listAblations(
+  store: RunStore,
+): Promise<{ groups: AblationSummary[]; problems: string[] }> {
+  let names: string[]
+  try {
+    names = await readdir(ablationsDir(store.home))
+  } catch {
+    return { groups: [], problems: [] }
+  }
+  const groups: AblationSummary[] = []
+  const problems: string[] = []
+  for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()) {
+    const stem = name.slice(0, -'.json'.length)
+    try {
+      const group = await readGroup(store.home, stem)
+      if (!group) continue
+      if (group.group !== stem)
+        throw new TrainingError(
+          `${join(ablationsDir(store.home), name)} says it is group "${group.group}": rename one to match`,
+        )
+      groups.push(ablationSummary(group, await groupRuns(store, group)))
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error))
+    }
+  }
+  groups.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  return { groups, problems }
 }
 
 /**

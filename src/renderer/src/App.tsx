@@ -6,12 +6,14 @@ import { DatasetsView } from './views/DatasetsView'
 import { NewRunView } from './views/NewRunView'
 import { RunsView } from './views/RunsView'
 import { CompareView } from './views/CompareView'
+import { AblationView } from './views/AblationView'
 
 const VIEW_LABELS: Record<View, string> = {
   datasets: 'Datasets',
   'new-run': 'New run',
   runs: 'Runs',
   compare: 'Compare',
+  ablation: 'Ablation',
 }
 
 const THEME_LABELS: Record<Theme, string> = { system: 'as the system', light: 'light', dark: 'dark' }
@@ -118,6 +120,7 @@ export function App() {
         {view === 'runs' && <RunsView />}
         {view === 'new-run' && <NewRunView />}
         {view === 'compare' && <CompareView />}
+        {view === 'ablation' && <AblationView />}
       </main>
       {aboutOpen && <AboutPanel onClose={() => setAboutOpen(false)} />}
     </div>

@@ -1,4 +1,10 @@
-import type { AboutInfo, NewRunRequest, WorkbenchApi, WorkbenchEvent } from '../../../src/shared/api'
+import {
+  AblationListing,
+  type AboutInfo,
+  type NewRunRequest,
+  type WorkbenchApi,
+  type WorkbenchEvent,
+} from '../../../src/shared/api'
 import { encodeUint8 } from '../../../src/shared/binary'
 import type { DatasetManifest } from '../../../src/shared/datasets'
 import { makeRunConfig } from '../../../src/shared/run-config'
@@ -98,6 +104,8 @@ export function apiDouble(
     /** Run folders attachRun opens, by path; any other path is refused as the host refuses it. */
     folders?: Record<string, RunMeta>
     about?: AboutInfo
+    /** What listAblations answers (checked against its schema, as the api client checks the host's). */
+    ablations?: AblationListing
   } = {},
 ): ApiDouble {
   const listeners = new Set<(event: WorkbenchEvent) => void>()
@@ -176,6 +184,10 @@ export function apiDouble(
     modelSummary: unused('modelSummary'),
     estimateRun: unused('estimateRun'),
     findImages: unused('findImages'),
+    listAblations: async () => (
+      record('listAblations'),
+      AblationListing.parse(options.ablations ?? { groups: [], problems: [] })
+    ),
     exportStage: async (runId, stage) => {
       record(`exportStage ${runId} ${stage}`)
       return {

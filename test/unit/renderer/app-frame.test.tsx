@@ -43,7 +43,7 @@ describe('the app frame', () => {
     const items = within(nav)
       .getAllByRole('button')
       .map((b) => b.textContent)
-    expect(items).toEqual(['Datasets', 'New run', 'Runs', 'Compare', 'About'])
+    expect(items).toEqual(['Datasets', 'New run', 'Runs', 'Compare', 'Ablation', 'About'])
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Datasets')
     fireEvent.click(within(nav).getByRole('button', { name: 'Runs' }))
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Runs')

@@ -52,6 +52,7 @@ export function formatAblation(table: AblationTable): string {
     lines.push(`  ${'method'.padEnd(34)} ${'stage 1'.padEnd(24)} ${'stage 2'.padEnd(24)} paper s1 / s2`)
     for (const row of table.rows) {
       const c = row.cells[downsample]
+      if (!c) continue
       const paper = c.paper
         ? `${(100 * c.paper.s1.top1).toFixed(1)} / ${(100 * c.paper.s2.top1).toFixed(1)}`
         : ''

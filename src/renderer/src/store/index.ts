@@ -1,5 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla'
+import type { AblationSummary } from '../../../shared/ablation'
 import type {
+  AblationListing,
   ExportSummary,
   AboutInfo,
   DatasetListing,
@@ -26,7 +28,7 @@ export type SnapshotRef = Pick<SnapshotIndexEntry, 'kind' | 'stage' | 'epochsCom
 const sameSnapshot = (a: SnapshotRef, b: SnapshotRef) =>
   a.kind === b.kind && a.stage === b.stage && a.epochsCompleted === b.epochsCompleted
 
-export const VIEWS = ['datasets', 'new-run', 'runs', 'compare'] as const
+export const VIEWS = ['datasets', 'new-run', 'runs', 'compare', 'ablation'] as const
 export type View = (typeof VIEWS)[number]
 
 export const RUN_TABS = ['dashboard', 'attention', 'gates', 'model'] as const
@@ -134,7 +136,20 @@ export interface RunsSlice {
   estimateRun(config: RunConfig): Promise<RunEstimate>
 }
 
-export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & RunsSlice
+export interface AblationsSlice {
+  ablations: AblationSummary[]
+  ablationProblems: AblationListing['problems']
+  ablationsLoaded: boolean
+  ablationsError: string | null
+  /** The group the Ablation view shows; null: the newest. */
+  selectedAblation: string | null
+  loadAblations(): Promise<void>
+  selectAblation(group: string | null): void
+  /** Opens a run in the run dashboard, as picking it in the runs list does. */
+  openRun(id: string): void
+}
+
+export type WorkbenchState = NavigationSlice & AboutSlice & DatasetsSlice & RunsSlice & AblationsSlice
 
 export type WorkbenchStore = StoreApi<WorkbenchState>
 
@@ -405,6 +420,24 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
       const ids = get().compareIds
       set({ compareIds: ids.includes(id) ? ids.filter((c) => c !== id) : [...ids, id] })
     },
+
+    // --- ablations -----------------------------------------------------------------------------------
+    ablations: [],
+    ablationProblems: [],
+    ablationsLoaded: false,
+    ablationsError: api ? null : noApi,
+    selectedAblation: null,
+    loadAblations: async () => {
+      if (!api) return
+      try {
+        const { groups, problems } = await api.listAblations()
+        set({ ablations: groups, ablationProblems: problems, ablationsLoaded: true, ablationsError: null })
+      } catch (error) {
+        set({ ablationsError: errorText(error), ablationsLoaded: true })
+      }
+    },
+    selectAblation: (selectedAblation) => set({ selectedAblation }),
+    openRun: (id) => set({ selectedRunId: id, runTab: 'dashboard', view: 'runs' }),
   }))
 
   // Live events are buffered and applied together: a run streams many step records a second, and one
@@ -421,8 +454,14 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     const histories = { ...state.histories }
     let importJob = state.importJob
     let reloadDatasets = false
+    let reloadAblations = false
+    const ablationRuns = new Set(
+      state.ablationsLoaded ? state.ablations.flatMap((g) => Object.values(g.runs)) : [],
+    )
     for (const event of batch) {
       if (event.type === 'run') {
+        // A run of a listed ablation group moved on: its table and progress change with it.
+        if (ablationRuns.has(event.run.id)) reloadAblations = true
         const known = runs.some((r) => r.id === event.run.id)
         runs = known ? runs.map((r) => (r.id === event.run.id ? event.run : r)) : [event.run, ...runs]
         const history = histories[event.run.id]
@@ -457,6 +496,7 @@ export function createWorkbenchStore(api: WorkbenchApi | null, options: StoreOpt
     store.setState({ runs, histories, importJob })
     // For measurements: applying a batch of live events, the views' renders included.
     if (t0) performance.measure?.('live-flush', { start: t0 })
+    if (reloadAblations) void store.getState().loadAblations()
     if (reloadDatasets) {
       void store
         .getState()
