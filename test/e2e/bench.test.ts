@@ -43,8 +43,17 @@ describe('npm run r2b -- bench --quick --json', () => {
         (figures['train.w0.0625_torch_resnet18_step_ms'] as number),
       1,
     )
+    // Data-parallel scaling: the same global batch in 1 and 2 processes under torchrun, and its efficiency.
+    expect(figures['train.ddp_backend']).toBe('gloo')
+    expect(figures['train.ddp_1proc_images_per_s']).toBeGreaterThan(0)
+    expect(figures['train.ddp_2proc_images_per_s']).toBeGreaterThan(0)
+    expect(figures['train.ddp_2proc_efficiency']).toBeCloseTo(
+      (figures['train.ddp_2proc_images_per_s'] as number) /
+        (2 * (figures['train.ddp_1proc_images_per_s'] as number)),
+      2,
+    )
     expect(stderr).toMatch(
-      /bench: datasets[\s\S]*bench: packed inference on wasm[\s\S]*bench: training steps on wasm, then on the PyTorch engine/,
+      /bench: datasets[\s\S]*bench: packed inference on wasm[\s\S]*bench: training steps on wasm, then on the PyTorch engine[\s\S]*bench: data-parallel scaling/,
     )
   })
 })

@@ -160,9 +160,16 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
     detached: group,
   })
   let lastLine = ''
+  // The engine's closing line on stdout (rank 0's under torchrun, whose own exit code is 1 whatever the
+  // reason): a refusal says why there, before torchrun's summary buries it.
+  let refusal: string | null = null
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       if (line.trim()) lastLine = line.trim()
+      if (stream === child.stdout && line.startsWith('{')) {
+        const end = EndLine.safeParse(parseJson(line))
+        if (end.success && end.data.status === 'refused') refusal = end.data.error
+      }
       start.output?.(line)
     })
   }
@@ -180,6 +187,7 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
         if (said === 'interrupted' && run?.error) return resolve({ status: said, error: run.error })
         const why = signal ? `was killed (${signal})` : `exited with code ${code}`
         // Refused before it began (exit 2): nothing was trained, and the engine said why.
+        if (refusal !== null) return resolve({ status: 'failed', error: refusal })
         if (code === 2) return resolve({ status: 'failed', error: lastLine || `the PyTorch engine ${why}` })
         resolve({
           status: 'interrupted',
@@ -201,6 +209,17 @@ export async function startTorchSession(start: TorchSessionStart): Promise<Train
       }
     },
     ended,
+  }
+}
+
+/** The line the engine ends with on stdout: `{"run", "status", "error"}`. */
+const EndLine = z.object({ run: z.string().nullable(), status: z.string(), error: z.string() })
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line)
+  } catch {
+    return null
   }
 }
 
@@ -270,4 +289,43 @@ export async function benchTorchStep(options: {
     String(options.steps),
   )
   return BenchStep.parse(JSON.parse(await runEngine(args, 600_000)))
+}
+
+const BenchDdp = z.object({
+  device: z.string(),
+  backend: z.string(),
+  stage: z.string(),
+  batch: z.number(),
+  runs: z.array(
+    z.object({
+      processes: z.number(),
+      imagesPerSecond: z.number(),
+      medianMs: z.number(),
+      efficiency: z.number().nullable(),
+    }),
+  ),
+})
+export type TorchBenchDdp = z.infer<typeof BenchDdp>
+
+/**
+ * Data-parallel scaling on this machine (`python -m r2b_torch bench-ddp`): images per second of one stage's
+ * training steps on the same global batch in each process count under torchrun, and the efficiency
+ * ips(K) / (K · ips(1)).
+ */
+export async function benchTorchDdp(options: {
+  processes: number[]
+  width: number
+  batch: number
+  steps: number
+}): Promise<TorchBenchDdp> {
+  const args = ['bench-ddp', '--json', '--nproc', options.processes.join(',')]
+  args.push(
+    '--width',
+    String(options.width),
+    '--batch',
+    String(options.batch),
+    '--steps',
+    String(options.steps),
+  )
+  return BenchDdp.parse(JSON.parse(await runEngine(args, 1_200_000)))
 }

@@ -8,7 +8,8 @@ import type { CAC } from 'cac'
 import { benchDatasets } from '../../datasets/bench'
 import { benchDeploy } from '../../deploy/bench'
 import { benchTrain, type BenchTrainOptions } from '../../engine/bench'
-import { benchTorchStep, torchEngineInfo } from '../../training/torch-engine'
+import { availableParallelism } from 'node:os'
+import { benchTorchDdp, benchTorchStep, torchEngineInfo } from '../../training/torch-engine'
 import { initBackend, releaseBackend } from '../../backend/backend'
 import { CliError } from '../errors'
 
@@ -23,6 +24,8 @@ export const benchTargets: Record<string, () => Promise<Figures>> = {
     await initBackend()
     return withTorch(await benchTrain(), {})
   },
+  // Data-parallel scaling of the PyTorch engine here: 1 and 2 processes (torchrun) on one global batch.
+  ddp: () => benchDdp({}),
   // Packed binary inference vs the float graph on the backend R2B_BACKEND asks for.
   deploy: async () => {
     await initBackend()
@@ -75,6 +78,39 @@ async function withTorch(tfjs: Figures, options: BenchTrainOptions): Promise<Fig
   return figures
 }
 
+/**
+ * Images per second of the PyTorch engine's binary-stage training steps in 1 and 2 processes (DDP under
+ * torchrun: gloo on the CPU, NCCL on GPUs) on the same global batch, and the scaling efficiency at 2. On a CPU
+ * the processes share the cores, so the figure says what the communication and the split cost, not more
+ * compute.
+ */
+async function benchDdp(options: { width?: number; batch?: number; steps?: number }): Promise<Figures> {
+  const torch = await torchEngineInfo()
+  if (!torch.available) return { ddp_unavailable: torch.reason ?? 'unavailable' }
+  const gpus = torch.devices.filter((d) => d.startsWith('cuda:')).length
+  const most = torch.defaultDevice === 'cuda' ? gpus : availableParallelism()
+  const processes = most >= 4 ? [1, 2, 4] : [1, 2]
+  const result = await benchTorchDdp({
+    processes,
+    width: options.width ?? 0.25,
+    batch: options.batch ?? 64,
+    steps: options.steps ?? 10,
+  })
+  const figures: Figures = {
+    ddp_device: result.device,
+    ddp_backend: result.backend,
+    ddp_stage: result.stage,
+    ddp_global_batch: result.batch,
+    ddp_cpu_cores: availableParallelism(),
+  }
+  for (const run of result.runs) {
+    figures[`ddp_${run.processes}proc_images_per_s`] = Number(run.imagesPerSecond.toFixed(1))
+    figures[`ddp_${run.processes}proc_step_ms`] = Number(run.medianMs.toFixed(1))
+    if (run.efficiency !== null) figures[`ddp_${run.processes}proc_efficiency`] = run.efficiency
+  }
+  return figures
+}
+
 /** `--quick`: every figure at small sizes, in about a minute; the figures show that each part runs, no more. */
 const QUICK = {
   datasets: { scale: 0.02 },
@@ -87,6 +123,7 @@ const QUICK = {
     rounds: 2,
   },
   train: { widths: [0.0625], batch: 8, input: 16, steps: 2, warmup: 1 },
+  ddp: { width: 0.0625, batch: 8, steps: 2 },
 }
 
 /** Every figure, side by side per backend; the headline keys come from the backend training would pick. */
@@ -121,6 +158,12 @@ export async function benchAll(
     } finally {
       releaseBackend()
     }
+  }
+  say('bench: data-parallel scaling on the PyTorch engine (1 and 2 processes)')
+  try {
+    Object.assign(figures, prefixed('train', await benchDdp(quick ? QUICK.ddp : {})))
+  } catch (error) {
+    figures['train.ddp_unavailable'] = errorText(error)
   }
   const primary = hardwareGpu && perBackend.webgpu ? 'webgpu' : 'wasm'
   const head = perBackend[primary] ?? {}
