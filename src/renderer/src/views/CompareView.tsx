@@ -9,6 +9,7 @@ import { percent } from '../lib/format'
 import { snapshotsInOrder } from '../lib/snapshots'
 import type { RunView } from '../store'
 import { useWorkbench } from '../store/context'
+import { SmoothingSlider } from '../components/SmoothingSlider'
 
 const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#ff9da6', '#9d755d']
 
@@ -284,20 +285,7 @@ export function CompareView() {
                 </optgroup>
               </select>
             </label>
-            {info.axis === 'step' && (
-              <label className="inline small">
-                Smoothing {smoothing.toFixed(2)}
-                <input
-                  type="range"
-                  min={0}
-                  max={0.99}
-                  step={0.01}
-                  value={smoothing}
-                  onChange={(e) => setSmoothing(Number(e.target.value))}
-                  aria-label="Smoothing"
-                />
-              </label>
-            )}
+            {info.axis === 'step' && <SmoothingSlider value={smoothing} onChange={setSmoothing} />}
           </div>
           <PlotFigure
             title={`${info.label}, stage by stage`}

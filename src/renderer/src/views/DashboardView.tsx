@@ -8,6 +8,7 @@ import { figureName } from '../lib/download'
 import { formatBytes, formatDuration, percent } from '../lib/format'
 import type { RunView } from '../store'
 import { useWorkbench } from '../store/context'
+import { SmoothingSlider } from '../components/SmoothingSlider'
 
 const ACCURACY: MetricLine[] = [
   { metric: 'testTop1', color: '#4c78a8' },
@@ -284,18 +285,7 @@ export function DashboardView({ view }: { view: RunView }) {
               </button>
             ))}
           </span>
-          <label className="inline small">
-            Smoothing {smoothing.toFixed(2)}
-            <input
-              type="range"
-              min={0}
-              max={0.99}
-              step={0.01}
-              value={smoothing}
-              onChange={(e) => setSmoothing(Number(e.target.value))}
-              aria-label="Smoothing"
-            />
-          </label>
+          <SmoothingSlider value={smoothing} onChange={setSmoothing} />
           <span className="muted small">
             Per-step curves: exponential moving average (debiased, within each stage); raw values faint.
           </span>
