@@ -52,11 +52,10 @@ describe('the UI in Chromium against `serve`', () => {
   it('without the token the page gets no API and says how to connect', async () => {
     const page = await browser.newPage()
     await page.goto(server.url.replace(/\?token=.*/, ''))
-    await page.getByRole('button', { name: 'About' }).click()
-    await page
-      .getByRole('dialog')
-      .getByText(/No connection to the workbench backend/)
-      .waitFor()
+    await page.getByRole('heading', { name: 'This page has no access token' }).waitFor()
+    await page.getByText(/it ends in \?token=/).waitFor()
+    // The workbench itself is not shown: no navigation, nothing of the store.
+    expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(0)
     await page.close()
   })
 })

@@ -374,9 +374,13 @@ describe('the workbench in Chromium against `serve`, with a fresh data dir', () 
         { timeout: 60_000 },
       )
     }
-    // While it streams (once plotly is in and the dashboard drawn): the longest task.
+    // While it streams (once plotly is in and what is on screen drawn; a plot further down is drawn when
+    // scrolled near, by design): the longest task.
     await page.waitForFunction(
-      () => document.querySelectorAll('.plot[aria-busy="true"]').length === 0,
+      () =>
+        [...document.querySelectorAll('.plot[aria-busy="true"]')].every(
+          (plot) => plot.getBoundingClientRect().top > window.innerHeight,
+        ),
       null,
       {
         timeout: 60_000,
