@@ -378,7 +378,7 @@ describe('the workbench in Chromium against `serve`, with a fresh data dir', () 
     // scrolled near, by design): the longest task.
     await page.waitForFunction(
       () =>
-        [...document.querySelectorAll('.plot[aria-busy="true"]')].every(
+        Array.from(document.querySelectorAll('.plot[aria-busy="true"]')).every(
           (plot) => plot.getBoundingClientRect().top > window.innerHeight,
         ),
       null,

@@ -41,7 +41,7 @@ import { inspectRun } from '../training/inspect-run'
 import { createRun } from '../training/new-run'
 import { TrainingError } from '../training/errors'
 import { refuseIfDatasetInUse } from '../training/guards'
-import { torchEngineInfo } from '../training/torch-engine'
+import { benchTorchStep, torchEngineInfo } from '../training/torch-engine'
 import { Trainer } from '../training/trainer'
 import type { SessionOptions } from '../training/data-parallel'
 import type { WorkerClient } from '../training/worker-client'
@@ -432,7 +432,6 @@ export class WorkbenchHost {
     if (config.engine === 'torch') {
       const info = await torchEngineInfo()
       if (!info.available) throw new TrainingError(info.reason ?? 'the PyTorch engine is not available')
-      const { benchTorchStep } = await import('../training/torch-engine')
       const result = await benchTorchStep({
         width: config.model.width,
         batch,
