@@ -182,6 +182,17 @@ def _end_line(run: str | None, status: str, error: str | None) -> None:
     print(json.dumps({"run": run, "status": status, "error": error}), flush=True)
 
 
+def _engine_options(args: argparse.Namespace) -> dict:
+    """The options `train` passes on to the engine alike in one process and under torchrun."""
+    return {
+        "device": args.device,
+        "lock_held_by": args.lock_held_by,
+        "threads": args.threads,
+        "precision": args.precision,
+        "deterministic": args.deterministic,
+    }
+
+
 def _train_one(args: argparse.Namespace) -> int:
     from .runner import TrainingFailed, TrainingRefused, install_stop_handlers, train_run
 
@@ -190,11 +201,7 @@ def _train_one(args: argparse.Namespace) -> int:
         outcome = train_run(
             args.run_dir,
             args.data_home,
-            device=args.device,
-            lock_held_by=args.lock_held_by,
-            threads=args.threads,
-            precision=args.precision,
-            deterministic=args.deterministic,
+            **_engine_options(args),
             stop=stop,
         )
     except TrainingRefused as error:
@@ -232,11 +239,7 @@ def _train_ranked(args: argparse.Namespace, topology) -> int:
             args.run_dir,
             topology,
             args.data_home,
-            device=args.device,
-            lock_held_by=args.lock_held_by,
-            threads=args.threads,
-            precision=args.precision,
-            deterministic=args.deterministic,
+            **_engine_options(args),
             sync_batch_norm=args.sync_batchnorm,
             stop=stop,
             report=report,
