@@ -184,7 +184,7 @@ export const pipelineNames = [
 export const PipelineName = z.enum(pipelineNames)
 export type PipelineName = z.infer<typeof PipelineName>
 
-export const presetNames = ['quick', 'cifar100-paper', 'imagenet-paper'] as const
+export const presetNames = ['quick', 'ablation-small', 'cifar100-paper', 'imagenet-paper'] as const
 export const PresetName = z.enum(presetNames)
 export type PresetName = z.infer<typeof PresetName>
 
@@ -266,6 +266,23 @@ const budgets: Record<PresetName, Budget> = {
     learningRate: 2e-3,
     // Measured on this budget: the fully binary stage reached 59% at 1e-3 and 67% at 3e-3 (75% with
     // model.weightScale=mean, which departs from the method's gate-only scaling).
+    binaryLearningRate: 3e-3,
+    weightDecay: 1e-5,
+  },
+  // The smallest budget measured at which the ablation's rows can be told apart on Fashion-MNIST over seeds
+  // on a CPU (docs/recipes.md has the search and its table). Every row shares it: nothing is tuned per row.
+  'ablation-small': {
+    data: { dataset: 'fashion-mnist', inputSize: 28, channels: 1, classes: 10, testLimit: 0 },
+    model: { width: 0.125, bnMomentum: 0.9 },
+    eval: { probes: 8, gateSubset: 256, batchSize: 250 },
+    epochs: 4,
+    stepsPerEpoch: 200,
+    batchSize: 64,
+    schedule: { kind: 'cosine', warmupEpochs: 0.1 },
+    binarySchedule: { kind: 'cosine', warmupEpochs: 0.1 },
+    augment: {},
+    binaryAugment: {},
+    learningRate: 2e-3,
     binaryLearningRate: 3e-3,
     weightDecay: 1e-5,
   },
