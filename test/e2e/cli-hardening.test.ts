@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { idxFile, idxLabels, writeIdxSet } from '../fixtures/datasets'
-import { tinySettings } from '../support/tiny'
+import { tinyBudget, tinySettings } from '../support/tiny'
 
 const root = join(import.meta.dirname, '../..')
 const tsx = join(root, 'node_modules/.bin/tsx')
@@ -147,6 +147,31 @@ describe('Ctrl+C in a terminal', () => {
     const { stderr } = await result
     expect(stderr).toContain('stopping at the next step')
     const meta = JSON.parse(readFileSync(join(home, 'runs', runId, 'run.json'), 'utf8')) as { status: string }
+    expect(meta.status).toBe('stopped')
+  })
+})
+
+describe('Ctrl+C during an ablation', () => {
+  it('stops the whole ablation, not just the cell it is training, and says how to go on', async () => {
+    const set = tinyBudget({ epochs: 1, steps: 200 }).flatMap((s) => ['--set', s])
+    const args = ['ablation', '--rows', 'sb,sb+gate', '--downsample', 'real', '--seeds', '1', ...set]
+    const child = startCli(args)
+    const result = r2bResult(child)
+    await until('the first cell to train', () => /\[1\] sb-ban +\d+\/200/.test(result.stderrSoFar()))
+    pressCtrlC(child)
+    const { code, stderr } = await result
+    expect(stderr).toContain('stopping at the next step')
+    expect(stderr).toContain('ablation stopped at sb/real/1: run the same command again to go on from there')
+    // The next cell never started.
+    expect(stderr.match(/ablation: \S+ \(run /g)).toEqual([expect.stringContaining('sb/real/1')])
+    expect(code).toBe(1)
+    const group = JSON.parse(
+      readFileSync(join(home, 'ablations', 'fashion-mnist-quick-tfjs.json'), 'utf8'),
+    ) as { runs: Record<string, string> }
+    expect(Object.keys(group.runs)).toEqual(['sb/real/1'])
+    const meta = JSON.parse(
+      readFileSync(join(home, 'runs', group.runs['sb/real/1']!, 'run.json'), 'utf8'),
+    ) as { status: string }
     expect(meta.status).toBe('stopped')
   })
 })

@@ -119,13 +119,13 @@ export async function listAblations(
 /**
  * Trains every missing cell of the ablation, one run at a time (`train` trains or resumes one run and
  * resolves with how it ended), then returns the table. A cell that fails is reported in the table's
- * `pending` list; the others go on.
+ * `pending` list and the others go on; a cell that was stopped ends the ablation there (`stoppedAt`).
  */
 export async function runAblation(
   store: RunStore,
   options: AblationOptions,
   train: (runId: string, fresh: boolean, cell: string) => Promise<RunMeta>,
-): Promise<{ group: AblationGroup; table: AblationTable }> {
+): Promise<{ group: AblationGroup; table: AblationTable; stoppedAt: string | null }> {
   const name = groupName(options)
   const seeds = Array.from({ length: options.seeds }, (_, i) => i + 1)
   let group: AblationGroup | null = await readGroup(store.home, name)
@@ -164,7 +164,8 @@ export async function runAblation(
     }
   }
   await saveGroup(store.home, group)
-  for (const seed of seeds) {
+  let stoppedAt: string | null = null
+  cells: for (const seed of seeds) {
     for (const row of options.rows) {
       for (const downsample of options.downsample) {
         const key = cellKey(row, downsample, seed)
@@ -187,11 +188,15 @@ export async function runAblation(
           group = { ...group, runs: { ...group.runs, [key]: runId } }
           await saveGroup(store.home, group)
         }
-        await train(runId, !run, key).catch(() => {
-          // Recorded in the run (failed or interrupted); the table lists it as pending.
-        })
+        // A failed cell is recorded in its run and listed as pending, and the others go on; a stopped or
+        // interrupted one (Ctrl+C, SIGTERM, a killed worker) ends the ablation: the user asked it to stop.
+        const ended = await train(runId, !run, key).catch(() => null)
+        if (ended?.status === 'stopped' || ended?.status === 'interrupted') {
+          stoppedAt = key
+          break cells
+        }
       }
     }
   }
-  return { group, table: await groupTable(store, group) }
+  return { group, table: await groupTable(store, group), stoppedAt }
 }

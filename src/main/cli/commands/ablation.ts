@@ -84,7 +84,7 @@ export function registerAblation(cli: CAC): void {
     .action(async (options: Record<string, unknown>) => {
       const store = new RunStore()
       const preset = choiceOption(options.preset, 'preset', PresetName) ?? 'quick'
-      const { group, table } = await runAblation(
+      const { group, table, stoppedAt } = await runAblation(
         store,
         {
           dataset: textOption('--dataset', cli.rawArgs) ?? String(options.dataset),
@@ -112,6 +112,10 @@ export function registerAblation(cli: CAC): void {
       await writeFileAtomic(page, ablationHtml(table))
       if (options.json) process.stdout.write(`${JSON.stringify({ ...table, report: page })}\n`)
       else process.stdout.write(`${formatAblation(table)}\n\nreport  file://${page}\n`)
-      if (table.pending.length) process.exitCode = 1
+      if (stoppedAt)
+        process.stderr.write(
+          `ablation stopped at ${stoppedAt}: run the same command again to go on from there\n`,
+        )
+      if (table.pending.length) process.exitCode ||= 1
     })
 }
