@@ -81,6 +81,41 @@ def test_training_batches_are_bit_identical(reader, batches, setting):
             assert np.array_equal(batch.labels, batches[f"{key}/labels"]), key
 
 
+CROP_SETTINGS = {
+    "rrc": AugmentSpec(resized_crop_min_area=0.08, flip=True, color_jitter=0.4),
+    "jitter": AugmentSpec(color_jitter=0.4, mixup_alpha=0.4),
+    "centre": AugmentSpec(flip=True),
+}
+
+
+@pytest.mark.parametrize("setting", CROP_SETTINGS)
+def test_cropped_training_batches_are_bit_identical(dump, batches, setting):
+    """A store larger than the input (7 of 9 x 11): the resized crop, colour jitter and the centred window."""
+    reader = open_dataset("conformance", dump / "data" / "home", input_size=7)
+    assert reader.input_shape == (7, 7, 3)
+    for epoch in (0, 1):
+        ours = list(reader.train_batches(batch_size=8, epoch=epoch, seed=5, augment=CROP_SETTINGS[setting]))
+        assert len(ours) == 4
+        for i, batch in enumerate(ours):
+            key = f"crop/{setting}/e{epoch}/b{i}"
+            assert batch.images.shape == (8, 7, 7, 3)
+            assert np.array_equal(batch.images, batches[f"{key}/images"]), key
+            assert np.array_equal(batch.labels, batches[f"{key}/labels"]), key
+
+
+def test_cropped_evaluation_takes_the_centred_window(dump, batches, reader):
+    cropped = open_dataset("conformance", dump / "data" / "home", input_size=7)
+    for i, batch in enumerate(cropped.test_batches(batch_size=5, limit=11)):
+        assert np.array_equal(batch.images, batches[f"crop/test/b{i}/images"])
+    probe = cropped.test_images([3, 0, 12])
+    assert np.array_equal(probe.images, batches["crop/probe/images"])
+    # The centred window of the full-size image: rows 1..8 of 9, columns 2..9 of 11.
+    full = reader.test_images([3, 0, 12]).images
+    assert np.array_equal(probe.images, full[:, 1:8, 2:9])
+    with pytest.raises(ValueError, match="import it again with --size 10 or more"):
+        open_dataset("conformance", dump / "data" / "home", input_size=10)
+
+
 def test_limits_partial_batches_and_test_order(reader, batches):
     ours = list(reader.train_batches(batch_size=8, epoch=2, seed=5, limit=2, drop_last=False))
     assert [b.images.shape[0] for b in ours] == [8, 8]

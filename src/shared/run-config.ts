@@ -102,8 +102,20 @@ export const AugmentSpec = z.object({
   rotationDegrees: z.number().min(0).max(180).default(0),
   /** Mixup with λ ~ Beta(α, α); 0 disables. */
   mixupAlpha: z.number().min(0).default(0),
+  /** Random-resized crop: a box of this fraction to all of the stored area, aspect 3/4–4/3, resized to the input; 0 disables. */
+  resizedCropMinArea: z.number().min(0).max(1).default(0),
+  /** Brightness, contrast and saturation factors uniform in [1 − j, 1 + j]; 0 disables. */
+  colorJitter: z.number().min(0).max(1).default(0),
 })
 export type AugmentSpec = z.infer<typeof AugmentSpec>
+
+/** The resized crop and colour jitter (the crop path) go with flips and mixup only. */
+function checkCropPath(augment: AugmentSpec): string | null {
+  if (augment.resizedCropMinArea === 0 && augment.colorJitter === 0) return null
+  if (augment.cropPadding > 0 || augment.rotationDegrees > 0)
+    return 'the resized crop and colour jitter go with flips and mixup only: set cropPadding and rotationDegrees to 0'
+  return null
+}
 
 /** A stage's name: a folder name in the run (`checkpoints/<stage>/`), so letters, digits, `_`, `+`, `-`. */
 export const StageName = z
@@ -152,15 +164,26 @@ export const ModelSpec = z.object({
 })
 export type ModelSpec = z.infer<typeof ModelSpec>
 
-export const DataSpec = z.object({
-  /** A dataset id of the store (never a path: the store resolves it inside its own folder). */
-  dataset: DatasetId.default('fashion-mnist'),
-  inputSize: z.number().int().positive().max(4096).default(28),
-  channels: z.union([z.literal(1), z.literal(3)]).default(1),
-  classes: z.number().int().min(2).max(65_536).default(10),
-  /** Cap on test images evaluated each epoch; 0 means all. */
-  testLimit: z.number().int().min(0).default(0),
-})
+export const DataSpec = z
+  .object({
+    /** A dataset id of the store (never a path: the store resolves it inside its own folder). */
+    dataset: DatasetId.default('fashion-mnist'),
+    /** The model's input side. */
+    inputSize: z.number().int().positive().max(4096).default(28),
+    /**
+     * The side of the images as the dataset stores them, when larger than the input (ImageNet stored at 256 for
+     * an input of 224): evaluation takes their centred window, training a resized crop of them. 0: the same.
+     */
+    storedSize: z.number().int().min(0).max(4096).default(0),
+    channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    classes: z.number().int().min(2).max(65_536).default(10),
+    /** Cap on test images evaluated each epoch; 0 means all. */
+    testLimit: z.number().int().min(0).default(0),
+  })
+  .refine((data) => data.storedSize === 0 || data.storedSize >= data.inputSize, {
+    path: ['storedSize'],
+    message: 'the stored images must be at least as large as the input (storedSize ≥ inputSize, or 0)',
+  })
 export type DataSpec = z.infer<typeof DataSpec>
 
 export const EvalSpec = z.object({
@@ -213,6 +236,8 @@ export const RunConfig = z.object({
     .superRefine((stages, ctx) => {
       const seen = new Set<string>()
       stages.forEach((stage, i) => {
+        const crop = checkCropPath(stage.augment)
+        if (crop) ctx.addIssue({ code: 'custom', path: [i, 'augment'], message: crop })
         if (seen.has(stage.name))
           ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate stage ${stage.name}` })
         for (const key of ['teacher', 'init'] as const) {
@@ -303,7 +328,9 @@ const budgets: Record<PresetName, Budget> = {
     weightDecay: 1e-5,
   },
   'imagenet-paper': {
-    data: { dataset: 'imagenet', inputSize: 224, channels: 3, classes: 1000 },
+    // Stored with the shorter side at 256 (`import --size 256`): evaluation's centred 224 window is larq zoo's
+    // crop of 224/256 of the shorter side, and training has room for the resized crop.
+    data: { dataset: 'imagenet', inputSize: 224, storedSize: 256, channels: 3, classes: 1000 },
     model: { width: 1 },
     epochs: 75,
     stepsPerEpoch: 0,
@@ -315,8 +342,10 @@ const budgets: Record<PresetName, Budget> = {
       schedule: { kind: 'step', milestones: [40, 60, 70], factor: 0.1, warmupEpochs: 5 },
       binarySchedule: { kind: 'step', milestones: [40, 60, 70], factor: 0.1, warmupEpochs: 5 },
     },
-    augment: { flip: true, cropPadding: 0 },
-    // The paper turns augmentation off in the binary-weight stage.
+    // Inception's resized crop and the flip as larq zoo trains ImageNet, and the paper's colour jitter (it gives
+    // no strength: 0.4 is the usual one, timm's default).
+    augment: { flip: true, resizedCropMinArea: 0.08, colorJitter: 0.4 },
+    // The paper turns augmentation off in the binary-weight stage: the centred window only.
     binaryAugment: {},
     learningRate: 1e-3,
     binaryLearningRate: 2e-4,

@@ -49,6 +49,8 @@ export const WorkerCommand = z.discriminatedUnion('type', [
     home: z.string().min(1),
     dataset: DatasetId,
     image: z.int().nonnegative(),
+    /** The run's input side when it crops a larger store (data.storedSize > 0). */
+    inputSize: z.int().positive().optional(),
     form: z.enum(['paper', 'larq']),
   }),
   /** Time a few training steps of each stage of a config on synthetic inputs (an estimate before a run). */

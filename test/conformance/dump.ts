@@ -503,6 +503,24 @@ async function dumpData(out: string): Promise<void> {
   for await (const b of reader.testBatches({ batchSize: 5, limit: 11 })) put(`test/b${i++}`, b)
   put('probe', await reader.testImages([3, 0, 12]))
   await reader.close()
+  // A store larger than the input (7 of 9×11): the crop path and the centred window.
+  const cropped = await DatasetReader.open('conformance', home, { inputSize: 7 })
+  const cropSettings = {
+    rrc: { resizedCropMinArea: 0.08, flip: true, colorJitter: 0.4 },
+    jitter: { colorJitter: 0.4, mixupAlpha: 0.4 },
+    centre: { flip: true },
+  }
+  for (const [setting, augment] of Object.entries(cropSettings)) {
+    for (const epoch of [0, 1]) {
+      let b = 0
+      for await (const batch of cropped.trainBatches({ batchSize: 8, epoch, seed: 5, augment }))
+        put(`crop/${setting}/e${epoch}/b${b++}`, batch)
+    }
+  }
+  i = 0
+  for await (const b of cropped.testBatches({ batchSize: 5, limit: 11 })) put(`crop/test/b${i++}`, b)
+  put('crop/probe', await cropped.testImages([3, 0, 12]))
+  await cropped.close()
   await bundle.write(join(out, 'data'), 'batches')
 }
 

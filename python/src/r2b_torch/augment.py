@@ -96,6 +96,128 @@ def transform_image(src: np.ndarray, t: ImageTransform, lut: np.ndarray) -> np.n
     return (lo + step * value).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Normalisation:
+    """A dataset's per-channel mean and std of pixel/255, and the table of their uint8 values (augment.ts)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    lut: np.ndarray
+
+
+def normalisation(mean: list[float], std: list[float]) -> Normalisation:
+    return Normalisation(
+        np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64), normalisation_table(mean, std)
+    )
+
+
+def centre_offset(stored: int, out: int) -> int:
+    """Where the centred window of `out` pixels starts in a side of `stored` pixels (larq zoo's rounding)."""
+    return (stored - out + 1) >> 1
+
+
+def centre_crop(pixels: np.ndarray, out: int) -> np.ndarray:
+    """The centred out x out window of each uint8 image [N, H, W, C]: evaluation's crop of a larger store."""
+    _, h, w, _ = pixels.shape
+    if out == h and out == w:
+        return pixels
+    y0, x0 = centre_offset(h, out), centre_offset(w, out)
+    return pixels[:, y0 : y0 + out, x0 : x0 + out]
+
+
+# ln(4/3): aspect ratios of the resized crop are e^u for u uniform in +-this (the literal augment.ts uses).
+LOG_RATIO = 0.28768207245178085
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """One image's crop-path augmentation: the box (x, y, width, height) of the stored image resized to the
+    input, flip, and the brightness, contrast and saturation factors (None without jitter)."""
+
+    box: tuple[int, int, int, int]
+    flip: bool
+    jitter: tuple[float, float, float] | None
+
+
+def draw_crop_transform(random: Random, height: int, width: int, out: int, options: AugmentSpec) -> CropTransform:
+    """augment.ts drawCropTransform: up to 10 tries of an area fraction and a log-uniform aspect ratio, else the
+    centred out x out window; then the flip and the jitter factors, in that order."""
+    min_area = options.resized_crop_min_area or 0
+    box = None
+    attempt = 0
+    while min_area > 0 and attempt < 10 and box is None:
+        target = height * width * (min_area + (1 - min_area) * random())
+        ratio = math.exp(-LOG_RATIO + 2 * LOG_RATIO * random())
+        w = math.floor(math.sqrt(target * ratio) + 0.5)
+        h = math.floor(math.sqrt(target / ratio) + 0.5)
+        if 1 <= w <= width and 1 <= h <= height:
+            y = random_int(random, height - h + 1)
+            x = random_int(random, width - w + 1)
+            box = (x, y, w, h)
+        attempt += 1
+    if box is None:
+        box = (centre_offset(width, out), centre_offset(height, out), out, out)
+    flip = random() < 0.5 if options.flip else False
+    j = options.color_jitter or 0
+    jitter = None
+    if j > 0:
+        jitter = tuple(1 - j + 2 * j * random() for _ in range(3))
+    return CropTransform(box, flip, jitter)
+
+
+def _taps(start: int, length: int, size: int, out: int, flip: bool):
+    """Bilinear taps and weights of the `out` output positions along one side, edge-clamped (augment.ts taps)."""
+    at = np.arange(out, dtype=np.float64)
+    if flip:
+        at = at[::-1]
+    scale = length / out
+    s = np.minimum(np.maximum(start + (at + 0.5) * scale - 0.5, 0), size - 1)
+    lo = np.floor(s).astype(np.intp)
+    return lo, np.minimum(lo + 1, size - 1), s - lo
+
+
+def _grey(raw: np.ndarray) -> np.ndarray:
+    return 0.299 * raw[..., 0] + 0.587 * raw[..., 1] + 0.114 * raw[..., 2]
+
+
+def _jitter_colours(raw: np.ndarray, factors: tuple[float, float, float]) -> np.ndarray:
+    """augment.ts jitterColours: brightness, contrast (about the mean grey, summed in pixel order: cumsum is
+    sequential, as the loop there), saturation (three channels only), each clamped to [0, 255]."""
+    b, k, s = factors
+    raw = np.minimum(255, np.maximum(0, raw * b))
+    grey = _grey(raw) if raw.shape[2] == 3 else raw[..., 0]
+    mean = np.cumsum(grey.ravel())[-1] / grey.size
+    raw = np.minimum(255, np.maximum(0, (raw - mean) * k + mean))
+    if raw.shape[2] != 3:
+        return raw
+    g = _grey(raw)[..., None]
+    return np.minimum(255, np.maximum(0, (raw - g) * s + g))
+
+
+def crop_image(src: np.ndarray, t: CropTransform, out: int, norm: Normalisation) -> np.ndarray:
+    """augment.ts cropImage: the box of the stored uint8 image resized bilinearly to out x out (flipped when
+    drawn), colour-jittered, normalised; doubles until the normalisation rounds to float32 once."""
+    height, width, _ = src.shape
+    x, y, w, h = t.box
+    x0, x1, fx = _taps(x, w, width, out, t.flip)
+    y0, y1, fy = _taps(y, h, height, out, False)
+    pixels = src.astype(np.float64)
+    rows0, rows1 = pixels[y0], pixels[y1]
+    fx = fx[None, :, None]
+    top = (1 - fx) * rows0[:, x0] + fx * rows0[:, x1]
+    bottom = (1 - fx) * rows1[:, x0] + fx * rows1[:, x1]
+    fy = fy[:, None, None]
+    raw = (1 - fy) * top + fy * bottom
+    if t.jitter is not None:
+        raw = _jitter_colours(raw, t.jitter)
+    return ((raw / 255 - norm.mean) / norm.std).astype(np.float32)
+
+
+def crop_path(augment: AugmentSpec | None) -> bool:
+    """Whether an augmentation takes the crop path (resized crop or colour jitter) rather than the shift path."""
+    return augment is not None and ((augment.resized_crop_min_area or 0) > 0 or (augment.color_jitter or 0) > 0)
+
+
 def mix_rows(x: np.ndarray, lam: float, own: np.ndarray, other: np.ndarray) -> np.ndarray:
     """lambda x_own + (1 - lambda) x_other, row by row, in doubles rounded to float32 (augment.ts's order)."""
     x = x.astype(np.float64)
@@ -121,14 +243,18 @@ def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchAugmentation:
-    """What a training batch's augmentation drew: a transform per image (None without geometric augmentation)
-    and mixup's lambda and pairing (None without mixup). Drawn before any pixel is touched, so a process that
-    prepares only some rows of the batch (data-parallel training) draws the whole batch's parameters, in the
-    stream's order, and applies its rows' share: a row is augmented the same whichever process prepares it."""
+    """What a training batch's augmentation drew: a transform per image (None without geometric augmentation;
+    CropTransforms on the crop path) and mixup's lambda and pairing (None without mixup). Drawn before any
+    pixel is touched, so a process that prepares only some rows of the batch (data-parallel training) draws
+    the whole batch's parameters, in the stream's order, and applies its rows' share: a row is augmented the
+    same whichever process prepares it."""
 
     size: int
-    transforms: list[ImageTransform] | None
+    transforms: list[ImageTransform] | list[CropTransform] | None
     mix: tuple[float, np.ndarray] | None
+    crop: bool = False
+    out: int | None = None
+    """The input's side when it differs from the store's (augment.ts prepareImages `out`)."""
 
     def sources(self, rows: np.ndarray) -> np.ndarray:
         """The batch positions whose pixels `rows` need (themselves and their mixup partners), sorted."""
@@ -138,18 +264,36 @@ class BatchAugmentation:
         return np.unique(rows)
 
 
-def draw_batch_augmentation(size: int, augment: AugmentSpec | None, random: Random) -> BatchAugmentation:
-    """The draws of augment.ts prepareImages for a batch of `size`: per image shift, flip and angle, then
-    mixup's lambda ~ Beta(alpha, alpha) and its pairing, in that order."""
+def draw_batch_augmentation(
+    size: int,
+    augment: AugmentSpec | None,
+    random: Random,
+    stored: tuple[int, int] | None = None,
+    out: int | None = None,
+) -> BatchAugmentation:
+    """The draws of augment.ts prepareImages for a batch of `size` images stored `stored` (height, width): per
+    image the crop path's box, flip and jitter, or the shift path's shift, flip and angle; then mixup's
+    lambda ~ Beta(alpha, alpha) and its pairing, in that order."""
+    crop = crop_path(augment)
+    if crop and ((augment.crop_padding or 0) > 0 or (augment.rotation_degrees or 0) > 0):
+        raise ValueError("the resized crop and colour jitter go with flips only, not shifts or rotation")
     geometric = augment is not None and (
         (augment.crop_padding or 0) > 0 or augment.flip or (augment.rotation_degrees or 0) > 0
     )
-    transforms = [draw_transform(random, augment) for _ in range(size)] if geometric else None
+    transforms = None
+    if crop:
+        if stored is None:
+            raise ValueError("the crop path needs the stored image size")
+        height, width = stored
+        side = out if out is not None else height
+        transforms = [draw_crop_transform(random, height, width, side, augment) for _ in range(size)]
+    elif geometric:
+        transforms = [draw_transform(random, augment) for _ in range(size)]
     mix = None
     if augment is not None and (augment.mixup_alpha or 0) > 0:
         lam = beta(random, augment.mixup_alpha, augment.mixup_alpha)
         mix = (lam, permutation(size, random))
-    return BatchAugmentation(size, transforms, mix)
+    return BatchAugmentation(size, transforms, mix, crop, out)
 
 
 def apply_batch_augmentation(
@@ -159,15 +303,23 @@ def apply_batch_augmentation(
     sources: np.ndarray,
     rows: np.ndarray,
     classes: int,
-    lut: np.ndarray,
+    norm: Normalisation,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows `rows` of the prepared batch (float32 NHWC images, label distributions) from the pixels and labels
-    of batch positions `sources` (plan.sources(rows)): normalised, transformed per image, mixed up per batch."""
+    of batch positions `sources` (plan.sources(rows)): cropped or shifted per image, normalised, mixed up."""
     at = {int(p): i for i, p in enumerate(sources)}
-    if plan.transforms is not None:
-        images = np.stack([transform_image(img, plan.transforms[int(p)], lut) for img, p in zip(pixels, sources)])
+    if plan.crop:
+        side = plan.out if plan.out is not None else pixels.shape[1]
+        images = np.stack([crop_image(img, plan.transforms[int(p)], side, norm) for img, p in zip(pixels, sources)])
     else:
-        images = normalise_batch(pixels, lut)
+        if plan.out is not None:
+            pixels = centre_crop(pixels, plan.out)
+        if plan.transforms is not None:
+            images = np.stack(
+                [transform_image(img, plan.transforms[int(p)], norm.lut) for img, p in zip(pixels, sources)]
+            )
+        else:
+            images = normalise_batch(pixels, norm.lut)
     targets = one_hot(labels, classes)
     own = np.asarray([at[int(r)] for r in rows], dtype=np.intp)
     if plan.mix is None:
@@ -181,12 +333,12 @@ def prepare_images(
     pixels: np.ndarray,
     labels: np.ndarray,
     classes: int,
-    lut: np.ndarray,
+    norm: Normalisation,
     augment: AugmentSpec | None,
     random: Random,
+    out: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A step's images (float32 NHWC) and label distributions: normalised, then (when asked) cropped, flipped
-    and rotated per image and mixed up per batch (augment.ts prepareImages)."""
-    plan = draw_batch_augmentation(len(pixels), augment, random)
+    """A step's images (float32 NHWC) and label distributions, as augment.ts prepareImages."""
+    plan = draw_batch_augmentation(len(pixels), augment, random, pixels.shape[1:3], out)
     everything = np.arange(len(pixels))
-    return apply_batch_augmentation(plan, pixels, labels, everything, everything, classes, lut)
+    return apply_batch_augmentation(plan, pixels, labels, everything, everything, classes, norm)

@@ -133,6 +133,8 @@ class AugmentSpec:
     crop_padding: int = 0
     rotation_degrees: float = 0.0
     mixup_alpha: float = 0.0
+    resized_crop_min_area: float = 0.0
+    color_jitter: float = 0.0
 
 
 _STAGE_REF = re.compile(r"^(none|stage:[\w+-]+|run:[\w.+-]+/[\w+-]+)$")
@@ -183,6 +185,8 @@ class ModelSpec:
 class DataSpec:
     dataset: str = "fashion-mnist"
     input_size: int = 28
+    stored_size: int = 0
+    """The side the dataset stores, when larger than the input (0: the same): see run-config.ts DataSpec."""
     channels: int = 1
     classes: int = 10
     test_limit: int = 0

@@ -25,8 +25,9 @@ import torch
 
 from .augment import (
     apply_batch_augmentation,
+    centre_crop,
     draw_batch_augmentation,
-    normalisation_table,
+    normalisation,
     normalise_batch,
     one_hot,
 )
@@ -76,12 +77,21 @@ def to_torch(batch: Batch, device: torch.device | str = "cpu") -> tuple[torch.Te
 class DatasetReader:
     """A stored dataset, opened read-only: images through memmaps, labels in memory (2 bytes per image)."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, input_size: int | None = None) -> None:
+        """`input_size`: the model's input side when smaller than the stored images (reader.ts ReaderOptions):
+        evaluation takes their centred window, training a resized crop (or the centred window) of them."""
         self.dir = Path(directory)
         self.manifest = json.loads((self.dir / MANIFEST_FILE).read_text())
         h, w, c = self.manifest["shape"]
         self.shape = (h, w, c)
-        self.lut = normalisation_table(self.manifest["stats"]["mean"], self.manifest["stats"]["std"])
+        if input_size is not None and input_size > min(h, w):
+            raise ValueError(
+                f"the dataset stores {h}x{w} images, smaller than the input of {input_size}: "
+                f"import it again with --size {input_size} or more"
+            )
+        self.input_size = input_size
+        self.input_shape = self.shape if input_size is None else (input_size, input_size, c)
+        self.norm = normalisation(self.manifest["stats"]["mean"], self.manifest["stats"]["std"])
         self._images: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
         self._evaluation_order: np.ndarray | None = None
@@ -168,17 +178,17 @@ class DatasetReader:
             total = min(total, limit * batch_size)
         for start in range(0, total, batch_size):
             indices = order[start : min(start + batch_size, total)]
-            plan = draw_batch_augmentation(len(indices), augment, random)
+            plan = draw_batch_augmentation(len(indices), augment, random, self.shape[:2], self.input_size)
             rows = np.arange(len(indices)) if world == 1 else np.arange(rank * share, (rank + 1) * share)
             sources = plan.sources(rows)
             pixels, labels = self.read_raw(split, indices[sources])
-            images, targets = apply_batch_augmentation(plan, pixels, labels, sources, rows, self.classes, self.lut)
+            images, targets = apply_batch_augmentation(plan, pixels, labels, sources, rows, self.classes, self.norm)
             yield Batch(images, targets)
 
     def _unaugmented(self, split: str, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
         for start in range(0, len(indices), batch_size):
             pixels, labels = self.read_raw(split, indices[start : start + batch_size])
-            yield Batch(normalise_batch(pixels, self.lut), one_hot(labels, self.classes))
+            yield Batch(self._normalised(pixels), one_hot(labels, self.classes))
 
     def test_batches(self, batch_size: int, limit: int = 0) -> Iterator[Batch]:
         """The test split, un-augmented, in the fixed evaluation order (the engine's DataSource.testBatches)."""
@@ -199,11 +209,22 @@ class DatasetReader:
     def test_images(self, indices: list[int] | np.ndarray) -> Batch:
         """Test images by index (probe sets), un-augmented."""
         pixels, labels = self.read_raw("test", np.asarray(indices))
-        return Batch(normalise_batch(pixels, self.lut), one_hot(labels, self.classes))
+        return Batch(self._normalised(pixels), one_hot(labels, self.classes))
+
+    def _normalised(self, pixels: np.ndarray) -> np.ndarray:
+        """Un-augmented images as the model sees them: the centred window of a larger store, normalised."""
+        if self.input_size is not None:
+            pixels = centre_crop(pixels, self.input_size)
+        return normalise_batch(pixels, self.norm.lut)
 
 
-def open_dataset(dataset_id: str, home: str | Path | None = None) -> DatasetReader:
-    return DatasetReader(dataset_dir(dataset_id, home))
+def open_dataset(dataset_id: str, home: str | Path | None = None, input_size: int | None = None) -> DatasetReader:
+    return DatasetReader(dataset_dir(dataset_id, home), input_size)
+
+
+def run_input_size(data) -> int | None:
+    """The reader's input side for a run's DataSpec: set only when the run crops a larger store."""
+    return data.input_size if data.stored_size > 0 else None
 
 
 def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:

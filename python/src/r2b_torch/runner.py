@@ -37,7 +37,7 @@ import torch
 
 from .checkpoint import Checkpoint
 from .config import RunConfig, StageSpec, parse_run_config
-from .data import DatasetReader, dataset_dir
+from .data import DatasetReader, dataset_dir, run_input_size
 from .devices import DeviceError, configure, cpu_cores, environment, select_device, select_process_device
 from .distributed import CONTINUE, PAUSE, STOP, Group, PeerLost, Topology, is_transport_error, pin_cpu_share
 from .faults import fault_point, pause_requested_at, stop_requested_at, trace_start, trace_step
@@ -112,9 +112,11 @@ def check_dataset_fits(config: RunConfig, manifest: dict[str, Any]) -> None:
     size, channels = shape[0], shape[2]
     dataset_id = manifest.get("id")
     classes = len(manifest.get("classes") or [])
-    if config.data.input_size != size or config.data.channels != channels or config.data.classes != classes:
+    stored = config.data.stored_size or config.data.input_size
+    if stored != size or config.data.channels != channels or config.data.classes != classes:
+        note = f"; data.storedSize {config.data.stored_size} is the size it stores" if config.data.stored_size else ""
         raise TrainingFailed(
-            f"the data.* settings must match dataset {dataset_id} ({size}×{size}×{channels}, {classes} classes)"
+            f"the data.* settings must match dataset {dataset_id} ({size}×{size}×{channels}, {classes} classes{note})"
         )
     splits = manifest.get("splits") or {}
     for split in ("train", "test"):
@@ -420,7 +422,7 @@ def _prepare(folder: RunFolder, home: Path, world_size: int = 1, writer: bool = 
                     "is the global batch; its learning rates are for that batch)"
                 )
         try:
-            reader = DatasetReader(dataset_dir(config.data.dataset, home))
+            reader = DatasetReader(dataset_dir(config.data.dataset, home), run_input_size(config.data))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise TrainingFailed(
                 f'dataset "{config.data.dataset}" of run {folder.id} cannot be read ({one_line(error)}): '

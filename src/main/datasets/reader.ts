@@ -7,14 +7,17 @@ import { open, readFile, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import type { DatasetManifest, SplitName } from '../../shared/datasets'
+import type { DataSpec } from '../../shared/run-config'
 import { mixSeed, mulberry32, permutation } from '../../shared/random'
 import type { Batch } from '../engine/batch'
 import {
-  normalisationTable,
+  centreCrop,
+  normalisation,
   normaliseBatch,
   oneHot,
   prepareImages,
   type AugmentOptions,
+  type Normalisation,
 } from '../engine/augment'
 import { DatasetError } from './errors'
 import { datasetDir, imagesFile, labelsFile, readManifest } from './store'
@@ -55,21 +58,43 @@ interface SplitFiles {
 /** Seed of the fixed evaluation order of every dataset's test split. */
 const EVALUATION_ORDER_SEED = 0x7e57
 
+export interface ReaderOptions {
+  /**
+   * The model's input side, when smaller than the stored images: evaluation takes their centred window,
+   * training a resized crop (or the centred window) of them. Absent: images as stored.
+   */
+  inputSize?: number
+}
+
+/** The reader options of a run: the input side when the run crops a larger store. */
+export function runReaderOptions(data: Pick<DataSpec, 'inputSize' | 'storedSize'>): ReaderOptions {
+  return data.storedSize > 0 ? { inputSize: data.inputSize } : {}
+}
+
 export class DatasetReader {
   private readonly imageBytes: number
-  private readonly lut: Float32Array
+  private readonly norm: Normalisation
+  /** The shape of the images the reader hands out. */
+  readonly inputShape: readonly [number, number, number]
 
   private constructor(
     readonly manifest: DatasetManifest,
     private readonly splits: Record<SplitName, SplitFiles>,
+    private readonly inputSize: number | undefined,
   ) {
     const [h, w, c] = manifest.shape
     this.imageBytes = h * w * c
-    this.lut = normalisationTable(manifest.stats.mean, manifest.stats.std)
+    this.norm = normalisation(manifest.stats.mean, manifest.stats.std)
+    this.inputShape = inputSize === undefined ? manifest.shape : [inputSize, inputSize, c]
   }
 
-  static async open(id: string, home?: string): Promise<DatasetReader> {
+  static async open(id: string, home?: string, options: ReaderOptions = {}): Promise<DatasetReader> {
     const manifest = await readManifest(id, home)
+    const { inputSize } = options
+    if (inputSize !== undefined && inputSize > Math.min(manifest.shape[0], manifest.shape[1]))
+      throw new DatasetError(
+        `dataset ${id} stores ${manifest.shape[0]}×${manifest.shape[1]} images, smaller than the input of ${inputSize}: import it again with --size ${inputSize} or more`,
+      )
     const dir = datasetDir(id, home)
     const [h, w, c] = manifest.shape
     const imageBytes = h * w * c
@@ -98,7 +123,7 @@ export class DatasetReader {
       await Promise.all(Object.values(opened).map((files) => files.images.close()))
       throw error
     }
-    return new DatasetReader(manifest, opened as Record<SplitName, SplitFiles>)
+    return new DatasetReader(manifest, opened as Record<SplitName, SplitFiles>, inputSize)
   }
 
   /** Number of classes (the engine's DataSource shape; names are in manifest.classes). */
@@ -158,21 +183,27 @@ export class DatasetReader {
   }
 
   private toBatch(images: Float32Array, labels: Float32Array, n: number): Batch {
-    const [h, w, c] = this.manifest.shape
+    const [h, w, c] = this.inputShape
     return {
       images: tf.tensor4d(images, [n, h, w, c], 'float32'),
       labels: tf.tensor2d(labels, [n, this.classes], 'float32'),
     }
   }
 
+  /** Raw images as the model sees them un-augmented: the centred window of a larger store (`inputShape`). */
+  inputPixels(pixels: Uint8Array): Uint8Array {
+    return this.inputSize === undefined ? pixels : centreCrop(pixels, this.manifest.shape, this.inputSize)
+  }
+
+  /** Normalised, un-augmented images: the evaluation path. */
+  private normalised(pixels: Uint8Array): Float32Array {
+    return normaliseBatch(this.inputPixels(pixels), this.manifest.shape[2], this.norm.lut)
+  }
+
   /** Normalised, un-augmented images and one-hot labels for the given indices (probe sets, inspection). */
   async readImages(split: SplitName, indices: ArrayLike<number>): Promise<Batch> {
     const raw = await this.readRaw(split, indices)
-    return this.toBatch(
-      normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut),
-      oneHot(raw.labels, this.classes),
-      indices.length,
-    )
+    return this.toBatch(this.normalised(raw.pixels), oneHot(raw.labels, this.classes), indices.length)
   }
 
   /** Shuffled, augmented training batches for one epoch; the next batch's bytes are read while one is used. */
@@ -196,9 +227,10 @@ export class DatasetReader {
           raw.labels,
           this.manifest.shape,
           this.classes,
-          this.lut,
+          this.norm,
           options.augment,
           random,
+          this.inputSize,
         )
         yield this.toBatch(images, labels, raw.labels.length)
       }
@@ -242,8 +274,7 @@ export class DatasetReader {
       for (let start = 0; pending; start += batchSize) {
         const raw = await pending
         pending = fetch(start + batchSize)
-        const images = normaliseBatch(raw.pixels, this.manifest.shape[2], this.lut)
-        yield this.toBatch(images, oneHot(raw.labels, this.classes), raw.labels.length)
+        yield this.toBatch(this.normalised(raw.pixels), oneHot(raw.labels, this.classes), raw.labels.length)
       }
     } finally {
       // A consumer that stops early must not leave a read running against a file it may close next.
@@ -269,6 +300,6 @@ export class DatasetReader {
   }
 }
 
-export function openDataset(id: string, home?: string): Promise<DatasetReader> {
-  return DatasetReader.open(id, home)
+export function openDataset(id: string, home?: string, options?: ReaderOptions): Promise<DatasetReader> {
+  return DatasetReader.open(id, home, options)
 }

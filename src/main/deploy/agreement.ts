@@ -3,7 +3,7 @@
  * eval forward for the same checkpoint: top-1 agreement and the largest logit difference.
  */
 import * as tf from '@tensorflow/tfjs'
-import { DatasetReader } from '../datasets/reader'
+import { DatasetReader, runReaderOptions } from '../datasets/reader'
 import { modelFromCheckpoint } from '../engine/checkpoint'
 import type { RunStore } from '../runs/run-store'
 import { DeployError } from './errors'
@@ -47,7 +47,11 @@ export async function measureAgreement(
   const line = lines.find((l) => l.final) ?? lines.at(-1)
   if (!line) throw new DeployError(`stage ${stage} of run ${runId} has no checkpoint`)
   const checkpoint = await store.readCheckpoint(runId, line)
-  const reader = await DatasetReader.open(run.config.data.dataset, store.home)
+  const reader = await DatasetReader.open(
+    run.config.data.dataset,
+    store.home,
+    runReaderOptions(run.config.data),
+  )
   const folded = foldCheckpoint(checkpoint, {
     runId,
     stage,

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import type { AugmentSpec } from '../../shared/run-config'
-import { normalisationTable, prepareImages } from './augment'
+import { normalisation, prepareImages } from './augment'
 import type { Batch } from './batch'
 import { mixSeed, mulberry32, permutation, type Random } from '../../shared/random'
 
@@ -52,7 +52,7 @@ export function memoryDataSource(options: MemoryDataOptions): DataSource {
   const shape = [height, width, channels] as const
   const pixels = height * width * channels
   const size = (split: MemorySplit) => split.images.length / pixels
-  const lut = normalisationTable(options.mean, options.std)
+  const norm = normalisation(options.mean, options.std)
 
   function gather(
     split: MemorySplit,
@@ -68,7 +68,7 @@ export function memoryDataSource(options: MemoryDataOptions): DataSource {
       raw.set(split.images.subarray(index * pixels, (index + 1) * pixels), i * pixels)
       labels[i] = split.labels[index] as number
     }
-    const prepared = prepareImages(raw, labels, shape, classes, lut, augment, random ?? (() => 0))
+    const prepared = prepareImages(raw, labels, shape, classes, norm, augment, random ?? (() => 0))
     return {
       images: tf.tensor4d(prepared.images, [n, height, width, channels]),
       labels: tf.tensor2d(prepared.labels, [n, classes]),

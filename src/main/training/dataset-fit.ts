@@ -10,13 +10,14 @@ import { TrainingError } from './errors'
 export function checkDatasetFits(config: RunConfig, manifest: DatasetManifest): void {
   const [size, , channels] = manifest.shape
   const id = manifest.id
+  const stored = config.data.storedSize || config.data.inputSize
   if (
-    config.data.inputSize !== size ||
+    stored !== size ||
     config.data.channels !== channels ||
     config.data.classes !== manifest.classes.length
   ) {
     throw new TrainingError(
-      `the data.* settings must match dataset ${id} (${size}×${size}×${channels}, ${manifest.classes.length} classes)`,
+      `the data.* settings must match dataset ${id} (${size}×${size}×${channels}, ${manifest.classes.length} classes${config.data.storedSize ? `; data.storedSize ${config.data.storedSize} is the size it stores` : ''})`,
     )
   }
   for (const split of ['train', 'test'] as const) {

@@ -71,8 +71,12 @@ export async function inspectRun(
   const run = await store.read(runId)
   const { stage, line, teacher } = await chooseCheckpoints(store, run, request)
   // Loaded here, not at the top: the reader brings tfjs, which the host should not load at start-up.
-  const { DatasetReader } = await import('../datasets/reader')
-  const reader = await DatasetReader.open(run.config.data.dataset, store.home).catch(() => {
+  const { DatasetReader, runReaderOptions } = await import('../datasets/reader')
+  const reader = await DatasetReader.open(
+    run.config.data.dataset,
+    store.home,
+    runReaderOptions(run.config.data),
+  ).catch(() => {
     throw new TrainingError(`dataset "${run.config.data.dataset}" of run ${runId} is not in the store`)
   })
   try {
@@ -105,6 +109,7 @@ export async function inspectRun(
       home: store.home,
       dataset: run.config.data.dataset,
       image: request.image,
+      ...runReaderOptions(run.config.data),
       form: spec.losses.attention.form,
     })
     const { result } = await answer
@@ -117,8 +122,8 @@ export async function inspectRun(
         index: request.image,
         label,
         className: reader.manifest.classes[label] ?? String(label),
-        pixels: raw.pixels,
-        shape: reader.manifest.shape,
+        pixels: reader.inputPixels(raw.pixels),
+        shape: [...reader.inputShape],
       },
       result,
       classes: reader.manifest.classes,

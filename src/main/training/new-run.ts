@@ -45,10 +45,20 @@ export async function newRunConfig(
     throw error
   }
   const [size, , channels] = manifest.shape
+  // A preset that crops (imagenet-paper) keeps its input size and records the store's; any other takes the
+  // store's size as its input.
+  const preset = makeRunConfig({ preset: request.preset }).data
+  const sizes: ConfigOverride[] =
+    preset.storedSize > 0
+      ? [
+          { key: 'data.storedSize', value: size },
+          { key: 'data.inputSize', value: Math.min(preset.inputSize, size) },
+        ]
+      : [{ key: 'data.inputSize', value: size }]
   // The dataset decides the input: its size, channels and classes come first, the user's overrides after.
   const fromDataset: ConfigOverride[] = [
     { key: 'data.dataset', value: manifest.id },
-    { key: 'data.inputSize', value: size },
+    ...sizes,
     { key: 'data.channels', value: channels },
     { key: 'data.classes', value: manifest.classes.length },
     ...(request.engine ? [{ key: 'engine', value: request.engine }] : []),

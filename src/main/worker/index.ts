@@ -40,7 +40,11 @@ async function train(command: Extract<WorkerCommand, { type: 'train' }>): Promis
 async function inspect(command: Extract<WorkerCommand, { type: 'inspect' }>): Promise<void> {
   try {
     // The same reader and normalisation as training's probe images.
-    const reader = await openDataset(command.dataset, command.home)
+    const reader = await openDataset(
+      command.dataset,
+      command.home,
+      command.inputSize === undefined ? {} : { inputSize: command.inputSize },
+    )
     try {
       const batch = await reader.readImages('test', [command.image])
       try {

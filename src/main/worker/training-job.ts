@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import type { WorkerCommand, WorkerEvent } from '../../shared/worker-protocol'
-import { openDataset } from '../datasets/reader'
+import { openDataset, runReaderOptions } from '../datasets/reader'
 import { runPipeline } from '../engine/pipeline'
 
 type TrainCommand = Extract<WorkerCommand, { type: 'train' }>
@@ -25,7 +25,7 @@ export class TrainingJob {
 
   async run(): Promise<void> {
     const { config, home, resume, external, runId } = this.command
-    const reader = await openDataset(config.data.dataset, home)
+    const reader = await openDataset(config.data.dataset, home, runReaderOptions(config.data))
     try {
       const pipeline = runPipeline({
         config,

@@ -3,7 +3,7 @@
  * --json, stdout carries one JSON object per event and a final summary.
  */
 import type { CAC } from 'cac'
-import { EngineName, PipelineName, PresetName } from '../../../shared/run-config'
+import { EngineName, PipelineName, PresetName, presetNames } from '../../../shared/run-config'
 import { describeDistributed, type DataParallel, type RunMeta } from '../../../shared/runs'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
@@ -175,7 +175,7 @@ export function registerTrain(cli: CAC): void {
   cli
     .command('train', 'Train a pipeline on a dataset (one run; see `runs`)')
     .option('--dataset <id>', 'Dataset id (see `datasets`)', { default: 'fashion-mnist' })
-    .option('--preset <name>', 'quick | cifar100-paper | imagenet-paper', { default: 'quick' })
+    .option('--preset <name>', presetNames.join(' | '), { default: 'quick' })
     .option('--pipeline <name>', 'r2b | baseline | sb | sb+att | sb+att+kd | sb+gate | sb+progressive', {
       default: 'r2b',
     })

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
   drawTransform,
+  normalisation,
   normalisationTable,
   prepareImages,
   transformImage,
@@ -183,9 +184,9 @@ describe('DatasetReader', () => {
     const reader = await openFixture()
     const raw = await reader.readRaw('train', [0, 1, 2, 3, 4, 5])
     const { shape, classes, stats } = reader.manifest
-    const lut = normalisationTable(stats.mean, stats.std)
+    const norm = normalisation(stats.mean, stats.std)
     const prepare = (augment: AugmentOptions | undefined, seed: number) =>
-      prepareImages(raw.pixels, raw.labels, shape, classes.length, lut, augment, mulberry32(seed))
+      prepareImages(raw.pixels, raw.labels, shape, classes.length, norm, augment, mulberry32(seed))
     const plain = prepare(undefined, 1)
     const mixed = prepare({ mixupAlpha: 1 }, 9)
     const k = 10

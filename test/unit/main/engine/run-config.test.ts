@@ -63,6 +63,29 @@ describe('run config presets', () => {
     // CIFAR's binary-weight stage warms up too.
     expect(cifar.stages.at(-1)?.schedule).toMatchObject({ warmupEpochs: 5 })
   })
+
+  it('imagenet-paper: resized crop, flip and colour jitter in the real-weight stages, none in the binary-weight one', () => {
+    const imagenet = makeRunConfig({ preset: 'imagenet-paper' })
+    expect(imagenet.data).toMatchObject({ inputSize: 224, storedSize: 256 })
+    const [teacher, tanh, ban, bnn] = imagenet.stages
+    for (const stage of [teacher, tanh, ban])
+      expect(stage?.augment).toMatchObject({
+        flip: true,
+        resizedCropMinArea: 0.08,
+        colorJitter: 0.4,
+        cropPadding: 0,
+      })
+    expect(bnn?.augment).toMatchObject({ flip: false, resizedCropMinArea: 0, colorJitter: 0 })
+  })
+
+  it('refuses the crop path with shifts or rotation, and a store smaller than the input', () => {
+    expect(() =>
+      applyOverrides(makeRunConfig({ preset: 'imagenet-paper' }), ['stages.0.augment.cropPadding=4']),
+    ).toThrow(/stages\.0\.augment: the resized crop and colour jitter go with flips and mixup only/)
+    expect(() =>
+      applyOverrides(makeRunConfig({ preset: 'imagenet-paper' }), ['data.storedSize=200']),
+    ).toThrow(/data\.storedSize: the stored images must be at least as large as the input/)
+  })
 })
 
 describe('--set overrides', () => {
