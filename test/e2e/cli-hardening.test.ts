@@ -166,7 +166,7 @@ describe('Ctrl+C during an ablation', () => {
     expect(stderr.match(/ablation: \S+ \(run /g)).toEqual([expect.stringContaining('sb/real/1')])
     expect(code).toBe(1)
     const group = JSON.parse(
-      readFileSync(join(home, 'ablations', 'fashion-mnist-quick-tfjs.json'), 'utf8'),
+      readFileSync(join(home, 'ablations', 'fashion-mnist-ablation-small-tfjs.json'), 'utf8'),
     ) as { runs: Record<string, string> }
     expect(Object.keys(group.runs)).toEqual(['sb/real/1'])
     const meta = JSON.parse(

@@ -71,8 +71,8 @@ export function registerAblation(cli: CAC): void {
       "Run the paper's ablation (Table 3) as ordinary runs under one group, then print the table",
     )
     .option('--dataset <id>', 'Dataset id (see `datasets`)', { default: 'fashion-mnist' })
-    .option('--preset <name>', presetNames.join(' | '), {
-      default: 'quick',
+    .option('--preset <name>', `${presetNames.join(' | ')} (default ablation-small)`, {
+      default: 'ablation-small',
     })
     .option('--rows <list>', `Rows, comma-separated (default: all: ${ABLATION_ROWS.join(',')})`)
     .option('--downsample <list>', 'real,binary (default: both)')
@@ -83,7 +83,7 @@ export function registerAblation(cli: CAC): void {
     .option('--json', 'Print the table as JSON')
     .action(async (options: Record<string, unknown>) => {
       const store = new RunStore()
-      const preset = choiceOption(options.preset, 'preset', PresetName) ?? 'quick'
+      const preset = choiceOption(options.preset, 'preset', PresetName) ?? 'ablation-small'
       const { group, table, stoppedAt } = await runAblation(
         store,
         {

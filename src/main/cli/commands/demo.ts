@@ -60,7 +60,8 @@ export function registerDemo(cli: CAC): void {
           `  npm run r2b -- inspect ${run.id} --image 0      # attention maps and gates of one test image, as PNG`,
           `  npm run r2b -- serve                           # the workbench UI in a browser`,
           `  npm start                                       # the desktop app (Runs shows this run)`,
-          `  npm run r2b -- ablation --seeds 3              # the paper's ablation: every method, same budget, over seeds`,
+          `  npm run r2b -- ablation --engine torch         # the paper's ablation on Fashion-MNIST: every method at one budget`,
+          `                                                  # (ablation-small), 3 seeds; see docs/recipes.md for its time and table`,
           '',
         ].join('\n'),
       )
