@@ -72,14 +72,24 @@ export const LossSpec = z.object({
 })
 export type LossSpec = z.infer<typeof LossSpec>
 
+export const OptimizerKind = z.enum(['adamw', 'sgd'])
+export type OptimizerKind = z.infer<typeof OptimizerKind>
+
+/**
+ * `adamw`: Adam with weight decay decoupled from the gradient (AdamW). `sgd`: SGD with momentum (PyTorch's
+ * form), with the same decoupled decay. Either way the decay is scaled by the schedule like the learning rate
+ * (engine/optimizer.ts has the update rules).
+ */
 export const OptimizerSpec = z.object({
-  /** Adam with weight decay decoupled from the gradient (AdamW), scaled by the schedule like the learning rate. */
-  kind: z.literal('adamw').default('adamw'),
+  kind: OptimizerKind.default('adamw'),
   learningRate: z.number().positive().default(1e-3),
   weightDecay: z.number().min(0).default(0),
+  /** Adam's moment decays and ε (unused by SGD). */
   beta1: z.number().min(0).max(1).default(0.9),
   beta2: z.number().min(0).max(1).default(0.999),
   epsilon: z.number().positive().default(1e-7),
+  /** SGD's momentum μ (v ← μ·v + g); 0, Keras's default, is plain SGD (unused by Adam). */
+  momentum: z.number().min(0).max(1).default(0),
 })
 export type OptimizerSpec = z.infer<typeof OptimizerSpec>
 
