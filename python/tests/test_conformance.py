@@ -1,7 +1,8 @@
 """The PyTorch engine reproduces the tfjs engine: every case of test/conformance/dump.ts is loaded from its tfjs
 checkpoint and checked, in tfjs's layouts, against what tfjs computed: inference-mode logits, transfer
 points, attention maps and gates; the loss functions; two training steps (loss components, training-mode
-logits, every gradient, and weights, BN statistics and Adam moments after each step).
+logits, every gradient, and weights, BN statistics and the optimiser's state after each step: Adam's moments,
+or SGD's velocity in the SGD cases).
 
 Kinks (r2b_torch/kinks.py): where a pre-activation lies within float rounding of a ReLU, PReLU, sign or
 STE-mask kink, two correct engines may take different sides, and a single such element moves upstream
@@ -42,6 +43,8 @@ CASES = [
     "teacher-c32",
     "ban-learned-c32",
     "bnn-gate-bds-c32",
+    "teacher-sgd-c28",
+    "bnn-sgd-c32",
 ]
 
 # Kink flips allowed per pass of a case, besides flips of zeros computed as noise (the output of a binary
@@ -81,6 +84,17 @@ def teacher_model(dump, case: DumpCase):
     if case.teacher_case is None:
         return None
     return model_from_checkpoint(DumpCase(dump, case.teacher_case).checkpoint(0))
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if "-sgd-" in n])
+def test_sgd_cases_keep_the_velocity(dump, name):
+    """The SGD cases train with momentum, and their checkpoints hold SGD's state, not Adam's."""
+    case = DumpCase(dump, name)
+    assert (case.spec.optimizer.kind, case.spec.optimizer.momentum) == ("sgd", 0.9)
+    for index in range(3):
+        tensors = case.checkpoint(index).manifest["tensors"]
+        weights = [t["name"] for t in tensors if t["group"] == "weights"]
+        assert [t["name"] for t in tensors if t["group"] == "optimizer"] == [f"velocity/{n}" for n in weights]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -179,6 +193,30 @@ def adam_step_tolerance(g, dg, m0, v0, spec, step, multiplier):
     return np.max([np.abs(u(g + k * dg) - centre) for k in np.linspace(-1, 1, 9)], axis=0)
 
 
+def update_tolerance(spec, g, dg, state, step, multiplier):
+    """How far a weight's update may move when its gradient moves within +-dg; `state` maps each slot to the
+    weight's state before the step. float64."""
+    if spec.kind == "sgd":
+        # u = lr_t (mu v0 + g): linear in g.
+        return spec.learning_rate * multiplier * np.asarray(dg, dtype=np.float64)
+    return adam_step_tolerance(g, dg, state["m"], state["v"], spec, step, multiplier)
+
+
+def state_tolerance(spec, slot, g, dg):
+    """How far a slot of the optimiser's state may move when its gradient moves within +-dg. float64."""
+    g64, dg64 = np.abs(np.asarray(g, dtype=np.float64)), np.asarray(dg, dtype=np.float64)
+    if slot == "m":
+        return (1 - spec.beta1) * dg64
+    if slot == "v":
+        return (1 - spec.beta2) * (2 * g64 * dg64 + dg64 * dg64)
+    assert slot == "velocity", slot
+    return dg64  # v0 mu + g
+
+
+def state_label(slot: str) -> str:
+    return "velocity" if slot == "velocity" else "moments"
+
+
 def check_within(kind: str, where: str, actual, expected, tolerance, strict) -> None:
     """Element-wise |actual - expected| <= tolerance; records the normwise relative error under `kind`, and
     how many elements needed more than the `strict` (plain 1e-4) tolerance."""
@@ -199,7 +237,7 @@ def check_within(kind: str, where: str, actual, expected, tolerance, strict) -> 
 
 @pytest.mark.parametrize("name", CASES)
 def test_training_steps_match(dump, name):
-    """Each of two steps starts from the tfjs checkpoint before it (weights, BN statistics, moments, step),
+    """Each of two steps starts from the tfjs checkpoint before it (weights, BN statistics, optimiser state, step),
     with tfjs's side taken at the kinks tfjs listed (flips counted)."""
     case = DumpCase(dump, name)
     spec = case.spec
@@ -262,7 +300,8 @@ def test_training_steps_match(dump, name):
         for key, entry in isolated.entries().items():
             if entry["group"] == "state":
                 continue
-            kind = "optimizer alone: weights" if entry["group"] == "weights" else "optimizer alone: moments"
+            what = "weights" if entry["group"] == "weights" else state_label(entry["name"].split("/", 1)[0])
+            kind = f"optimizer alone: {what}"
             check_close(kind, f"{where} {key}", isolated.array(entry), expected.array(wanted[key]))
 
         # End to end: this engine's gradients and optimiser, then the BN statistics of its own forward pass.
@@ -286,17 +325,14 @@ def test_training_steps_match(dump, name):
             own = RTOL * np.abs(reference.astype(np.float64)) + ATOL_SCALE * np.abs(reference).max()
             suffix = " (null gradients)" if base in nulls else ""
             if group == "weights":
-                m0 = before.array(previous[f"optimizer:m/{base}"])
-                v0 = before.array(previous[f"optimizer:v/{base}"])
-                tolerance = own + adam_step_tolerance(g, dg, m0, v0, o, s + 1, multiplier)
+                state = {slot: before.array(previous[f"optimizer:{slot}/{base}"]) for slot in optimizer.slots}
+                tolerance = own + update_tolerance(o, g, dg, state, s + 1, multiplier)
                 check_within(f"weights after step{suffix}", f"{where} {key}", value, reference, tolerance, own)
-            elif tensor_name.startswith("m/"):
-                tolerance = own + (1 - o.beta1) * dg
-                check_within(f"moments after step{suffix}", f"{where} {key}", value, reference, tolerance, own)
             else:
-                g64 = np.abs(g.astype(np.float64))
-                tolerance = own + (1 - o.beta2) * (2 * g64 * dg + dg * dg)
-                check_within(f"moments after step{suffix}", f"{where} {key}", value, reference, tolerance, own)
+                slot = tensor_name.split("/", 1)[0]
+                tolerance = own + state_tolerance(o, slot, g, dg)
+                kind = f"{state_label(slot)} after step{suffix}"
+                check_within(kind, f"{where} {key}", value, reference, tolerance, own)
         for tensor_name in model.store.binary_kernels:
             if case.config.model.latent_clip:
                 latent = expected.array(wanted[f"weights:{tensor_name}"])

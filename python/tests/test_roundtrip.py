@@ -1,7 +1,8 @@
 """PyTorch -> checkpoint -> tfjs: models built and trained a few steps here (torch's own seeded init, so
 nothing tfjs computed) are saved in the project's format; the tfjs engine (test/conformance/roundtrip.ts)
-builds each from its checkpoint's ModelBuild, restores weights, BN statistics and Adam moments, computes
-logits, attention maps and gates, and saves the checkpoint again, which must be byte-identical."""
+builds each from its checkpoint's ModelBuild, restores weights, BN statistics and the optimiser's state (Adam's
+moments; SGD's velocity for the SGD model), computes logits, attention maps and gates, and saves the checkpoint
+again, which must be byte-identical."""
 
 from __future__ import annotations
 
@@ -36,28 +37,31 @@ MODELS = {
         1,
     ),
     "tanh-none": ({"stem": "imagenet"}, {"activation": "tanh", "weights": "real", "scaling": "none"}, 32, 1),
+    "teacher-sgd-cifar": ({"stem": "cifar"}, {"architecture": "resnet"}, 28, 1),
 }
+ADAM = {"learningRate": 5e-3, "weightDecay": 1e-4}
+OPTIMIZERS = {"teacher-sgd-cifar": {"kind": "sgd", "learningRate": 0.05, "momentum": 0.9, "weightDecay": 1e-4}}
 
 
-def make_config(model: dict, student: dict, size: int, channels: int):
+def make_config(model: dict, student: dict, size: int, channels: int, optimizer: dict):
     return parse_run_config(
         {
             "seed": 3,
             "data": {"inputSize": size, "channels": channels, "classes": 10},
             "model": {"width": 0.125, "bnMomentum": 0.8, "preluInit": 0.1, **model},
-            "stages": [{"name": "s", "student": student, "optimizer": {"learningRate": 5e-3, "weightDecay": 1e-4}}],
+            "stages": [{"name": "s", "student": student, "optimizer": optimizer}],
         }
     )
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Each model trained three steps in torch, saved with its moments; then the tfjs script over all."""
+    """Each model trained three steps in torch, saved with its optimiser's state; then the tfjs script over all."""
     root = tmp_path_factory.mktemp("roundtrip")
     out = {}
     generator = torch.Generator().manual_seed(0)
     for name, (model_spec, student, size, channels) in MODELS.items():
-        config = make_config(model_spec, student, size, channels)
+        config = make_config(model_spec, student, size, channels, OPTIMIZERS.get(name, ADAM))
         stage = build_stage(config, 0)
         images = torch.randn(5, channels, size, size, generator=generator)
         labels = torch.eye(10)[torch.randint(0, 10, (5,), generator=generator)]
@@ -110,4 +114,6 @@ def test_tfjs_saves_the_same_checkpoint_back(exported, name):
     ckpt = read_checkpoint_dir(directory / "resaved")
     assert ckpt.manifest["step"] == 3
     assert {t["group"] for t in ckpt.manifest["tensors"]} == {"weights", "state", "optimizer"}
+    slots = {t["name"].split("/", 1)[0] for t in ckpt.manifest["tensors"] if t["group"] == "optimizer"}
+    assert slots == ({"velocity"} if OPTIMIZERS.get(name, ADAM).get("kind") == "sgd" else {"m", "v"})
     assert np.isfinite(ckpt.data).all()

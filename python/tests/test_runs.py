@@ -295,6 +295,38 @@ def test_stop_request_stops_at_the_next_step_and_resumes(home, reference):
     same_run(folder, reference)
 
 
+def sgd_teacher_config() -> dict:
+    """The tiny chain's teacher alone (2 epochs of 3 steps), trained with SGD and momentum."""
+    config = tiny_config(
+        stages__0__optimizer__kind="sgd", stages__0__optimizer__momentum=0.9, stages__0__optimizer__learningRate=0.05
+    )
+    config["stages"] = config["stages"][:1]
+    return config
+
+
+def test_sgd_run_stopped_mid_epoch_resumes_with_its_velocity(home):
+    """A stop in the second epoch resumes from the first epoch's checkpoint, velocity included: the resumed run
+    ends with the checkpoints, bit for bit, and the losses of an uninterrupted one (momentum 0.9, so a lost
+    velocity would change every later step)."""
+    reference = new_run(home, sgd_teacher_config(), "sgd-reference")
+    assert train(home, "sgd-reference").status == "finished"
+    folder = new_run(home, sgd_teacher_config(), "sgd-stopped")
+    assert train(home, "sgd-stopped", on_record=stop_at(folder, "teacher", 4)).status == "stopped"
+    (line,) = folder.checkpoint_lines()
+    checkpoint = folder.read_checkpoint(line)
+    velocity = [t for t in checkpoint.manifest["tensors"] if t["group"] == "optimizer"]
+    weights = [t["name"] for t in checkpoint.manifest["tensors"] if t["group"] == "weights"]
+    assert [t["name"] for t in velocity] == [f"velocity/{name}" for name in weights]
+    assert any(np.abs(checkpoint.array(t)).max() > 0 for t in velocity)
+    assert train(home, "sgd-stopped").status == "finished"
+    assert checkpoint_sums(folder) == checkpoint_sums(reference)
+
+    def losses(f):
+        return {(line["stage"], line["step"]): line["loss"] for line in f.read_log() if line["kind"] == "step"}
+
+    assert losses(folder) == losses(reference)
+
+
 def test_pause_request_holds_between_steps(home, reference):
     folder = new_run(home, tiny_config(), "paused")
     seen: list[str] = []

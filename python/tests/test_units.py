@@ -15,7 +15,7 @@ from r2b_torch.config import OptimizerSpec, parse_run_config
 from r2b_torch.kinks import KinkAligner
 from r2b_torch.layers import BatchNorm, ParamStore, apply_bn_updates, forward_context
 from r2b_torch.models import ModelBuild, ResNet18, model_build, stage_widths
-from r2b_torch.optimizer import AdamW, OptimizerParam
+from r2b_torch.optimizer import Optimizer, OptimizerParam
 from r2b_torch.padding import avg_pool_same, max_pool_same, same_padding
 from r2b_torch.quantizers import approx_sign, quantize_weights, sign_plus_one, ste_sign
 
@@ -96,7 +96,7 @@ def test_batch_norm_momentum_is_the_weight_of_the_old_statistic():
 def test_adamw_step_decays_with_the_schedule_and_clips():
     theta = torch.nn.Parameter(torch.tensor([0.5, 0.9995, -0.3]))
     spec = OptimizerSpec(learning_rate=0.01, weight_decay=0.1)
-    opt = AdamW(spec, [OptimizerParam("w", theta, decay=True, clip=True)])
+    opt = Optimizer(spec, [OptimizerParam("w", theta, decay=True, clip=True)])
     g = torch.tensor([1e-3, -2.0, 0.0])
     opt.apply({"w": g}, multiplier=0.5)
     lr, correction = 0.005, math.sqrt(1 - 0.999) / (1 - 0.9)
@@ -107,11 +107,52 @@ def test_adamw_step_decays_with_the_schedule_and_clips():
         expected.append(max(-1.0, min(1.0, nxt)))
     assert theta.tolist() == pytest.approx(expected, rel=1e-6)
     assert theta[1].item() == pytest.approx(1.0 * 1 - 0.0, abs=0.06)  # decayed, stays inside the clip
-    assert opt.step == 1 and torch.equal(opt.moments()["w"][0], 0.1 * g)
+    assert opt.slots == ("m", "v")
+    assert opt.step == 1 and torch.equal(opt.state()["m"]["w"], 0.1 * g)
     spec_clip = OptimizerSpec(learning_rate=0.01)
     w = torch.nn.Parameter(torch.tensor([0.9995, -0.9995]))
-    AdamW(spec_clip, [OptimizerParam("w", w, decay=False, clip=True)]).apply({"w": torch.tensor([-1.0, 1.0])}, 1.0)
+    Optimizer(spec_clip, [OptimizerParam("w", w, decay=False, clip=True)]).apply({"w": torch.tensor([-1.0, 1.0])}, 1.0)
     assert w.tolist() == [1.0, -1.0]
+
+
+def test_sgd_two_steps_with_momentum_decay_and_clip():
+    """Two steps worked by hand (lr 0.1, mu 0.9, lambda 0.01, multipliers 1 then 0.5): v <- mu v + g;
+    theta <- theta - lr eta_t v - lambda eta_t theta (the decayed tensor); the clipped tensor ends at 1."""
+    spec = OptimizerSpec(kind="sgd", learning_rate=0.1, momentum=0.9, weight_decay=0.01)
+    w = torch.nn.Parameter(torch.tensor([0.5, -0.2, 0.9]))
+    k = torch.nn.Parameter(torch.tensor([0.98, -0.5]))
+    opt = Optimizer(spec, [OptimizerParam("w", w, decay=True, clip=False), OptimizerParam("k", k, False, True)])
+    assert opt.slots == ("velocity",)
+    opt.apply({"w": torch.tensor([0.1, -0.3, 0.2]), "k": torch.tensor([-0.3, 0.0])}, 1.0)
+    # v = g; w - 0.1 v - 0.01 w; k: 0.98 + 0.03 = 1.01, clipped.
+    assert w.tolist() == pytest.approx([0.485, -0.168, 0.871], abs=1e-6)
+    assert k.tolist() == [1.0, -0.5]
+    opt.apply({"w": torch.tensor([0.05, 0.1, 2.0]), "k": torch.tensor([-0.1, 0.0])}, 0.5)
+    # v = 0.9 [0.1, -0.3, 0.2] + [0.05, 0.1, 2.0] = [0.14, -0.17, 2.18]; w - 0.05 v - 0.005 w.
+    assert opt.state()["velocity"]["w"].tolist() == pytest.approx([0.14, -0.17, 2.18], abs=1e-6)
+    assert w.tolist() == pytest.approx([0.475575, -0.15866, 0.757645], abs=1e-6)
+    assert k.tolist() == [1.0, -0.5]  # 1 + 0.05 * 0.37, clipped again
+    assert opt.state()["velocity"]["k"].tolist() == pytest.approx([-0.37, 0.0], abs=1e-6)
+    assert opt.step == 2
+
+
+def test_sgd_without_momentum_is_keras_plain_sgd():
+    """mu = 0 (Keras's default): theta <- theta - lr eta_t g, whatever the previous gradients."""
+    spec = OptimizerSpec(kind="sgd", learning_rate=0.1)
+    w = torch.nn.Parameter(torch.tensor([0.5, -0.25]))
+    opt = Optimizer(spec, [OptimizerParam("w", w, decay=False, clip=False)])
+    opt.apply({"w": torch.tensor([1.0, -2.0])}, 1.0)
+    expected = torch.tensor([0.5, -0.25]) - 0.1 * torch.tensor([1.0, -2.0])
+    assert torch.equal(w.detach(), expected)
+    opt.apply({"w": torch.tensor([0.5, 0.5])}, 0.5)
+    assert torch.equal(w.detach(), expected - 0.05 * torch.tensor([0.5, 0.5]))
+
+
+def test_optimizer_kind_is_checked():
+    with pytest.raises(ValueError, match="optimizer.kind: 'lamb' is not one of 'adamw', 'sgd'"):
+        parse_run_config({"stages": [{"name": "s", "optimizer": {"kind": "lamb"}}]})
+    spec = parse_run_config({"stages": [{"name": "s", "optimizer": {"kind": "sgd", "momentum": 0.9}}]}).stages[0]
+    assert (spec.optimizer.kind, spec.optimizer.momentum, spec.optimizer.weight_decay) == ("sgd", 0.9, 0.0)
 
 
 def test_width_rounding_matches_math_round():

@@ -4,7 +4,15 @@ import { BackendReport, TorchEngineReport } from './backend'
 import type { ApiMethod } from './api-methods'
 import { DatasetId, DatasetManifest, ImportFormat, ImportProgress, ImageShape, SplitName } from './datasets'
 import { DisplayName } from './names'
-import { ConfigOverride, EngineName, PipelineName, PresetName, RunConfig, StageName } from './run-config'
+import {
+  ConfigOverride,
+  EngineName,
+  PipelineName,
+  PresetName,
+  RunConfig,
+  StageName,
+  TeacherRecipe,
+} from './run-config'
 import { DataParallel, LogLine, RunId, RunMeta, SnapshotIndexEntry } from './runs'
 
 /**
@@ -70,6 +78,8 @@ export const NewRunRequest = z.object({
   preset: PresetName.optional(),
   pipeline: PipelineName.optional(),
   downsample: z.enum(['real', 'binary']).optional(),
+  /** How the teacher stage trains (default `students`: the preset's Adam recipe; `reference`: larq zoo's). */
+  teacherRecipe: TeacherRecipe.optional(),
   seed: z
     .int()
     .min(0)

@@ -4,7 +4,17 @@
  * this layout; tensors carry the tfjs layouts (conv kernels [kh, kw, in, out], dense kernels [in, out]).
  */
 import { z } from 'zod'
-import { ActivationQuantizer, StageName } from './run-config'
+import { ActivationQuantizer, StageName, type OptimizerKind } from './run-config'
+
+/**
+ * What a checkpoint's `optimizer` group holds per optimiser kind: for each slot, in this order, one tensor per
+ * weight (in the model's order) named `<slot>/<weight>` and shaped as the weight. Adam keeps its first and
+ * second moments; SGD its velocity (the momentum buffer v of v ← μ·v + g).
+ */
+export const OPTIMIZER_SLOTS = {
+  adamw: ['m', 'v'],
+  sgd: ['velocity'],
+} as const satisfies Record<OptimizerKind, readonly string[]>
 
 /** Everything needed to rebuild a model: plain JSON, stored in every checkpoint. */
 export const ModelBuild = z.object({
@@ -30,7 +40,8 @@ export const ModelBuild = z.object({
 export type ModelBuild = z.infer<typeof ModelBuild>
 
 export const CheckpointTensor = z.object({
-  /** The parameter's name, shared by both engines (`block_3a.conv.kernel`; optimiser moments `m/…`, `v/…`). */
+  /** The parameter's name, shared by both engines (`block_3a.conv.kernel`; optimiser state `<slot>/…`, as
+   * OPTIMIZER_SLOTS names the slots: `m/…` and `v/…` for Adam, `velocity/…` for SGD). */
   name: z.string().regex(/^[\w./-]+$/),
   group: z.enum(['weights', 'state', 'optimizer']),
   shape: z.array(z.int().nonnegative()),
@@ -72,6 +83,17 @@ export const ReadCheckpointManifest = z.preprocess(migrateManifest, StoredCheckp
 /** A checkpoint in memory: the manifest and its payload. */
 export const Checkpoint = z.object({ manifest: CheckpointManifest, data: z.instanceof(ArrayBuffer) })
 export type Checkpoint = z.infer<typeof Checkpoint>
+
+/** The optimiser state slots a checkpoint holds, in their order (empty when it holds no optimiser state). */
+export function stateSlots(manifest: CheckpointManifest): string[] {
+  const slots: string[] = []
+  for (const t of manifest.tensors) {
+    if (t.group !== 'optimizer') continue
+    const slot = t.name.slice(0, t.name.indexOf('/'))
+    if (!slots.includes(slot)) slots.push(slot)
+  }
+  return slots
+}
 
 /** Problems with a payload against its manifest (size, tensors beyond its end); empty when it fits. */
 export function payloadProblems(manifest: CheckpointManifest, byteLength: number): string[] {

@@ -72,14 +72,24 @@ export const LossSpec = z.object({
 })
 export type LossSpec = z.infer<typeof LossSpec>
 
+export const OptimizerKind = z.enum(['adamw', 'sgd'])
+export type OptimizerKind = z.infer<typeof OptimizerKind>
+
+/**
+ * `adamw`: Adam with weight decay decoupled from the gradient (AdamW). `sgd`: SGD with momentum (PyTorch's
+ * form), with the same decoupled decay. Either way the decay is scaled by the schedule like the learning rate
+ * (engine/optimizer.ts has the update rules).
+ */
 export const OptimizerSpec = z.object({
-  /** Adam with weight decay decoupled from the gradient (AdamW), scaled by the schedule like the learning rate. */
-  kind: z.literal('adamw').default('adamw'),
+  kind: OptimizerKind.default('adamw'),
   learningRate: z.number().positive().default(1e-3),
   weightDecay: z.number().min(0).default(0),
+  /** Adam's moment decays and ε (unused by SGD). */
   beta1: z.number().min(0).max(1).default(0.9),
   beta2: z.number().min(0).max(1).default(0.999),
   epsilon: z.number().positive().default(1e-7),
+  /** SGD's momentum μ (v ← μ·v + g); 0, Keras's default, is plain SGD (unused by Adam). */
+  momentum: z.number().min(0).max(1).default(0),
 })
 export type OptimizerSpec = z.infer<typeof OptimizerSpec>
 
@@ -211,6 +221,15 @@ export const presetNames = ['quick', 'ablation-small', 'cifar100-paper', 'imagen
 export const PresetName = z.enum(presetNames)
 export type PresetName = z.infer<typeof PresetName>
 
+/**
+ * How the real ResNet-18 teacher (the `teacher` stage) trains: `students`, with the preset's Adam recipe of
+ * the real-weight students; `reference`, with larq zoo's own recipe for it (TrainFPResnet18: SGD at 0.1,
+ * cosine decay after a warm-up, no weight decay). docs/recipes.md has the values per preset.
+ */
+export const teacherRecipes = ['students', 'reference'] as const
+export const TeacherRecipe = z.enum(teacherRecipes)
+export type TeacherRecipe = z.infer<typeof TeacherRecipe>
+
 /** The engines that train a run: tfjs (TypeScript: WebGPU, wasm) and PyTorch (python/: CUDA, MPS, CPU). */
 export const EngineName = z.enum(['tfjs', 'torch'])
 export type EngineName = z.infer<typeof EngineName>
@@ -274,6 +293,11 @@ interface Budget {
   learningRate: number
   binaryLearningRate: number
   weightDecay: number
+  /**
+   * The teacher's length, batch and warm-up under the `reference` teacher recipe, where larq zoo gives them;
+   * elsewhere the preset's own (epochs, batch, real-weight warm-up).
+   */
+  referenceTeacher?: { epochs: number; batchSize: number; warmupEpochs: number }
 }
 
 const quick: Budget = {
@@ -346,6 +370,8 @@ const budgets: Record<PresetName, Budget> = {
     learningRate: 1e-3,
     binaryLearningRate: 2e-4,
     weightDecay: 1e-5,
+    // larq zoo's TrainFPResnet18: 100 epochs at batch 512, 5 warm-up epochs.
+    referenceTeacher: { epochs: 100, batchSize: 512, warmupEpochs: 5 },
   },
 }
 
@@ -365,15 +391,35 @@ function stage(budget: Budget, binaryWeights: boolean, spec: StageInput): StageI
   }
 }
 
+/**
+ * The teacher stage under the `reference` recipe: larq zoo's TrainFPResnet18 trains ResNet18FP with Keras's
+ * SGD (momentum 0) at 0.1 under CosineDecayWithWarmup (linear from 0, then cosine to 0: this project's
+ * `cosine` schedule), and ResNet18FP has no kernel regularizer, so no weight decay.
+ */
+function referenceTeacher(budget: Budget): Partial<StageInput> {
+  const own = budget.referenceTeacher ?? {
+    epochs: budget.epochs,
+    batchSize: budget.batchSize,
+    warmupEpochs: budget.schedule.warmupEpochs ?? 0,
+  }
+  return {
+    epochs: own.epochs,
+    batchSize: own.batchSize,
+    optimizer: { kind: 'sgd', learningRate: 0.1, momentum: 0, weightDecay: 0 },
+    schedule: { kind: 'cosine', warmupEpochs: own.warmupEpochs },
+  }
+}
+
 /** Loss weights of larq zoo's multi-stage experiments (method.md §3). */
 const ATTENTION_WEIGHT = 30
 const KD = { weight: 3, temperature: 1 }
 const KD_BINARY = { weight: 0.8, temperature: 1 }
 
-function pipelineStages(pipeline: PipelineName, budget: Budget): StageInput[] {
+function pipelineStages(pipeline: PipelineName, budget: Budget, teacherRecipe: TeacherRecipe): StageInput[] {
   const teacher = stage(budget, false, {
     name: 'teacher',
     student: { architecture: 'resnet', activation: 'identity', weights: 'real', scaling: 'none' },
+    ...(teacherRecipe === 'reference' ? referenceTeacher(budget) : {}),
   })
   const sb = (
     name: string,
@@ -455,6 +501,8 @@ export interface MakeRunConfigOptions {
   preset?: PresetName
   pipeline?: PipelineName
   downsample?: 'real' | 'binary'
+  /** How the teacher stage trains (default `students`); pipelines without a teacher ignore it. */
+  teacherRecipe?: TeacherRecipe
   seed?: number
   /** Overrides applied last, in order: typed, or `key=value` text (`stages.1.epochs=3`, `model.width=0.5`). */
   set?: readonly (ConfigOverride | string)[]
@@ -472,7 +520,7 @@ export function makeRunConfig(options: MakeRunConfigOptions = {}): RunConfig {
     data: budget.data,
     model: { ...budget.model, ...(options.downsample ? { downsample: options.downsample } : {}) },
     eval: budget.eval ?? {},
-    stages: pipelineStages(pipeline, budget),
+    stages: pipelineStages(pipeline, budget, options.teacherRecipe ?? 'students'),
   })
   return applyOverrides(base, options.set ?? [])
 }

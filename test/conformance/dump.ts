@@ -4,11 +4,13 @@
  *
  *   npx tsx test/conformance/dump.ts <out dir> [wasm|cpu]
  *
- * Per case (the teacher and each student kind, both stems, width 0.125, inputs 28 and 32), in <out>/<case>/:
+ * Per case (the teacher and each student kind, both stems, width 0.125, inputs 28 and 32, Adam and SGD), in
+ * <out>/<case>/:
  *   case.json       the run config, the stage index, the teacher case, the schedule multipliers of the steps
  *   ckpt0/          the model before training: seeded init, then every BN statistic, BN affine, PReLU slope,
  *                   scale and bias set to seeded random values (so a transposed or misnamed tensor shows)
- *   ckpt1/, ckpt2/  after one and two optimiser steps (weights, BN statistics, Adam moments, step count)
+ *   ckpt1/, ckpt2/  after one and two optimiser steps (weights, BN statistics, the optimiser's state: Adam's
+ *                   moments or SGD's velocity; step count)
  *   tensors.*       the batch; inference-mode logits, transfer points (NHWC), attention maps (both forms),
  *                   gate values, loss functions on them against the case's teacher; per step the loss
  *                   components, training-mode logits and the gradient of every weight (tfjs layout); the
@@ -166,6 +168,21 @@ export const CASES: Case[] = [
     model: { downsample: 'binary', binaryPadding: 'one' },
     losses: { distillation: { weight: 0.8, temperature: 1 } },
     optimizer: { learningRate: 1e-2, weightDecay: 1e-3 },
+  },
+  // SGD (last, so the cases above keep their seeds): with momentum, so that the second step uses the velocity
+  // restored from ckpt1, and with decay; a fully binary student for the latent clip under SGD.
+  {
+    name: 'teacher-sgd-c28',
+    group: 'c28',
+    optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9, weightDecay: 5e-3 },
+  },
+  {
+    name: 'bnn-sgd-c32',
+    group: 'c32',
+    student: { architecture: 'binary', activation: 'sign', weights: 'sign', scaling: 'gate' },
+    model: { binaryPadding: 'one' },
+    losses: { distillation: { weight: 0.8, temperature: 1 } },
+    optimizer: { kind: 'sgd', learningRate: 1, momentum: 0.9, weightDecay: 1e-3 },
   },
 ]
 

@@ -1,8 +1,8 @@
 /**
  * The other direction: a checkpoint the PyTorch engine wrote loads into the tfjs engine. python/tests writes
- * <dir>/checkpoint/ (the run store's folder format, Adam moments included) and <dir>/input.{json,bin} (images,
- * NHWC); this script builds the model from the checkpoint's ModelBuild, restores weights, BN statistics and
- * the optimiser's moments, and writes to <dir>/tfjs.{json,bin} the inference-mode logits, attention maps and
+ * <dir>/checkpoint/ (the run store's folder format, optimiser state included) and <dir>/input.{json,bin}
+ * (images, NHWC); this script builds the model from the checkpoint's ModelBuild, restores weights, BN
+ * statistics and the optimiser's state (Adam's moments or SGD's velocity, as the checkpoint holds), and writes to <dir>/tfjs.{json,bin} the inference-mode logits, attention maps and
  * gates and the training-mode logits, and to <dir>/resaved/ the checkpoint saved again by tfjs.
  *
  *   npx tsx test/conformance/roundtrip.ts [--backend wasm|cpu] <dir>...
@@ -13,18 +13,22 @@ import { attentionMap } from '../../src/main/engine/attention'
 import { modelFromCheckpoint, restoreCheckpoint, saveCheckpoint } from '../../src/main/engine/checkpoint'
 import { forwardContext } from '../../src/main/engine/layers'
 import { TRANSFER_POINTS } from '../../src/main/engine/models'
-import { AdamW } from '../../src/main/engine/optimizer'
+import { Optimizer } from '../../src/main/engine/optimizer'
 import { initBackend } from '../../src/main/backend/backend'
 import type { BackendRequest } from '../../src/shared/backend'
-import { OptimizerSpec } from '../../src/shared/run-config'
+import { OPTIMIZER_SLOTS, stateSlots } from '../../src/shared/checkpoint'
+import { OptimizerKind, OptimizerSpec } from '../../src/shared/run-config'
 import { TensorBundle, readBundle, readCheckpointDir, writeCheckpointDir } from './bundle'
 
 async function roundtrip(dir: string): Promise<void> {
   const checkpoint = await readCheckpointDir(join(dir, 'checkpoint'))
   const model = modelFromCheckpoint(checkpoint, 'roundtrip')
-  // The stage optimiser's parameter list (StageTrainer's): every weight, in store order.
-  const optimizer = new AdamW(
-    OptimizerSpec.parse({}),
+  // The stage optimiser's parameter list (StageTrainer's): every weight, in store order; its kind the one
+  // whose state the checkpoint holds.
+  const held = stateSlots(checkpoint.manifest).join()
+  const kind = OptimizerKind.options.find((k) => OPTIMIZER_SLOTS[k].join() === held) ?? 'adamw'
+  const optimizer = new Optimizer(
+    OptimizerSpec.parse({ kind }),
     [...model.store.weights].map(([name, variable]) => ({
       name,
       variable,

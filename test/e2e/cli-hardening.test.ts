@@ -80,6 +80,14 @@ describe('bad values are one line, and text stays text', () => {
     [['train', '--set', 'model.width=1e308'], /^error: --set: model\.width: width is at most 8/],
     [['train', '--set', 'data.dataset=../../elsewhere/x'], /^error: --set: data\.dataset: a dataset id is/],
     [['inspect', 'nope', '--image', '1.5'], /^error: --image 1.5: expected a whole number of at least 0$/],
+    [
+      ['train', '--teacher-recipe', 'sgd'],
+      /^error: unknown teacher recipe "sgd": use one of students, reference$/,
+    ],
+    [
+      ['launch', '--gpus-per-node', '1', '--teacher-recipe', 'keras'],
+      /^error: unknown teacher recipe "keras": use one of students, reference$/,
+    ],
   ])('%j', async (args, message) => {
     const { code, stderr } = await r2b(...args)
     expect(code).toBe(1)

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "AdamW": "optimizer",
+    "Optimizer": "optimizer",
     "optimizer_for": "optimizer",
     "Checkpoint": "checkpoint",
     "copy_matching_weights": "checkpoint",

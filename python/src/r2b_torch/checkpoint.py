@@ -2,8 +2,9 @@
 
 A checkpoint is a JSON manifest and one little-endian float32 buffer. The manifest lists every tensor as
 {name, group, shape, offset}: group `weights` (trainable), `state` (BN moving statistics) or `optimizer`
-(`m/<name>` then `v/<name>`, Adam's moments); names are the tfjs ParamStore's local names, shapes and values
-in tfjs's layout (layout.py converts), offsets count float32 elements. `model` is the ModelBuild JSON and
+(`<slot>/<name>` for each slot of optimizer.SLOTS in turn: Adam's moments `m/` then `v/`, SGD's velocity
+`velocity/`); names are the tfjs ParamStore's local names, shapes and values in tfjs's layout (layout.py
+converts), offsets count float32 elements. `model` is the ModelBuild JSON and
 `step` the optimiser's step count. On disk a checkpoint is a folder with `data.bin` and `manifest.json`, the
 latter with `sha256` (hex, of data.bin) and `bytes` added; run folders keep them as
 `checkpoints/<stage>/e<epochsCompleted>/` (runfolder.py writes those, with the temp-and-rename protocol of
@@ -13,8 +14,8 @@ Manifest versions: 2 (docs/run-format.md, what this engine writes into run folde
 `epochsCompleted`; 1 (the tfjs engine before format 2) as `epoch`. Both are read; `epochs_completed` gives
 the count of either.
 
-Tensors are written in the tfjs engine's order (weights and state in creation order, then the moments), so a
-model saved by either engine gives the same bytes.
+Tensors are written in the tfjs engine's order (weights and state in creation order, then the optimiser's
+state), so a model saved by either engine gives the same bytes.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 from . import layout as L
 from .fsio import fsync_dir, json_text, write_file_synced
 from .models import ModelBuild, ResNet18
-from .optimizer import AdamW
+from .optimizer import Optimizer
 
 MANIFEST_VERSIONS = (1, 2)
 
@@ -76,10 +77,10 @@ def save_checkpoint(
     stage: str,
     epochs_completed: int,
     step: int = 0,
-    optimizer: AdamW | None = None,
+    optimizer: Optimizer | None = None,
     version: int = 2,
 ) -> Checkpoint:
-    """Weights, BN statistics and (optionally) the optimiser's moments of a model. `version` 1 writes the
+    """Weights, BN statistics and (optionally) the optimiser's state of a model. `version` 1 writes the
     format-1 manifest (`epoch`), for comparisons with writers of that format; run folders take version 2."""
     if version not in MANIFEST_VERSIONS:
         raise ValueError(f"checkpoint manifest version {version}")
@@ -97,12 +98,10 @@ def save_checkpoint(
     for group, name, value in model.tf_tensors():
         add(name, group, value)
     if optimizer is not None:
-        moments = optimizer.moments()
         layouts = {name: entry.layout for name, entry in model.store.weights.items()}
-        for name, (m, _) in moments.items():
-            add(f"m/{name}", "optimizer", L.to_tf(m, layouts[name]))
-        for name, (_, v) in moments.items():
-            add(f"v/{name}", "optimizer", L.to_tf(v, layouts[name]))
+        for slot, per_name in optimizer.state().items():
+            for name, value in per_name.items():
+                add(f"{slot}/{name}", "optimizer", L.to_tf(value, layouts[name]))
     data = np.concatenate(arrays).astype("<f4") if arrays else np.zeros(0, dtype="<f4")
     manifest = {
         "format": "r2b-checkpoint",
@@ -116,6 +115,17 @@ def save_checkpoint(
     return Checkpoint(manifest, data)
 
 
+def state_slots(manifest: dict[str, Any]) -> list[str]:
+    """The optimiser state slots a checkpoint holds, in their order (shared/checkpoint.ts stateSlots)."""
+    slots: list[str] = []
+    for t in manifest.get("tensors", []):
+        if t["group"] == "optimizer":
+            slot = t["name"].split("/", 1)[0]
+            if slot not in slots:
+                slots.append(slot)
+    return slots
+
+
 def _read(checkpoint: Checkpoint, entries: dict, key: str, tf_shape: list[int]) -> np.ndarray:
     entry = entries.get(key)
     if entry is None:
@@ -126,9 +136,10 @@ def _read(checkpoint: Checkpoint, entries: dict, key: str, tf_shape: list[int]) 
 
 
 @torch.no_grad()
-def restore_checkpoint(model: ResNet18, checkpoint: Checkpoint, optimizer: AdamW | None = None) -> None:
-    """Assigns a checkpoint's weights and BN statistics (and the moments, given an optimiser) to a model built
-    the same way. Every tensor of the model must be present with the same (tfjs) shape."""
+def restore_checkpoint(model: ResNet18, checkpoint: Checkpoint, optimizer: Optimizer | None = None) -> None:
+    """Assigns a checkpoint's weights and BN statistics (and the optimiser's state, given an optimiser) to a
+    model built the same way. Every tensor of the model must be present with the same (tfjs) shape, and the
+    state must be of the optimiser's kind."""
     if checkpoint.manifest.get("format") != "r2b-checkpoint":
         raise ValueError("not an r2b checkpoint")
     if checkpoint.manifest.get("version") not in MANIFEST_VERSIONS:
@@ -139,15 +150,19 @@ def restore_checkpoint(model: ResNet18, checkpoint: Checkpoint, optimizer: AdamW
         target = entry.tensor
         target.copy_(L.from_tf(torch.from_numpy(np.array(value, dtype=np.float32)), entry.layout))
     if optimizer is not None:
-        moments = {}
-        for name, entry in model.store.weights.items():
-            shape = entry.tf_shape
-            m = _read(checkpoint, entries, f"optimizer:m/{name}", shape)
-            v = _read(checkpoint, entries, f"optimizer:v/{name}", shape)
-            moments[name] = tuple(
-                L.from_tf(torch.from_numpy(np.array(a, dtype=np.float32)), entry.layout) for a in (m, v)
+        held = state_slots(checkpoint.manifest)
+        if held and held != list(optimizer.slots):
+            raise ValueError(
+                f"checkpoint of stage {checkpoint.manifest.get('stage')} holds optimiser state {', '.join(held)}, "
+                f"not the {optimizer.spec.kind} optimiser's {', '.join(optimizer.slots)}"
             )
-        optimizer.set_moments(moments, int(checkpoint.manifest["step"]))
+        state: dict[str, dict[str, torch.Tensor]] = {}
+        for slot in optimizer.slots:
+            state[slot] = {}
+            for name, entry in model.store.weights.items():
+                value = _read(checkpoint, entries, f"optimizer:{slot}/{name}", entry.tf_shape)
+                state[slot][name] = L.from_tf(torch.from_numpy(np.array(value, dtype=np.float32)), entry.layout)
+        optimizer.set_state(state, int(checkpoint.manifest["step"]))
 
 
 def model_from_checkpoint(checkpoint: Checkpoint) -> ResNet18:

@@ -106,14 +106,23 @@ class LossSpec:
     distillation: DistillationSpec = field(default_factory=DistillationSpec)
 
 
+OPTIMIZER_KINDS = ("adamw", "sgd")
+
+
 @dataclass
 class OptimizerSpec:
-    kind: Literal["adamw"] = "adamw"
+    """`adamw` or `sgd` (optimizer.py has both rules); beta1, beta2 and epsilon are Adam's, momentum SGD's."""
+
+    kind: Literal["adamw", "sgd"] = "adamw"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-7
+    momentum: float = 0.0
+
+    def validate(self) -> None:
+        _one_of("optimizer.kind", self.kind, OPTIMIZER_KINDS)
 
 
 @dataclass

@@ -1,20 +1,31 @@
-"""Adam with decoupled weight decay, exactly as engine/optimizer.ts applies it.
+"""The stage optimisers, exactly as engine/optimizer.ts applies them: Adam with decoupled weight decay (AdamW)
+and SGD with momentum.
 
-Per step t, for each parameter with gradient g (zero where the loss does not reach it):
+Per step t, for each parameter with gradient g (zero where the loss does not reach it), with eta_t the schedule
+multiplier and lr_t = lr * eta_t, the update u of the optimiser's kind:
 
-    m <- beta1 m + (1 - beta1) g
-    v <- beta2 v + (1 - beta2) g^2
-    next <- theta - (m / (sqrt(v) + eps)) * (lr_t * sqrt(1 - beta2^t) / (1 - beta1^t))
+    adamw:  m <- beta1 m + (1 - beta1) g
+            v <- beta2 v + (1 - beta2) g^2
+            u = (m / (sqrt(v) + eps)) * (lr_t * sqrt(1 - beta2^t) / (1 - beta1^t))
+    sgd:    v <- mu v + g                            (the velocity)
+            u = lr_t * v
+
+and then, for both:
+
+    next <- theta - u
     next <- next - (lambda * eta_t) * theta          (decayed tensors, when lambda > 0)
     next <- clip(next, -1, 1)                        (latent binary kernels, when clipping)
 
-with eta_t the schedule multiplier and lr_t = lr * eta_t. The decay uses the weights before this step's
-update and follows the schedule (TF Addons' AdamW convention, method.md 6b), not PyTorch AdamW's lambda*lr*theta;
-epsilon is Keras's 1e-7 and sits outside the bias correction, as in tfjs's Adam. The tfjs engine updates
-flat buckets of parameters for speed; the arithmetic is element-wise, so per-tensor updates here give the same
-values. Moments are kept in this package's layout and converted with their parameter's layout tag.
+The decay uses the weights before this step's update and follows the schedule (TF Addons' AdamW convention,
+method.md 6b), not PyTorch AdamW's lambda*lr*theta; Adam's epsilon is Keras's 1e-7 and sits outside the bias
+correction, as in tfjs's Adam. SGD is PyTorch's form (torch.optim.SGD without dampening or Nesterov), not
+Keras's v <- mu v - lr_t g, theta <- theta + v: the velocity is a plain sum of gradients, independent of the
+schedule, so a change of rate acts at once and a checkpointed velocity means the same under any rate; with
+mu = 0 both are theta <- theta - lr_t g, Keras's SGD with its default momentum. The tfjs engine updates flat
+buckets of parameters for speed; the arithmetic is element-wise, so the flat buffers here give the same
+values. The state (SLOTS) is kept in this package's layout and converted with its parameter's layout tag.
 
-The optimiser owns the parameters' storage (see AdamW): build it after the model is on its device.
+The optimiser owns the parameters' storage (see Optimizer): build it after the model is on its device.
 """
 
 from __future__ import annotations
@@ -26,6 +37,10 @@ import torch
 
 from .config import OptimizerSpec
 
+SLOTS: dict[str, tuple[str, ...]] = {"adamw": ("m", "v"), "sgd": ("velocity",)}
+"""Per kind, the state kept for each parameter, in checkpoint order: a checkpoint's `optimizer` group holds
+`<slot>/<name>` for every slot and parameter (shared/checkpoint.ts OPTIMIZER_SLOTS)."""
+
 
 @dataclass
 class OptimizerParam:
@@ -35,17 +50,23 @@ class OptimizerParam:
     clip: bool
 
 
-class AdamW:
-    """AdamW over flat buffers: the parameters become views into one contiguous buffer (clipped tensors first,
-    then decayed ones, so each rule covers one slice), and the moments and the scratch space are flat too.
-    A step is then a dozen in-place kernels over the whole model, with nothing allocated: the per-tensor form
-    allocated a dozen temporaries per tensor per step, which cost more than the arithmetic. The element-wise
-    operations and their order are the module docstring's, so the roundings are the same."""
+class Optimizer:
+    """The optimiser over flat buffers: the parameters become views into one contiguous buffer (clipped tensors
+    first, then decayed ones, so each rule covers one slice), and the state (one buffer per slot) and the
+    scratch space are flat too. A step is then a dozen in-place kernels over the whole model, with nothing
+    allocated: the per-tensor form allocated a dozen temporaries per tensor per step, which cost more than the
+    arithmetic. The element-wise operations and their order are the module docstring's, so the roundings are
+    the same."""
 
     def __init__(self, spec: OptimizerSpec, params: list[OptimizerParam]) -> None:
+        if spec.kind not in SLOTS:
+            raise ValueError(f"optimizer kind {spec.kind!r} is not one of {', '.join(SLOTS)}")
         self.spec = spec
+        self.slots = SLOTS[spec.kind]
+        """The state slots of this kind, in checkpoint order."""
+        self._update = self._adamw if spec.kind == "adamw" else self._sgd
         rank = {(True, False): 0, (True, True): 1, (False, True): 2, (False, False): 3}
-        self._order = list(params)  # the caller's order: checkpoints list moments in it
+        self._order = list(params)  # the caller's order: checkpoints list the state in it
         self.params = sorted(params, key=lambda p: rank[(p.clip, p.decay)])
         self.step = 0
         """Optimiser steps taken."""
@@ -53,8 +74,7 @@ class AdamW:
         total = sum(sizes)
         like = self.params[0].tensor if self.params else torch.zeros(())
         self._flat = torch.empty(total, dtype=torch.float32, device=like.device)
-        self._m = torch.zeros_like(self._flat)
-        self._v = torch.zeros_like(self._flat)
+        self._state = [torch.zeros_like(self._flat) for _ in self.slots]
         self._grad = torch.empty_like(self._flat)
         self._scratch = torch.empty_like(self._flat)
         self._views: dict[str, tuple[int, int]] = {}
@@ -77,6 +97,28 @@ class AdamW:
         if [p.tensor.data_ptr() for p in self.params] != self._ptrs:
             raise RuntimeError("the model's parameters moved (Module.to after the optimiser was built?)")
 
+    def _adamw(self, g: torch.Tensor, t: torch.Tensor, lr: float) -> None:
+        """Adam's update into t (g is clobbered)."""
+        s = self.spec
+        m, v = self._state
+        # In doubles, as JS computes it; tfjs then multiplies by it as a float32 scalar, as torch does.
+        correction = math.sqrt(1 - s.beta2**self.step) / (1 - s.beta1**self.step)
+        torch.mul(g, g, out=t)  # g^2
+        g.mul_(1 - s.beta1)
+        m.mul_(s.beta1).add_(g)  # m <- beta1 m + (1 - beta1) g
+        t.mul_(1 - s.beta2)
+        v.mul_(s.beta2).add_(t)  # v <- beta2 v + (1 - beta2) g^2
+        torch.sqrt(v, out=t)
+        t.add_(s.epsilon)
+        torch.div(m, t, out=t)
+        t.mul_(lr * correction)
+
+    def _sgd(self, g: torch.Tensor, t: torch.Tensor, lr: float) -> None:
+        """SGD's update into t."""
+        (velocity,) = self._state
+        velocity.mul_(self.spec.momentum).add_(g)  # v <- mu v + g
+        torch.mul(velocity, lr, out=t)
+
     @torch.no_grad()
     def apply(self, grads: dict[str, torch.Tensor | None], multiplier: float) -> None:
         """One update from gradients keyed by tfjs local name (this package's layout); `multiplier` is the
@@ -84,9 +126,6 @@ class AdamW:
         self._check_storage()
         self.step += 1
         s = self.spec
-        lr = s.learning_rate * multiplier
-        # In doubles, as JS computes it; tfjs then multiplies by it as a float32 scalar, as torch does.
-        correction = math.sqrt(1 - s.beta2**self.step) / (1 - s.beta1**self.step)
         parts = []
         for p in self.params:
             g = grads.get(p.name)
@@ -96,16 +135,8 @@ class AdamW:
                     g = self._zeros[p.name] = torch.zeros_like(p.tensor)
             parts.append(g.reshape(-1))
         g = torch.cat(parts, out=self._grad) if parts else self._grad
-        theta, m, v, t = self._flat, self._m, self._v, self._scratch
-        torch.mul(g, g, out=t)  # g^2
-        g.mul_(1 - s.beta1)
-        m.mul_(s.beta1).add_(g)  # m <- beta1 m + (1 - beta1) g
-        t.mul_(1 - s.beta2)
-        v.mul_(s.beta2).add_(t)  # v <- beta2 v + (1 - beta2) g^2
-        torch.sqrt(v, out=t)
-        t.add_(s.epsilon)
-        torch.div(m, t, out=t)
-        t.mul_(lr * correction)  # the update
+        theta, t = self._flat, self._scratch
+        self._update(g, t, s.learning_rate * multiplier)  # t: the update
         decay = s.weight_decay > 0 and self._decay.stop > self._decay.start
         if decay:
             torch.mul(theta[self._decay], s.weight_decay * multiplier, out=g[self._decay])  # of the old weights
@@ -115,29 +146,31 @@ class AdamW:
         if self._clip.stop > 0:
             theta[self._clip].clamp_(-1.0, 1.0)
 
-    def moments(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """First and second moments per parameter name (this package's layout), in parameter order."""
-        out = {}
-        for p in self._order:
-            offset, size = self._views[p.name]
-            shape = p.tensor.shape
-            out[p.name] = (self._m[offset : offset + size].view(shape), self._v[offset : offset + size].view(shape))
+    def state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The state per slot, then per parameter name (this package's layout), both in checkpoint order: views
+        into the optimiser's buffers."""
+        out: dict[str, dict[str, torch.Tensor]] = {}
+        for slot, buffer in zip(self.slots, self._state):
+            out[slot] = {}
+            for p in self._order:
+                offset, size = self._views[p.name]
+                out[slot][p.name] = buffer[offset : offset + size].view(p.tensor.shape)
         return out
 
     @torch.no_grad()
-    def set_moments(self, moments: dict[str, tuple[torch.Tensor, torch.Tensor]], step: int) -> None:
-        """Restores the moments (shaped as the parameters) and the step count."""
-        current = self.moments()
-        for p in self.params:
-            m, v = moments[p.name]
-            if m.shape != p.tensor.shape or v.shape != p.tensor.shape:
-                raise ValueError(f"moments of {p.name}: {list(m.shape)} vs parameter {list(p.tensor.shape)}")
-            current[p.name][0].copy_(m)
-            current[p.name][1].copy_(v)
+    def set_state(self, state: dict[str, dict[str, torch.Tensor]], step: int) -> None:
+        """Restores the state (per slot and parameter name, shaped as the parameters) and the step count."""
+        current = self.state()
+        for slot in self.slots:
+            for p in self.params:
+                value = state[slot][p.name]
+                if value.shape != p.tensor.shape:
+                    raise ValueError(f"{slot}/{p.name}: {list(value.shape)} vs parameter {list(p.tensor.shape)}")
+                current[slot][p.name].copy_(value)
         self.step = step
 
 
-def optimizer_for(model, spec: OptimizerSpec, latent_clip: bool) -> AdamW:
+def optimizer_for(model, spec: OptimizerSpec, latent_clip: bool) -> Optimizer:
     """The stage optimiser of a model (StageTrainer's): every trainable tensor, weight decay on the kernels,
     clipping of the latent binary kernels when `latent_clip`."""
     store = model.store
@@ -150,4 +183,4 @@ def optimizer_for(model, spec: OptimizerSpec, latent_clip: bool) -> AdamW:
         )
         for name, entry in store.weights.items()
     ]
-    return AdamW(spec, params)
+    return Optimizer(spec, params)

@@ -25,7 +25,7 @@ from .data import Prefetch, to_torch
 from .layers import ForwardContext, apply_bn_updates, forward_context
 from .losses import cross_entropy, distillation_loss, top_k_correct, top_k_hits
 from .models import TRANSFER_POINTS, ForwardResult, ResNet18, model_build
-from .optimizer import AdamW, optimizer_for
+from .optimizer import Optimizer, optimizer_for
 from .quantizers import sign_plus_one
 from .rng import mix_seed
 from .schedule import schedule_multiplier
@@ -45,7 +45,7 @@ class Stage:
 
     spec: StageSpec
     student: ResNet18
-    optimizer: AdamW
+    optimizer: Optimizer
     teacher: ResNet18 | None
 
 
@@ -170,7 +170,7 @@ class StepResult:
 
 def train_step(
     student: ResNet18,
-    optimizer: AdamW,
+    optimizer: Optimizer,
     spec: StageSpec,
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -179,7 +179,7 @@ def train_step(
     replica: Replica | None = None,
 ) -> StepResult:
     """One optimiser step of a stage at learning-rate multiplier `multiplier` (StageTrainer.step): gradients,
-    the AdamW update, then the BN moving statistics. Returns plain numbers. With `replica` (data-parallel
+    the optimiser's update, then the BN moving statistics. Returns plain numbers. With `replica` (data-parallel
     training) `images` are this process's share and the numbers returned are the global batch's."""
     group = replica.group if replica is not None else None
     ctx = forward_context(True, sync=group if group is not None and group.sync_batch_norm else None)

@@ -1,27 +1,29 @@
 /**
  * Checkpoints as plain data: a JSON manifest and one float32 ArrayBuffer holding weights, BN moving statistics
- * and (optionally) the optimiser's moments. The engine never touches files; the run store writes these.
+ * and (optionally) the optimiser's state (OPTIMIZER_SLOTS). The engine never touches files; the run store
+ * writes these.
  */
 import * as tf from '@tensorflow/tfjs'
-import type { Checkpoint, CheckpointTensor } from '../../shared/checkpoint'
+import { stateSlots, type Checkpoint, type CheckpointTensor } from '../../shared/checkpoint'
 import { ResNet18 } from './models'
-import type { AdamW } from './optimizer'
+import type { Optimizer } from './optimizer'
 
 export type { Checkpoint }
 
 export async function saveCheckpoint(
   model: ResNet18,
   meta: { stage: string; epochsCompleted: number; step: number },
-  optimizer: AdamW | null = null,
+  optimizer: Optimizer | null = null,
 ): Promise<Checkpoint> {
   const entries: { name: string; group: CheckpointTensor['group']; tensor: tf.Tensor }[] = []
   for (const [name, v] of model.store.weights) entries.push({ name, group: 'weights', tensor: v })
   for (const [name, v] of model.store.state) entries.push({ name, group: 'state', tensor: v })
-  const moments = optimizer ? optimizer.moments() : new Map<string, { m: tf.Tensor; v: tf.Tensor }>()
-  for (const [name, { m }] of moments) entries.push({ name: `m/${name}`, group: 'optimizer', tensor: m })
-  for (const [name, { v }] of moments) entries.push({ name: `v/${name}`, group: 'optimizer', tensor: v })
+  const state = optimizer ? optimizer.state() : new Map<string, Map<string, tf.Tensor>>()
+  for (const [slot, tensors] of state)
+    for (const [name, tensor] of tensors)
+      entries.push({ name: `${slot}/${name}`, group: 'optimizer', tensor })
   const values = await Promise.all(entries.map((e) => e.tensor.data() as Promise<Float32Array>))
-  for (const { m, v } of moments.values()) tf.dispose([m, v])
+  for (const tensors of state.values()) tf.dispose([...tensors.values()])
   const total = values.reduce((sum, v) => sum + v.length, 0)
   const data = new Float32Array(total)
   const tensors: CheckpointTensor[] = []
@@ -53,13 +55,14 @@ function tensorOf(checkpoint: Checkpoint, entry: CheckpointTensor): tf.Tensor {
 }
 
 /**
- * Assigns a checkpoint's weights and BN statistics (and optimiser moments, when given an optimiser) to a
- * model built the same way. Every variable of the model must be present with the same shape.
+ * Assigns a checkpoint's weights and BN statistics (and the optimiser's state, when given an optimiser) to a
+ * model built the same way. Every variable of the model must be present with the same shape, and the state
+ * must be of the optimiser's kind.
  */
 export function restoreCheckpoint(
   model: ResNet18,
   checkpoint: Checkpoint,
-  optimizer: AdamW | null = null,
+  optimizer: Optimizer | null = null,
 ): void {
   if (checkpoint.manifest.format !== 'r2b-checkpoint') throw new Error('not an r2b checkpoint')
   const entries = new Map(checkpoint.manifest.tensors.map((t) => [`${t.group}:${t.name}`, t]))
@@ -79,12 +82,17 @@ export function restoreCheckpoint(
   for (const [name, v] of model.store.weights) assign(`weights:${name}`, v)
   for (const [name, v] of model.store.state) assign(`state:${name}`, v)
   if (optimizer) {
+    const held = stateSlots(checkpoint.manifest)
+    if (held.length && held.join() !== optimizer.slots.join())
+      throw new Error(
+        `checkpoint of stage ${checkpoint.manifest.stage} holds optimiser state ${held.join(', ')}, not the ` +
+          `${optimizer.spec.kind} optimiser's ${optimizer.slots.join(', ')}`,
+      )
     const loaded: tf.Tensor[] = []
-    optimizer.setMoments((name) => {
-      const shape = model.store.weights.get(name)?.shape ?? []
-      const moment = { m: read(`optimizer:m/${name}`, shape), v: read(`optimizer:v/${name}`, shape) }
-      loaded.push(moment.m, moment.v)
-      return moment
+    optimizer.setState((slot, name) => {
+      const tensor = read(`optimizer:${slot}/${name}`, model.store.weights.get(name)?.shape ?? [])
+      loaded.push(tensor)
+      return tensor
     }, checkpoint.manifest.step)
     tf.dispose(loaded)
   }

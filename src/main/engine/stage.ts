@@ -26,7 +26,7 @@ import type { DataSource } from './data'
 import { applyBnUpdates, forwardContext, type ForwardContext } from './layers'
 import { crossEntropy, distillationLoss, topKCorrect } from './losses'
 import { ResNet18, TRANSFER_POINTS, modelBuild, type ForwardResult } from './models'
-import { AdamW } from './optimizer'
+import { Optimizer } from './optimizer'
 import { signPlusOne } from './quantizers'
 import { mixSeed } from '../../shared/random'
 import { scheduleMultiplier } from './schedule'
@@ -65,7 +65,7 @@ export function usesTeacher(spec: StageSpec): boolean {
 export class StageTrainer {
   readonly spec: StageSpec
   readonly student: ResNet18
-  readonly optimizer: AdamW
+  readonly optimizer: Optimizer
   readonly teacher: ResNet18 | null
 
   constructor(
@@ -82,7 +82,7 @@ export class StageTrainer {
     this.student = new ResNet18(modelBuild(config, spec.student, mixSeed(config.seed, stageIndex)), spec.name)
     if (options.init) copyMatchingWeights(options.init, this.student)
     const clip = config.model.latentClip
-    this.optimizer = new AdamW(
+    this.optimizer = new Optimizer(
       spec.optimizer,
       [...this.student.store.weights].map(([name, variable]) => ({
         name,

@@ -69,6 +69,7 @@ export async function newRunConfig(
       preset: request.preset,
       pipeline: request.pipeline,
       downsample: request.downsample,
+      teacherRecipe: request.teacherRecipe,
       seed: request.seed,
       set: [...fromDataset, ...(request.set ?? [])],
     })

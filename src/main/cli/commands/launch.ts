@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { firstIssue } from '../../../shared/errors'
-import { PipelineName, PresetName, RunConfig } from '../../../shared/run-config'
+import { PipelineName, PresetName, RunConfig, TeacherRecipe } from '../../../shared/run-config'
 import { describeDistributed, RunId } from '../../../shared/runs'
 import { readManifest } from '../../datasets/store'
 import { RunStore } from '../../runs/run-store'
@@ -57,6 +57,7 @@ export function registerLaunch(cli: CAC): void {
     .option('--dataset <id>', 'Without a config: dataset id', { default: 'fashion-mnist' })
     .option('--preset <name>', 'Without a config: preset', { default: 'quick' })
     .option('--pipeline <name>', 'Without a config: pipeline', { default: 'r2b' })
+    .option('--teacher-recipe <recipe>', "Without a config: students (default) | reference (larq zoo's)")
     .option('--set <key=value>', 'Override a config field (repeatable)')
     .option('--seed <n>', 'Random seed')
     .option('--name <name>', 'A name for the run')
@@ -79,9 +80,9 @@ export function registerLaunch(cli: CAC): void {
       const name = options.name === undefined ? undefined : textOption('--name', cli.rawArgs)
       let config: RunConfig
       if (source !== undefined) {
-        if (collect(options.set).length || options.seed !== undefined)
+        if (collect(options.set).length || options.seed !== undefined || options.teacherRecipe !== undefined)
           throw new CliError(
-            '--set and --seed make a new config: give them without a config file, or edit the file',
+            '--set, --seed and --teacher-recipe make a new config: give them without a config file, or edit the file',
           )
         config = await configFrom(String(source), store)
         checkDatasetFits(config, await readManifest(config.data.dataset, dataHome))
@@ -92,6 +93,7 @@ export function registerLaunch(cli: CAC): void {
             dataset: textOption('--dataset', cli.rawArgs) ?? String(options.dataset),
             preset: choiceOption(options.preset, 'preset', PresetName),
             pipeline: choiceOption(options.pipeline, 'pipeline', PipelineName),
+            teacherRecipe: choiceOption(options.teacherRecipe, 'teacher recipe', TeacherRecipe),
             engine: 'torch',
             seed: numberOption(options.seed, '--seed', { integer: true, min: 0, max: 2 ** 31 - 1 }),
             set: collect(options.set),

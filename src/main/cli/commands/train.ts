@@ -3,7 +3,7 @@
  * --json, stdout carries one JSON object per event and a final summary.
  */
 import type { CAC } from 'cac'
-import { EngineName, PipelineName, PresetName, presetNames } from '../../../shared/run-config'
+import { EngineName, PipelineName, PresetName, presetNames, TeacherRecipe } from '../../../shared/run-config'
 import { describeDistributed, type DataParallel, type RunMeta } from '../../../shared/runs'
 import { RunStore } from '../../runs/run-store'
 import { createRun } from '../../training/new-run'
@@ -181,6 +181,10 @@ export function registerTrain(cli: CAC): void {
     })
     .option('--downsample <kind>', 'real | binary shortcut convolutions')
     .option(
+      '--teacher-recipe <recipe>',
+      "students (the preset's Adam recipe, default) | reference (larq zoo's: SGD 0.1, cosine)",
+    )
+    .option(
       '--engine <engine>',
       'tfjs (default: WebGPU or wasm, no install) | torch (PyTorch: CUDA, MPS, CPU)',
     )
@@ -208,6 +212,7 @@ export function registerTrain(cli: CAC): void {
         preset: choiceOption(options.preset, 'preset', PresetName),
         pipeline: choiceOption(options.pipeline, 'pipeline', PipelineName),
         downsample,
+        teacherRecipe: choiceOption(options.teacherRecipe, 'teacher recipe', TeacherRecipe),
         engine: choiceOption(options.engine, 'engine', EngineName),
         seed: numberOption(options.seed, '--seed', { integer: true, min: 0, max: 2 ** 31 - 1 }),
         set: collect(options.set),

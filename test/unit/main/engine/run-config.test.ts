@@ -6,6 +6,7 @@ import {
   makeRunConfig,
   pipelineNames,
   presetNames,
+  teacherRecipes,
 } from '../../../../src/shared/run-config'
 
 describe('run config presets', () => {
@@ -87,6 +88,85 @@ describe('run config presets', () => {
     ).toThrow(/data\.storedSize: the stored images must be at least as large as the input/)
   })
 })
+
+describe('the teacher recipe', () => {
+  const SGD_REFERENCE = { kind: 'sgd', learningRate: 0.1, momentum: 0, weightDecay: 0 }
+
+  it('defaults to the students’ recipe: the same config as without the option, Adam for the teacher', () => {
+    for (const preset of presetNames)
+      for (const pipeline of pipelineNames) {
+        const students = makeRunConfig({ preset, pipeline, teacherRecipe: 'students' })
+        expect(students).toEqual(makeRunConfig({ preset, pipeline }))
+        expect(students.stages.every((s) => s.optimizer.kind === 'adamw')).toBe(true)
+      }
+    const teacher = makeRunConfig({ preset: 'imagenet-paper' }).stages[0]
+    expect(teacher).toMatchObject({ name: 'teacher', epochs: 75, batchSize: 256 })
+    expect(teacher?.optimizer).toEqual({
+      kind: 'adamw',
+      learningRate: 1e-3,
+      weightDecay: 1e-5,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-7,
+      momentum: 0,
+    })
+    expect(teacher?.schedule).toMatchObject({ kind: 'step', milestones: [40, 60, 70], factor: 0.3 })
+  })
+
+  it('reference: larq zoo’s TrainFPResnet18 for the imagenet-paper teacher, nothing else changed', () => {
+    const students = makeRunConfig({ preset: 'imagenet-paper', pipeline: 'r2b' })
+    const reference = makeRunConfig({ preset: 'imagenet-paper', pipeline: 'r2b', teacherRecipe: 'reference' })
+    const teacher = reference.stages[0]
+    expect(teacher).toMatchObject({ name: 'teacher', epochs: 100, batchSize: 512, stepsPerEpoch: 0 })
+    expect(teacher?.student.architecture).toBe('resnet')
+    expect(teacher?.optimizer).toMatchObject(SGD_REFERENCE)
+    expect(teacher?.schedule).toMatchObject({ kind: 'cosine', warmupEpochs: 5 })
+    expect(teacher?.augment).toEqual(students.stages[0]?.augment)
+    expect(reference.stages.slice(1)).toEqual(students.stages.slice(1))
+    expect({ ...reference, stages: [] }).toEqual({ ...students, stages: [] })
+  })
+
+  it('reference elsewhere: SGD 0.1 with cosine over the preset’s own warm-up, epochs and batch', () => {
+    for (const preset of ['quick', 'ablation-small', 'cifar100-paper'] as const) {
+      const students = makeRunConfig({ preset })
+      const reference = makeRunConfig({ preset, teacherRecipe: 'reference' })
+      const [own, teacher] = [students.stages[0], reference.stages[0]]
+      expect(teacher?.optimizer, preset).toMatchObject(SGD_REFERENCE)
+      expect(teacher?.schedule, preset).toMatchObject({
+        kind: 'cosine',
+        warmupEpochs: own?.schedule.warmupEpochs,
+      })
+      expect(teacher, preset).toMatchObject({ epochs: own?.epochs, batchSize: own?.batchSize })
+      expect(reference.stages.slice(1), preset).toEqual(students.stages.slice(1))
+    }
+  })
+
+  it('pipelines without a teacher are the same under either recipe', () => {
+    for (const pipeline of ['baseline', 'sb', 'sb+gate'] as const)
+      for (const preset of presetNames)
+        expect(makeRunConfig({ preset, pipeline, teacherRecipe: 'reference' })).toEqual(
+          makeRunConfig({ preset, pipeline }),
+        )
+    for (const recipe of teacherRecipes)
+      for (const pipeline of pipelineNames) {
+        const config = makeRunConfig({ pipeline, teacherRecipe: recipe })
+        expect(RunConfig.parse(config)).toEqual(config)
+      }
+  })
+
+  it('an SGD stage can be set by --set like any other', () => {
+    const config = applyOverrides(base(), ['stages.1.optimizer.kind=sgd', 'stages.1.optimizer.momentum=0.9'])
+    expect(config.stages[1]?.optimizer).toMatchObject({ kind: 'sgd', momentum: 0.9 })
+    expect(() => applyOverrides(base(), ['stages.0.optimizer.kind=lamb'])).toThrow(
+      /allowed values: adamw, sgd/,
+    )
+    expect(() => applyOverrides(base(), ['stages.0.optimizer.momentum=1.5'])).toThrow(ConfigError)
+  })
+})
+
+function base() {
+  return makeRunConfig({ pipeline: 'r2b' })
+}
 
 describe('--set overrides', () => {
   const base = makeRunConfig({ pipeline: 'r2b' })

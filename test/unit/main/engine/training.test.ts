@@ -160,18 +160,8 @@ describe('the r2b chain on real images', () => {
 })
 
 describe('stop and resume', () => {
-  it('stops on request, then resumes from the last epoch checkpoint to the same result as an uninterrupted run', async () => {
-    const config = makeRunConfig({
-      preset: 'quick',
-      pipeline: 'sb',
-      set: [
-        'stages.0.epochs=2',
-        'stages.0.stepsPerEpoch=3',
-        'data.testLimit=50',
-        'eval.probes=2',
-        'model.width=0.0625',
-      ],
-    })
+  /** Trains stage 0 straight, then again stopped at its first checkpoint and resumed from it. */
+  async function stopAndResume(config: RunConfig) {
     const straight = await collect(runStage({ config, stageIndex: 0, data }))
     const straightEnd = straight.find((r): r is StageEndRecord => r.kind === 'stage-end')!
 
@@ -199,5 +189,34 @@ describe('stop and resume', () => {
     const end = resumed.find((r): r is StageEndRecord => r.kind === 'stage-end')!
     expect(end.test?.top1).toBeCloseTo(straightEnd.test!.top1, 6)
     expect(end.test?.loss).toBeCloseTo(straightEnd.test!.loss, 4)
+    const finalCheckpoint = (records: EngineRecord[]) =>
+      records.filter((r): r is CheckpointRecord => r.kind === 'checkpoint').at(-1)!
+    return { last: last!, straight: finalCheckpoint(straight), resumed: finalCheckpoint(resumed) }
+  }
+
+  const small = [
+    'stages.0.epochs=2',
+    'stages.0.stepsPerEpoch=3',
+    'data.testLimit=50',
+    'eval.probes=2',
+    'model.width=0.0625',
+  ]
+
+  it('stops on request, then resumes from the last epoch checkpoint to the same result as an uninterrupted run', async () => {
+    await stopAndResume(makeRunConfig({ preset: 'quick', pipeline: 'sb', set: small }))
+  })
+
+  it('an SGD teacher (the reference recipe, with momentum) resumes with its velocity', async () => {
+    const config = makeRunConfig({
+      preset: 'quick',
+      pipeline: 'r2b',
+      teacherRecipe: 'reference',
+      set: [...small, 'stages.0.optimizer.momentum=0.9'],
+    })
+    expect(config.stages[0]?.optimizer).toMatchObject({ kind: 'sgd', learningRate: 0.1, momentum: 0.9 })
+    const { last, straight, resumed } = await stopAndResume(config)
+    expect(last.manifest.tensors.filter((t) => t.group === 'optimizer')[0]?.name).toMatch(/^velocity\//)
+    // The resumed stage ends where the uninterrupted one did, to the bit.
+    expect(new Uint8Array(resumed.data)).toEqual(new Uint8Array(straight.data))
   })
 })
