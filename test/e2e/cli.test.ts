@@ -167,7 +167,7 @@ describe('the command line', () => {
     ],
     [
       ['train', '--preset', 'huge'],
-      /^error: unknown preset "huge": use one of quick, cifar100-paper, imagenet-paper/,
+      /^error: unknown preset "huge": use one of quick, ablation-small, cifar100-paper, imagenet-paper/,
     ],
     [['train', '--pipeline', 'xnor'], /^error: unknown pipeline "xnor": use one of r2b, baseline/],
     [['train', '--set', 'model.depth=50'], /^error: --set model\.depth: unknown key/],

@@ -177,7 +177,11 @@ describe('data-parallel training on the PyTorch engine (torchrun, 2 CPU processe
     expect(ended.code).not.toBe(0)
     const run = readRun(dir)
     expect(run.status).toBe('interrupted')
-    expect(run.error).toMatch(/process 1 of 2 ended \(killed by signal 9\)/)
+    // How it ended (the signal) is told when rank 0 reads the peer's status before torchrun reaps it; on a
+    // loaded machine torchrun may reap it first, and the message still names the process.
+    expect(run.error).toMatch(
+      /process 1 of 2 ended( \(killed by signal 9\))?; resume continues from the last checkpoint/,
+    )
     expect(ended.stderr).toMatch(/process 1 of 2 ended/)
 
     const resumed = await cli(['resume', runId]).done
