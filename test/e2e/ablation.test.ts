@@ -59,6 +59,22 @@ describe('ablation', () => {
     expect(existsSync(join(home, 'ablations'))).toBe(true)
   })
 
+  it('takes seeds from --first-seed and adds them to the group, keeping its other cells', async () => {
+    const file = join(home, 'ablations', 'fashion-mnist-ablation-small-tfjs.json')
+    const before = JSON.parse(readFileSync(file, 'utf8')) as { runs: Record<string, string> }
+    const more = await r2b([...args.map((a) => (a === '2' ? '1' : a)), '--first-seed', '4'])
+    expect(more.code, more.stderr).toBe(0)
+    expect(more.stderr.match(/ablation: (\S+) \(run /g)).toEqual([
+      expect.stringContaining('sb/real/4'),
+      expect.stringContaining('r2b/real/4'),
+    ])
+    const after = JSON.parse(readFileSync(file, 'utf8')) as { seeds: number[]; runs: Record<string, string> }
+    expect(after.seeds).toEqual([1, 2, 3, 4])
+    expect(after.runs).toMatchObject(before.runs)
+    const table = JSON.parse(more.stdout) as AblationTable
+    expect(table.rows.every((r) => r.cells.real?.s2.top1?.n === 4)).toBe(true)
+  })
+
   it('refuses to mix budgets in one group, in one line', async () => {
     const { code, stderr } = await r2b([...args, '--set', 'model.width=0.125'])
     expect(code).toBe(1)

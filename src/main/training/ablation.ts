@@ -31,7 +31,9 @@ export interface AblationOptions {
   engine: EngineName
   rows: AblationRow[]
   downsample: Downsample[]
+  /** Seeds firstSeed … firstSeed + seeds − 1 (default first seed 1). */
   seeds: number
+  firstSeed?: number
   set: string[]
   /** Default: derived from dataset, preset and engine. */
   group?: string
@@ -60,12 +62,27 @@ export async function readGroup(home: string, group: string): Promise<AblationGr
   return parsed.data
 }
 
-async function saveGroup(home: string, group: AblationGroup): Promise<void> {
+/**
+ * Writes the group merged with what is on disk now, so that several processes may fill one group (say one
+ * per machine, each with its own seeds): each keeps the cells the others recorded, and adds its own.
+ */
+async function saveGroup(home: string, group: AblationGroup): Promise<AblationGroup> {
   await mkdir(ablationsDir(home), { recursive: true })
+  const disk = await readGroup(home, group.group).catch(() => null)
+  const merged: AblationGroup = disk
+    ? {
+        ...group,
+        rows: [...new Set([...disk.rows, ...group.rows])],
+        downsample: [...new Set([...disk.downsample, ...group.downsample])],
+        seeds: [...new Set([...disk.seeds, ...group.seeds])].sort((a, b) => a - b),
+        runs: { ...disk.runs, ...group.runs },
+      }
+    : group
   await writeFileAtomic(
     join(ablationsDir(home), `${group.group}.json`),
-    `${JSON.stringify(group, null, 2)}\n`,
+    `${JSON.stringify(merged, null, 2)}\n`,
   )
+  return merged
 }
 
 /** The group's table from the runs as they are on disk now. */
@@ -127,7 +144,7 @@ export async function runAblation(
   train: (runId: string, fresh: boolean, cell: string) => Promise<RunMeta>,
 ): Promise<{ group: AblationGroup; table: AblationTable; stoppedAt: string | null }> {
   const name = groupName(options)
-  const seeds = Array.from({ length: options.seeds }, (_, i) => i + 1)
+  const seeds = Array.from({ length: options.seeds }, (_, i) => i + (options.firstSeed ?? 1))
   let group: AblationGroup | null = await readGroup(store.home, name)
   if (group) {
     if (
@@ -163,7 +180,7 @@ export async function runAblation(
       createdAt: new Date().toISOString(),
     }
   }
-  await saveGroup(store.home, group)
+  group = await saveGroup(store.home, group)
   let stoppedAt: string | null = null
   cells: for (const seed of seeds) {
     for (const row of options.rows) {
@@ -185,8 +202,7 @@ export async function runAblation(
             name: `ablation ${name}: ${row}, ${downsample} downsample, seed ${seed}`,
           })
           runId = created.id
-          group = { ...group, runs: { ...group.runs, [key]: runId } }
-          await saveGroup(store.home, group)
+          group = await saveGroup(store.home, { ...group, runs: { ...group.runs, [key]: runId } })
         }
         // A failed cell is recorded in its run and listed as pending, and the others go on; a stopped or
         // interrupted one (Ctrl+C, SIGTERM, a killed worker) ends the ablation: the user asked it to stop.
@@ -198,5 +214,6 @@ export async function runAblation(
       }
     }
   }
+  group = (await readGroup(store.home, name)) ?? group
   return { group, table: await groupTable(store, group), stoppedAt }
 }

@@ -77,6 +77,7 @@ export function registerAblation(cli: CAC): void {
     .option('--rows <list>', `Rows, comma-separated (default: all: ${ABLATION_ROWS.join(',')})`)
     .option('--downsample <list>', 'real,binary (default: both)')
     .option('--seeds <n>', 'Seeds per cell: 1..n (default 3)', { default: 3 })
+    .option('--first-seed <k>', 'Start the seeds at k: k..k+n-1 (default 1; another process may run others)')
     .option('--engine <engine>', 'tfjs | torch (default tfjs)')
     .option('--set <key=value>', 'Override a config field for every row alike (repeatable)')
     .option('--group <name>', 'Name of the group (default: from dataset, preset and engine)')
@@ -98,6 +99,8 @@ export function registerAblation(cli: CAC): void {
             Downsample.options,
           ),
           seeds: numberOption(options.seeds, '--seeds', { integer: true, min: 1, max: 20 }) ?? 3,
+          firstSeed:
+            numberOption(options.firstSeed, '--first-seed', { integer: true, min: 1, max: 1000 }) ?? 1,
           set: collect(options.set),
           ...(options.group === undefined
             ? {}
