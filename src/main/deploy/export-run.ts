@@ -2,7 +2,7 @@
  * Files side of deployment: export a run's stage to a file (atomically: a failed export leaves nothing),
  * read an export back, and turn image files into the model's normalised input.
  */
-import { normalisationTable, normaliseBatch } from '../engine/augment'
+import { centreOffset, normalisationTable, normaliseBatch } from '../engine/augment'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import sharp from 'sharp'
@@ -66,7 +66,13 @@ export async function exportRun(
       `dataset ${run.config.data.dataset} of run ${runId} is not in the store: its class names and normalisation are part of the export`,
     )
   }
-  const folded = foldCheckpoint(checkpoint, { runId, stage, classes, normalisation })
+  const folded = foldCheckpoint(checkpoint, {
+    runId,
+    stage,
+    classes,
+    normalisation,
+    storedSize: run.config.data.storedSize,
+  })
   const { bytes, report } = encodeExport(folded.meta, folded.tensors)
   const file = resolve(outFile)
   try {
@@ -107,10 +113,14 @@ export interface ModelInput {
 
 /**
  * Decodes an image as the image-folder import does (EXIF rotation, flattened alpha, shorter side resized and
- * centre-cropped) to the model's size and channels, then normalises it with the training statistics.
+ * centre-cropped) to the model's size and channels, then normalises it with the training statistics. A model
+ * trained on crops of a larger store sees what its evaluation saw: the image at the stored size, then its
+ * centred input window.
  */
 export async function imageInput(file: string, header: ExportHeader): Promise<ModelInput> {
   const { inputSize: size, channels } = header.model
+  const stored = Math.max(header.model.storedSize ?? size, size)
+  const offset = centreOffset(stored, size)
   if (channels !== 1 && channels !== 3)
     throw new DeployError(`models with ${channels} channels are not supported`)
   let sourceChannels: number
@@ -121,7 +131,8 @@ export async function imageInput(file: string, header: ExportHeader): Promise<Mo
     let image = sharp(file, { failOn: 'error' })
       .rotate()
       .flatten({ background: '#000000' })
-      .resize(size, size, { fit: 'cover', position: 'centre' })
+      .resize(stored, stored, { fit: 'cover', position: 'centre' })
+    if (stored > size) image = image.extract({ left: offset, top: offset, width: size, height: size })
     image = channels === 1 ? image.grayscale() : image.toColourspace('srgb')
     pixels = await image.raw().toBuffer()
   } catch (error) {

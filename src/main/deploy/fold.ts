@@ -21,6 +21,8 @@ export interface ExportMeta {
   stage: string
   classes: string[]
   normalisation: { mean: number[]; std: number[] }
+  /** The run's data.storedSize when it trained on crops of a larger store (0 or absent: none). */
+  storedSize?: number
 }
 
 type Table = Map<string, { shape: number[]; values: Float32Array }>
@@ -175,6 +177,7 @@ export function foldCheckpoint(
         weightScale: build.weightScale,
         padding: build.padValue === 1 ? 'one' : 'zero',
         inputSize: build.inputSize,
+        ...(meta.storedSize ? { storedSize: meta.storedSize } : {}),
         channels: build.channels,
         classes: build.classes,
       },

@@ -51,6 +51,8 @@ export const ExportHeader = z.object({
     /** What the binary convolutions were trained to pad with: +1 (larq pad_values=1) or 0 (tfjs). */
     padding: z.enum(['one', 'zero']),
     inputSize: z.int().positive(),
+    /** Set when the model trained on crops of images stored this large: an image is resized to it, then its centred input window taken. */
+    storedSize: z.int().positive().optional(),
     channels: z.int().positive(),
     classes: z.int().min(2),
   }),

@@ -2,7 +2,9 @@ import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { exportRun } from '../../../../src/main/deploy/export-run'
+import { writeFile } from 'node:fs/promises'
+import sharp from 'sharp'
+import { exportRun, imageInput } from '../../../../src/main/deploy/export-run'
 import { foldCheckpoint } from '../../../../src/main/deploy/fold'
 import { decodeExport } from '../../../../src/main/deploy/format'
 import { initBackend } from '../../../../src/main/backend/backend'
@@ -23,6 +25,40 @@ const meta = {
 async function exported() {
   return exportOf(await randomBinaryCheckpoint(binaryBuild({ width: 0.125 })), meta)
 }
+
+describe('the input of a model trained on crops of a larger store', () => {
+  it('records the stored size, and predict takes the centred window of the image at that size', async () => {
+    const checkpoint = await randomBinaryCheckpoint(binaryBuild({ width: 0.125 }))
+    const { bytes } = exportOf(checkpoint, { ...meta, storedSize: 17 })
+    const { header } = decodeExport(bytes)
+    expect(header.model).toMatchObject({ inputSize: 13, storedSize: 17 })
+    // A 30×20 gradient: the shorter side goes to 17, then the centred 13×13 window, offset (17 − 13 + 1) >> 1 = 2.
+    const dir = await mkdtemp(join(tmpdir(), 'r2b-crop-input-'))
+    const raw = Buffer.from(
+      Array.from({ length: 30 * 20 }, (_, i) => ((i % 30) * 8 + Math.floor(i / 30)) & 255),
+    )
+    const file = join(dir, 'gradient.png')
+    await writeFile(
+      file,
+      await sharp(raw, { raw: { width: 30, height: 20, channels: 1 } })
+        .png()
+        .toBuffer(),
+    )
+    const resized = await sharp(file)
+      .resize(17, 17, { fit: 'cover', position: 'centre' })
+      .grayscale()
+      .raw()
+      .toBuffer()
+    const expected: number[] = []
+    for (let y = 2; y < 15; y++)
+      for (let x = 2; x < 15; x++) expected.push((resized[y * 17 + x]! / 255 - 0.5) / 0.25)
+    const { values } = await imageInput(file, header)
+    expect(Array.from(values)).toEqual(expected.map((v) => Math.fround(v)))
+    // Without a stored size the whole image is resized to the input.
+    const plain = await imageInput(file, decodeExport(exportOf(checkpoint, meta).bytes).header)
+    expect(Array.from(plain.values)).not.toEqual(Array.from(values))
+  })
+})
 
 describe('the export file', () => {
   it('is the theoretical minimum plus only its header and alignment', async () => {
